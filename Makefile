@@ -1,0 +1,57 @@
+# Every command a person runs is a target here (or a script in scripts/).
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: help venv demo test test-fast bench lint format migrate serve sweep clean
+
+help:
+	@echo "make demo    run the full TPC DQM chain on the embedded default (SQLite)"
+	@echo "make test    the whole test suite (PostgreSQL too when one answers)"
+	@echo "make bench   benchmarks -> var/bench/report.md and report.json"
+	@echo "make lint    ruff and mypy"
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements.txt
+	$(BIN)/pip install -q --no-deps -e .
+	touch $(STAMP)
+
+demo: venv
+	$(BIN)/python scripts/demo.py $(DEMO_ARGS)
+
+test: venv
+	scripts/test.sh $(TEST_ARGS)
+
+test-fast: venv
+	$(BIN)/pytest -q -m "not e2e and not browser and not condor and not slurm and not slow" $(TEST_ARGS)
+
+bench: venv
+	$(BIN)/python scripts/bench.py $(BENCH_ARGS)
+
+lint: venv
+	$(BIN)/ruff check p3s pilot payloads factory tests scripts
+	$(BIN)/ruff format --check p3s pilot payloads factory tests scripts
+	$(BIN)/mypy
+
+format: venv
+	$(BIN)/ruff format p3s pilot payloads factory tests scripts
+	$(BIN)/ruff check --fix p3s pilot payloads factory tests scripts
+
+migrate: venv
+	$(BIN)/python manage.py migrate
+	$(BIN)/python manage.py p3s_load_dags
+
+serve: venv
+	$(BIN)/gunicorn -c p3s/gunicorn.conf.py p3s.wsgi
+
+sweep: venv
+	$(BIN)/python manage.py p3s_sweep --loop
+
+clean:
+	rm -rf var/test var/bench .pytest_cache

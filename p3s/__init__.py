@@ -1,0 +1,1 @@
+"""p3s server: Django project with one app per bounded context."""

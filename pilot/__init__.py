@@ -1,0 +1,1 @@
+"""p3s pilot: the payload-agnostic wrapper that runs on batch nodes (requests + stdlib only)."""

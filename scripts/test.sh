@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# `make test`: the whole suite against PostgreSQL when P3S_TEST_DATABASE_URL is set or a
+# server answers on 127.0.0.1:5432, else against SQLite. When PostgreSQL is used, the
+# database-level tests also run once more on SQLite so both back ends stay covered.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+BIN=.venv/bin
+answers() { (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; }
+if [ -z "${P3S_TEST_DATABASE_URL:-}" ] && answers; then
+    export P3S_TEST_DATABASE_URL="postgres://p3s:p3s@127.0.0.1:5432/p3s"
+fi
+mkdir -p var/test
+status=0
+if [ -n "${P3S_TEST_DATABASE_URL:-}" ]; then
+    echo "== test suite on PostgreSQL (${P3S_TEST_DATABASE_URL%%@*}@...)"
+    P3S_DATABASE_URL="$P3S_TEST_DATABASE_URL" $BIN/pytest "$@" || status=$?
+    echo "== database-level tests on SQLite"
+    env -u P3S_TEST_DATABASE_URL P3S_DATABASE_URL="sqlite:///$PWD/var/test/sqlite.db" \
+        $BIN/pytest -q -m "not e2e and not browser and not condor and not slurm" \
+        -p no:cacheprovider "$@" || status=$?
+else
+    echo "== test suite on SQLite (no PostgreSQL found)"
+    P3S_DATABASE_URL="sqlite:///$PWD/var/test/sqlite.db" $BIN/pytest "$@" || status=$?
+fi
+exit $status
