@@ -1,0 +1,241 @@
+"""Serializers of the machine API: input validation and output shapes."""
+
+from __future__ import annotations
+
+import math
+from pathlib import PurePosixPath
+from urllib.parse import unquote, urlparse
+
+from django.conf import settings
+from rest_framework import serializers
+
+from p3s.dags.models import DagRun, DataFile
+from p3s.dqm.models import Metric, Product
+from p3s.jobs.models import Job, JobEvent
+from p3s.pilots.models import Pilot
+
+NAME_MAX = 300
+
+
+class FileAnnounceSerializer(serializers.Serializer):
+    url = serializers.CharField(max_length=1000)
+    stream = serializers.RegexField(r"^[a-z0-9][a-z0-9_-]{0,31}$", max_length=32)
+    run = serializers.IntegerField(min_value=0, max_value=2**31 - 1)
+    subrun = serializers.IntegerField(min_value=0, max_value=2**31 - 1, default=0)
+    timestamp = serializers.DateTimeField()
+    events = serializers.IntegerField(min_value=0, max_value=10**9, default=0)
+    size = serializers.IntegerField(min_value=0, max_value=2**62, default=0)
+    checksum = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+
+    def validate_url(self, value: str) -> str:
+        parsed = urlparse(value)
+        if parsed.scheme not in ("file", "root", "xroot", "http", "https", "s3", "gsiftp", "davs"):
+            raise serializers.ValidationError(
+                "must be a URL such as file:///data/run1.h5 (schemes: file, root, xroot, http(s), s3, davs)"
+            )
+        name = PurePosixPath(unquote(parsed.path)).name
+        if not name:
+            raise serializers.ValidationError("the URL names no file")
+        return value
+
+    def to_model_fields(self) -> dict:
+        d = self.validated_data
+        name = PurePosixPath(unquote(urlparse(d["url"]).path)).name[:NAME_MAX]
+        return {
+            "url": d["url"], "name": name, "stream": d["stream"], "run": d["run"],
+            "subrun": d["subrun"], "data_ts": d["timestamp"], "events": d["events"],
+            "size": d["size"], "checksum": d["checksum"],
+        }
+
+
+class DagRunBriefSerializer(serializers.ModelSerializer):
+    template = serializers.CharField(source="template.name")
+    version = serializers.IntegerField(source="version.number")
+
+    class Meta:
+        model = DagRun
+        fields = ["id", "template", "version", "state", "created", "ended"]
+
+
+class FileSerializer(serializers.ModelSerializer):
+    timestamp = serializers.DateTimeField(source="data_ts")
+    dagruns = DagRunBriefSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = DataFile
+        fields = ["id", "url", "name", "stream", "run", "subrun", "timestamp", "events", "size",
+                  "checksum", "created", "dagruns"]
+
+
+class JobEventSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = JobEvent
+        fields = ["at", "from_state", "to_state", "actor", "reason", "attempt"]
+
+
+class JobSerializer(serializers.ModelSerializer):
+    template = serializers.CharField(source="dagrun.template.name", read_only=True)
+    run = serializers.IntegerField(source="dagrun.file.run", read_only=True)
+    file = serializers.CharField(source="dagrun.file.name", read_only=True)
+    max_attempts = serializers.IntegerField(source="settings.max_attempts", read_only=True)
+
+    class Meta:
+        model = Job
+        fields = ["id", "dagrun", "template", "run", "file", "stage", "payload", "args", "queue",
+                  "priority", "data_ts", "state", "attempt", "max_attempts", "pilot", "timeout",
+                  "event_fraction", "inputs", "outputs", "exit_code", "message", "drop_reason",
+                  "created", "updated", "dispatched_at", "started_at", "ended_at"]
+        read_only_fields = fields
+
+
+class JobDetailSerializer(JobSerializer):
+    events = JobEventSerializer(many=True, read_only=True)
+
+    class Meta(JobSerializer.Meta):
+        fields = JobSerializer.Meta.fields + ["parents", "log_tail", "events"]
+        read_only_fields = fields
+
+
+class PrioritySerializer(serializers.Serializer):
+    priority = serializers.IntegerField(min_value=-10**6, max_value=10**6)
+
+
+class DagRunSerializer(serializers.ModelSerializer):
+    template = serializers.CharField(source="template.name")
+    version = serializers.IntegerField(source="version.number")
+    file = FileSerializer(read_only=True)
+    jobs = JobSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = DagRun
+        fields = ["id", "template", "version", "state", "data_ts", "created", "ended", "file", "jobs"]
+
+
+class DagRunListSerializer(serializers.ModelSerializer):
+    template = serializers.CharField(source="template.name")
+    version = serializers.IntegerField(source="version.number")
+    file = serializers.CharField(source="file.name")
+    run = serializers.IntegerField(source="file.run")
+
+    class Meta:
+        model = DagRun
+        fields = ["id", "template", "version", "state", "file", "run", "data_ts", "created", "ended"]
+
+
+class PilotRegisterSerializer(serializers.Serializer):
+    host = serializers.CharField(max_length=255)
+    site = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+    batch_system = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
+    batch_id = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+    queues = serializers.ListField(
+        child=serializers.RegexField(r"^[a-z0-9][a-z0-9_-]{0,31}$"), min_length=1, max_length=20,
+        default=lambda: ["default"],
+    )
+    resources = serializers.DictField(required=False, default=dict)
+    version = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
+
+
+class PilotSerializer(serializers.ModelSerializer):
+    token = serializers.CharField(source="token.name", read_only=True)
+
+    class Meta:
+        model = Pilot
+        fields = ["id", "host", "site", "batch_system", "batch_id", "queues", "resources", "version",
+                  "state", "job", "heartbeat_interval", "registered", "last_seen", "jobs_done",
+                  "exit_reason", "token"]
+
+
+class HeartbeatSerializer(serializers.Serializer):
+    job = serializers.IntegerField(required=False, allow_null=True, default=None)
+    progress = serializers.DictField(required=False, allow_null=True, default=None)
+
+
+class ClaimSerializer(serializers.Serializer):
+    wait = serializers.FloatField(min_value=0, default=0)
+    time_left = serializers.FloatField(min_value=0, required=False, allow_null=True, default=None)
+
+    def validate_wait(self, value):
+        return min(value, settings.P3S["MAX_WAIT"])
+
+
+class ExitSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=2000, allow_blank=True, default="")
+    ok = serializers.BooleanField(default=True)
+
+
+class MetricInSerializer(serializers.Serializer):
+    name = serializers.RegexField(r"^[A-Za-z_][A-Za-z0-9_.:-]{0,99}$")
+    value = serializers.FloatField()
+    labels = serializers.DictField(child=serializers.CharField(max_length=100), required=False, default=dict)
+
+    def validate_value(self, value):
+        if not math.isfinite(value):
+            raise serializers.ValidationError("must be a finite number")
+        return value
+
+    def validate_labels(self, value):
+        if len(value) > 20:
+            raise serializers.ValidationError("at most 20 labels")
+        return value
+
+
+class MetricsSerializer(serializers.Serializer):
+    metrics = MetricInSerializer(many=True, allow_empty=False, max_length=5000)
+
+
+class ReportSerializer(serializers.Serializer):
+    state = serializers.ChoiceField(["running", "finished", "failed", "timeout", "released"])
+    outputs = serializers.ListField(child=serializers.CharField(max_length=1000), required=False,
+                                    default=list, max_length=1000)
+    metrics = MetricInSerializer(many=True, required=False, default=list, max_length=5000)
+    exit_code = serializers.IntegerField(required=False, allow_null=True, default=None)
+    message = serializers.CharField(required=False, allow_blank=True, default="", max_length=20000)
+    log_tail = serializers.CharField(required=False, allow_blank=True, default="", max_length=200000,
+                                     trim_whitespace=False)
+
+    def validate(self, attrs):
+        if attrs["state"] == "failed" and attrs.get("exit_code") is None:
+            raise serializers.ValidationError("a failed report needs its exit_code")
+        return attrs
+
+
+class ProductUploadSerializer(serializers.Serializer):
+    file = serializers.FileField()
+    kind = serializers.ChoiceField(["png", "bokeh", "json"])
+    title = serializers.CharField(max_length=200)
+    labels = serializers.JSONField(required=False, default=dict)
+
+    def validate_labels(self, value):
+        if isinstance(value, str):
+            import json
+
+            try:
+                value = json.loads(value)
+            except ValueError:
+                raise serializers.ValidationError("must be a JSON object") from None
+        if not isinstance(value, dict) or len(value) > 20:
+            raise serializers.ValidationError("must be a JSON object of at most 20 labels")
+        return {str(k)[:50]: str(v)[:100] for k, v in value.items()}
+
+    def validate_file(self, value):
+        limit = settings.P3S["MAX_UPLOAD_BYTES"]
+        if value.size > limit:
+            raise serializers.ValidationError(f"is {value.size} bytes; the limit is {limit}")
+        return value
+
+
+class ProductSerializer(serializers.ModelSerializer):
+    url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Product
+        fields = ["id", "job", "run", "kind", "title", "labels", "size", "data_ts", "created", "url"]
+
+    def get_url(self, obj) -> str:
+        return f"/products/{obj.pk}/file"
+
+
+class MetricSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Metric
+        fields = ["id", "job", "name", "value", "labels", "run", "data_ts"]

@@ -1,0 +1,13 @@
+from rest_framework.routers import DefaultRouter
+
+from p3s.api import views
+
+router = DefaultRouter(trailing_slash=True)
+router.include_root_view = False
+router.register("files", views.FileViewSet, basename="file")
+router.register("pilots", views.PilotViewSet, basename="pilot")
+router.register("jobs", views.JobViewSet, basename="job")
+router.register("dagruns", views.DagRunViewSet, basename="dagrun")
+router.register("dags", views.DagViewSet, basename="dag")
+
+urlpatterns = router.urls

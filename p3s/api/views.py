@@ -1,0 +1,434 @@
+"""The machine API (DAQ, pilots, operators' tools). Views translate HTTP into domain calls."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import django_filters
+from django.conf import settings
+from django.db import connection
+from django.db.models import Count, Max
+from django.http import HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from p3s.accounts import roles
+from p3s.accounts.models import ApiToken
+from p3s.api import serializers as s
+from p3s.api.parsers import PlainYAMLParser, TextYAMLParser, YAMLParser
+from p3s.dags import flow, spec
+from p3s.dags.models import DagRun, DagTemplate, DataFile
+from p3s.dqm import services as dqm
+from p3s.dqm.services import BadProduct
+from p3s.exceptions import NotYours
+from p3s.jobs import actions, claim, wakeup
+from p3s.jobs.models import Job
+from p3s.jobs.states import JobState
+from p3s.pilots import services as pilots
+from p3s.pilots.models import Pilot, PilotState
+
+PILOT_KEY_HEADER = "HTTP_X_P3S_PILOT_KEY"
+
+
+def _token(request) -> ApiToken:
+    if not isinstance(request.auth, ApiToken):
+        raise NotYours("pilot calls need a pilot API token")
+    return request.auth
+
+
+def _pilot_key(request) -> str | None:
+    return request.META.get(PILOT_KEY_HEADER)
+
+
+# -- files ---------------------------------------------------------------------------------
+
+
+class FileFilter(django_filters.FilterSet):
+    since = django_filters.IsoDateTimeFilter(field_name="data_ts", lookup_expr="gte")
+
+    class Meta:
+        model = DataFile
+        fields = ["stream", "run", "subrun"]
+
+
+class FileViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Data files. DAQ announces them (POST); operators read them."""
+
+    queryset = DataFile.objects.prefetch_related("dagruns__template", "dagruns__version")
+    serializer_class = s.FileSerializer
+    filterset_class = FileFilter
+
+    def get_permissions(self):
+        return [roles.IsDaq()] if self.action == "create" else [roles.IsOperator()]
+
+    @extend_schema(request=s.FileAnnounceSerializer, responses={201: s.FileSerializer, 200: s.FileSerializer})
+    def create(self, request):
+        ser = s.FileAnnounceSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        ann = flow.announce_file(ser.to_model_fields(), actor=roles.actor_of(request))
+        datafile = self.get_queryset().get(pk=ann.file.pk)
+        return Response(s.FileSerializer(datafile).data, status=201 if ann.created else 200)
+
+
+# -- pilots --------------------------------------------------------------------------------
+
+
+def job_spec(job: Job) -> dict:
+    """What a pilot gets at claim: the payloads.jobio.JobSpec fields plus the DAG run."""
+    f = job.dagrun.file
+    out_dir = Path(settings.DATA_ROOT) / "outputs" / f"run{f.run:06d}" / f"dagrun{job.dagrun_id}" / f"{job.stage}-job{job.pk}-a{job.attempt}"
+    return {
+        "id": job.pk, "stage": job.stage, "payload": job.payload, "args": job.args,
+        "file": {"url": f.url, "stream": f.stream, "run": f.run, "subrun": f.subrun,
+                 "timestamp": f.data_ts.isoformat(), "events": f.events},
+        "inputs": job.inputs, "parents": job.parents, "output_dir": str(out_dir),
+        "event_fraction": job.event_fraction, "timeout": job.timeout, "attempt": job.attempt,
+        "dagrun": job.dagrun_id,
+    }
+
+
+class PilotViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Pilots register, heartbeat, claim and say goodbye; operators read them."""
+
+    queryset = Pilot.objects.select_related("token")
+    serializer_class = s.PilotSerializer
+    filterset_fields = ["state", "host", "batch_system"]
+
+    def get_permissions(self):
+        if self.action in ("create", "heartbeat", "claim", "exit"):
+            return [roles.IsPilot()]
+        return [roles.IsOperator()]
+
+    def _me(self, request, pk) -> Pilot:
+        try:
+            pilot_id = int(pk)
+        except (TypeError, ValueError):
+            raise NotYours(f"no pilot {pk!r}") from None
+        return pilots.authenticate(pilot_id, _token(request), _pilot_key(request))
+
+    @extend_schema(request=s.PilotRegisterSerializer, responses={201: OpenApiResponse(description="id, key, heartbeat_interval")})
+    def create(self, request):
+        ser = s.PilotRegisterSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        pilot, key = pilots.register(_token(request), dict(ser.validated_data))
+        return Response(
+            {"id": pilot.pk, "key": key, "heartbeat_interval": pilot.heartbeat_interval, "state": pilot.state},
+            status=201,
+        )
+
+    @extend_schema(request=s.HeartbeatSerializer, responses={200: OpenApiResponse(description="command")})
+    @action(detail=True, methods=["post"])
+    def heartbeat(self, request, pk=None):
+        pilot = self._me(request, pk)
+        ser = s.HeartbeatSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        command = pilots.heartbeat(pilot, ser.validated_data["job"], ser.validated_data["progress"])
+        return Response({"command": command, "heartbeat_interval": pilot.heartbeat_interval})
+
+    @extend_schema(request=s.ClaimSerializer, responses={200: OpenApiResponse(description="the job"), 204: None})
+    @action(detail=True, methods=["post"])
+    def claim(self, request, pk=None):
+        pilot = self._me(request, pk)
+        if pilot.state not in (PilotState.IDLE, PilotState.BUSY):
+            return Response({"detail": f"pilot {pilot.pk} is {pilot.state}: register again"}, status=409)
+        ser = s.ClaimSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        wait, time_left = ser.validated_data["wait"], ser.validated_data["time_left"]
+        deadline = time.monotonic() + wait
+        actor = f"pilot:{pilot.pk}"
+        while True:
+            seen = wakeup.generation()
+            job = claim.claim_next(pilot.pk, pilot.queues, time_left, actor=actor)
+            if job is not None:
+                return Response(job_spec(job))
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                pilots.touch(pilot)
+                return Response(status=204)
+            pilots.touch(pilot)  # a pilot waiting in a long poll is alive
+            wakeup.wait_for_change(seen, remaining)
+
+    @extend_schema(request=s.ExitSerializer, responses={200: s.PilotSerializer})
+    @action(detail=True, methods=["post"])
+    def exit(self, request, pk=None):
+        pilot = self._me(request, pk)
+        ser = s.ExitSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        pilot = pilots.say_goodbye(pilot, ser.validated_data["reason"], ser.validated_data["ok"])
+        return Response(s.PilotSerializer(pilot).data)
+
+
+# -- jobs ----------------------------------------------------------------------------------
+
+
+class JobFilter(django_filters.FilterSet):
+    since = django_filters.IsoDateTimeFilter(field_name="updated", lookup_expr="gte")
+    template = django_filters.CharFilter(field_name="dagrun__template__name")
+    run = django_filters.NumberFilter(field_name="dagrun__file__run")
+
+    class Meta:
+        model = Job
+        fields = ["state", "stage", "dagrun", "pilot", "queue", "payload"]
+
+
+class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """The job queue: pilots report on their jobs; operators read, retry, cancel, reprioritise."""
+
+    queryset = Job.objects.select_related("dagrun__template", "dagrun__file", "settings")
+    filterset_class = JobFilter
+    parser_classes = [JSONParser, MultiPartParser, FormParser]
+
+    def get_serializer_class(self):
+        return s.JobDetailSerializer if self.action == "retrieve" else s.JobSerializer
+
+    def get_queryset(self):
+        qs = super().get_queryset()
+        if self.action == "retrieve":
+            qs = qs.prefetch_related("events")
+        return qs
+
+    def get_permissions(self):
+        if self.action in ("report", "products", "metrics"):
+            return [roles.IsPilot()]
+        return [roles.IsOperator()]
+
+    def _my_job(self, request, pk) -> tuple[Job, Pilot]:
+        pilot = pilots.by_key(_token(request), _pilot_key(request))
+        job = get_object_or_404(Job.objects.select_related("dagrun__file", "settings"), pk=pk)
+        return job, pilot
+
+    @extend_schema(request=s.ReportSerializer, responses={200: s.JobSerializer})
+    @action(detail=True, methods=["post"])
+    def report(self, request, pk=None):
+        job, pilot = self._my_job(request, pk)
+        ser = s.ReportSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        d = ser.validated_data
+        pilots.touch(pilot)
+        rep = actions.Report(state=d["state"], outputs=d["outputs"], exit_code=d["exit_code"],
+                             message=d["message"], log_tail=d["log_tail"])
+        job = actions.report(job.pk, pilot.pk, rep, actor=f"pilot:{pilot.pk}")
+        if d["state"] == "finished" and d["metrics"]:
+            dqm.record_metrics(job, d["metrics"])
+        return Response(s.JobSerializer(self.get_queryset().get(pk=job.pk)).data)
+
+    def _check_uploader(self, job: Job, pilot: Pilot) -> None:
+        if job.pilot_id != pilot.pk and not job.events.filter(actor=f"pilot:{pilot.pk}", to_state=JobState.DISPATCHED).exists():
+            raise NotYours(f"job {job.pk} was never given to pilot {pilot.pk}")
+
+    @extend_schema(request=s.ProductUploadSerializer, responses={201: s.ProductSerializer})
+    @action(detail=True, methods=["post"], parser_classes=[MultiPartParser, FormParser])
+    def products(self, request, pk=None):
+        job, pilot = self._my_job(request, pk)
+        self._check_uploader(job, pilot)
+        ser = s.ProductUploadSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        d = ser.validated_data
+        try:
+            product = dqm.store_product(job, d["file"], d["kind"], d["title"], d["labels"])
+        except BadProduct as exc:
+            raise ValidationError({"file": [str(exc)]}) from None
+        return Response(s.ProductSerializer(product).data, status=201)
+
+    @extend_schema(request=s.MetricsSerializer, responses={201: OpenApiResponse(description="count")})
+    @action(detail=True, methods=["post"])
+    def metrics(self, request, pk=None):
+        job, pilot = self._my_job(request, pk)
+        self._check_uploader(job, pilot)
+        data = request.data if isinstance(request.data, dict) else {"metrics": request.data}
+        ser = s.MetricsSerializer(data=data)
+        ser.is_valid(raise_exception=True)
+        rows = dqm.record_metrics(job, ser.validated_data["metrics"])
+        return Response({"count": len(rows)}, status=201)
+
+    @extend_schema(request=None, responses={200: s.JobSerializer})
+    @action(detail=True, methods=["post"])
+    def retry(self, request, pk=None):
+        job = actions.retry(int(get_object_or_404(Job, pk=pk).pk), roles.actor_of(request))
+        return Response(s.JobSerializer(self.get_queryset().get(pk=job.pk)).data)
+
+    @extend_schema(request=None, responses={200: s.JobSerializer})
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        job = actions.cancel(int(get_object_or_404(Job, pk=pk).pk), roles.actor_of(request))
+        return Response(s.JobSerializer(self.get_queryset().get(pk=job.pk)).data)
+
+    @extend_schema(request=s.PrioritySerializer, responses={200: s.JobSerializer})
+    def partial_update(self, request, pk=None):
+        job = get_object_or_404(Job, pk=pk)
+        ser = s.PrioritySerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        extra = set(request.data) - {"priority"} if isinstance(request.data, dict) else set()
+        if extra:
+            raise ValidationError({"detail": [f"only priority can be changed, not {', '.join(sorted(extra))}"]})
+        actions.set_priority(job.pk, ser.validated_data["priority"], roles.actor_of(request))
+        return Response(s.JobSerializer(self.get_queryset().get(pk=job.pk)).data)
+
+
+# -- DAG runs and templates ----------------------------------------------------------------
+
+
+class DagRunFilter(django_filters.FilterSet):
+    template = django_filters.CharFilter(field_name="template__name")
+    run = django_filters.NumberFilter(field_name="file__run")
+    since = django_filters.IsoDateTimeFilter(field_name="created", lookup_expr="gte")
+
+    class Meta:
+        model = DagRun
+        fields = ["state", "file"]
+
+
+class DagRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    queryset = DagRun.objects.select_related("template", "version", "file")
+    filterset_class = DagRunFilter
+
+    def get_serializer_class(self):
+        return s.DagRunSerializer if self.action == "retrieve" else s.DagRunListSerializer
+
+    def get_queryset(self):
+        qs = super().get_queryset()
+        if self.action == "retrieve":
+            qs = qs.prefetch_related("jobs__settings", "jobs__dagrun__template", "jobs__dagrun__file", "file__dagruns")
+        return qs
+
+
+def _template_out(template: DagTemplate) -> dict:
+    dag = flow.spec_of(template)
+    return {
+        "name": template.name, "version": template.current_version.number, "enabled": template.enabled,
+        "updated": template.updated, "spec": dag.to_dict(), "yaml": spec.dump_yaml(dag),
+    }
+
+
+class DagViewSet(viewsets.ViewSet):
+    """DAG templates as YAML or JSON: read by operators, written by experts."""
+
+    permission_classes = [roles.ReadOperatorWriteExpert]
+    parser_classes = [JSONParser, YAMLParser, TextYAMLParser, PlainYAMLParser]
+    lookup_field = "name"
+    lookup_value_regex = r"[a-z0-9][a-z0-9_-]{0,63}"
+
+    def _templates(self):
+        return DagTemplate.objects.select_related("current_version").prefetch_related("stage_settings")
+
+    def list(self, request):
+        return Response([_template_out(t) for t in self._templates().filter(current_version__isnull=False)])
+
+    def retrieve(self, request, name=None):
+        template = get_object_or_404(self._templates(), name=name, current_version__isnull=False)
+        if request.query_params.get("format") == "yaml":
+            return HttpResponse(spec.dump_yaml(flow.spec_of(template)), content_type="application/yaml")
+        return Response(_template_out(template))
+
+    def _parse(self, request) -> tuple[spec.DagSpec, str]:
+        data = request.data
+        if isinstance(data, dict) and "_data" in data:
+            source, data = data["_source"], data["_data"]
+        else:
+            import json
+
+            source = json.dumps(data, indent=1)
+        if not isinstance(data, dict):
+            raise ValidationError({"detail": ["a DAG template must be a mapping with name, trigger and stages"]})
+        return spec.validate(data), source
+
+    def create(self, request):
+        dag, source = self._parse(request)
+        applied = flow.apply_spec(dag, actor=roles.actor_of(request), source=source)
+        template = self._templates().get(pk=applied.template.pk)
+        out = _template_out(template) | {"new_version": applied.new_version}
+        return Response(out, status=201 if applied.created else 200)
+
+    def update(self, request, name=None):
+        dag, source = self._parse(request)
+        if dag.name != name:
+            raise ValidationError({"name": [f"the body names {dag.name!r} but the URL names {name!r}"]})
+        applied = flow.apply_spec(dag, actor=roles.actor_of(request), source=source)
+        template = self._templates().get(pk=applied.template.pk)
+        out = _template_out(template) | {"new_version": applied.new_version}
+        return Response(out, status=201 if applied.created else 200)
+
+
+# -- summary, health -----------------------------------------------------------------------
+
+
+def summary_data() -> dict:
+    """Queue depth by stage, queue and state; pilots by state; latency figures."""
+    jobs_by_state: dict[str, int] = {}
+    by_queue: dict[str, dict[str, int]] = {}
+    by_stage: dict[str, dict[str, int]] = {}
+    live = [JobState.WAITING, JobState.DISPATCHED, JobState.RUNNING]
+    for row in Job.objects.filter(state__in=live).values("state", "queue", "stage").annotate(n=Count("id")):
+        jobs_by_state[row["state"]] = jobs_by_state.get(row["state"], 0) + row["n"]
+        q = by_queue.setdefault(row["queue"], {})
+        q[row["state"]] = q.get(row["state"], 0) + row["n"]
+        st = by_stage.setdefault(row["stage"], {})
+        st[row["state"]] = st.get(row["state"], 0) + row["n"]
+    hour_ago = timezone.now() - timedelta(hours=1)
+    for row in Job.objects.filter(ended_at__gte=hour_ago).exclude(state__in=live).values("state", "stage").annotate(n=Count("id")):
+        key = f"{row['state']}_last_hour"
+        jobs_by_state[key] = jobs_by_state.get(key, 0) + row["n"]
+        st = by_stage.setdefault(row["stage"], {})
+        st[key] = st.get(key, 0) + row["n"]
+    top = {r["queue"]: r["p"] for r in Job.objects.filter(state=JobState.WAITING).values("queue").annotate(p=Max("priority"))}
+    pilots_by_state: dict[str, int] = {}
+    pilots_by_queue: dict[str, dict[str, int]] = {}
+    for pilot in Pilot.objects.filter(state__in=[PilotState.IDLE, PilotState.BUSY]).only("state", "queues"):
+        for q in pilot.queues:
+            pq = pilots_by_queue.setdefault(q, {})
+            pq[pilot.state] = pq.get(pilot.state, 0) + 1
+    for row in Pilot.objects.values("state").annotate(n=Count("id")):
+        pilots_by_state[row["state"]] = row["n"]
+    return {
+        "jobs": {"by_state": jobs_by_state, "by_queue": by_queue, "by_stage": by_stage},
+        "claimable": {q: v.get(JobState.WAITING, 0) for q, v in by_queue.items()},
+        "top_priority": top,
+        "pilots": {"by_state": pilots_by_state, "by_queue": pilots_by_queue},
+        "latency": latency_figures(hour_ago),
+    }
+
+
+def latency_figures(since) -> dict:
+    """Seconds from file arrival to the end of its DAG run, over runs ended since ``since``."""
+    runs = list(DagRun.objects.filter(ended__gte=since).select_related("file").values_list("file__created", "ended")[:5000])
+    values = sorted((end - start).total_seconds() for start, end in runs if end and start)
+    if not values:
+        return {"runs": 0}
+
+    def pct(p: float) -> float:
+        return round(values[min(len(values) - 1, int(p * len(values)))], 3)
+
+    return {"runs": len(values), "median_s": pct(0.5), "p90_s": pct(0.9), "max_s": round(values[-1], 3)}
+
+
+class SummaryView(APIView):
+    permission_classes = [roles.IsOperatorOrPilot]
+
+    @extend_schema(responses={200: OpenApiResponse(description="queue, pilots and latency summary")})
+    def get(self, request):
+        return Response(summary_data())
+
+
+class HealthView(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+
+    @extend_schema(responses={200: OpenApiResponse(description="ok"), 503: OpenApiResponse(description="database down")})
+    def get(self, request):
+        try:
+            with connection.cursor() as cur:
+                cur.execute("SELECT 1")
+                cur.fetchone()
+        except Exception as exc:
+            return JsonResponse({"status": "error", "detail": f"database does not answer: {exc}"}, status=503)
+        return JsonResponse({"status": "ok"})

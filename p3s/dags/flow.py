@@ -1,0 +1,222 @@
+"""The DAG logic: files start DAG runs, finished jobs make their children claimable.
+
+Everything here runs inside the caller's transaction; the DAG run row is locked while its
+jobs are created or its state is settled, so two parents finishing at once start a join
+exactly once.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from p3s.dags.models import DagRun, DagRunState, DagTemplate, DagVersion, DataFile, StageSettings
+from p3s.dags.spec import DagSpec
+from p3s.jobs.models import Job
+from p3s.jobs.states import LIVE, JobState
+from p3s.jobs.transitions import record_new
+
+PRESCALED = "prescaled"
+
+
+@dataclass
+class Announcement:
+    file: DataFile
+    created: bool
+    dagruns: list[DagRun]
+
+
+def announce_file(fields: dict[str, Any], actor: str) -> Announcement:
+    """Record a data file and start one DAG run per enabled template whose trigger matches.
+
+    The same URL again returns the existing record and starts nothing.
+    """
+    try:
+        with transaction.atomic():
+            datafile = DataFile.objects.create(**fields)
+            runs = [
+                start_dagrun(template, datafile, actor)
+                for template in matching_templates(datafile)
+            ]
+            return Announcement(datafile, True, runs)
+    except IntegrityError:
+        existing = DataFile.objects.filter(url=fields["url"]).first()
+        if existing is None:
+            raise
+        return Announcement(existing, False, list(existing.dagruns.all()))
+
+
+def matching_templates(datafile: DataFile) -> list[DagTemplate]:
+    templates = DagTemplate.objects.filter(
+        enabled=True, trigger_stream=datafile.stream, current_version__isnull=False
+    ).select_related("current_version")
+    return [
+        t for t in templates
+        if not t.trigger_pattern or fnmatch.fnmatch(datafile.name, t.trigger_pattern)
+    ]
+
+
+def start_dagrun(template: DagTemplate, datafile: DataFile, actor: str) -> DagRun:
+    version = template.current_version
+    run = DagRun.objects.create(
+        template=template, version=version, file=datafile, data_ts=datafile.data_ts
+    )
+    run.file = datafile
+    settings = {s.stage: s for s in template.stage_settings.all()}
+    stages = version.graph["stages"]
+    for stage in version.graph["order"]:
+        if not stages[stage]["parents"]:
+            _create_job(run, stage, stages[stage], settings[stage], {}, actor)
+    settle_dagrun(run)
+    return run
+
+
+def prescale_selects(template: str, stage: str, file_url: str, fraction: float) -> bool:
+    """Deterministic choice of a fraction of files: the same file always gets the same answer."""
+    if fraction >= 1.0:
+        return True
+    if fraction <= 0.0:
+        return False
+    digest = hashlib.sha256(f"{template}/{stage}/{file_url}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < fraction
+
+
+def _create_job(
+    run: DagRun, stage: str, node: dict[str, Any], st: StageSettings,
+    parents: dict[str, list[str]], actor: str,
+) -> Job:
+    selected = prescale_selects(run.template.name, stage, run.file.url, st.prescale)
+    inputs = [run.file.url] + [url for urls in parents.values() for url in urls]
+    job = Job.objects.create(
+        dagrun=run, stage=stage, settings=st, payload=node["payload"], args=node["args"],
+        queue=node["queue"], priority=st.priority, data_ts=run.data_ts,
+        state=JobState.WAITING if selected else JobState.DROPPED,
+        drop_reason="" if selected else PRESCALED, inputs=inputs, parents=parents,
+        event_fraction=st.event_fraction,
+        ended_at=None if selected else timezone.now(),
+    )
+    record_new(job, actor=actor, reason="" if selected else f"prescaled out (prescale {st.prescale:g})")
+    return job
+
+
+def on_job_finished(job: Job, actor: str) -> list[Job]:
+    """Create the children whose parents have all finished; settle the run. Returns them."""
+    run = DagRun.objects.select_for_update().select_related("version", "template", "file").get(pk=job.dagrun_id)
+    graph = run.version.graph
+    jobs = {j.stage: j for j in run.jobs.all()}
+    settings = {s.stage: s for s in run.template.stage_settings.all()}
+    created = []
+    for child in graph["order"]:
+        node = graph["stages"][child]
+        if job.stage not in node["parents"] or child in jobs:
+            continue
+        parents = [jobs.get(p) for p in node["parents"]]
+        if all(p is not None and p.state == JobState.FINISHED for p in parents):
+            outputs = {p.stage: list(p.outputs) for p in parents}
+            created.append(_create_job(run, child, node, settings[child], outputs, actor))
+    settle_dagrun(run)
+    return created
+
+
+def settle_dagrun(run: DagRun) -> str:
+    """Recompute a run's state from its jobs (it may reopen when a job is retried)."""
+    states = list(run.jobs.values_list("state", "drop_reason"))
+    if any(s in LIVE for s, _ in states):
+        new = DagRunState.RUNNING
+    elif any(s == JobState.FAILED for s, _ in states):
+        new = DagRunState.FAILED
+    elif any(s == JobState.CANCELLED for s, _ in states):
+        new = DagRunState.CANCELLED
+    elif any(s == JobState.TIMEOUT or (s == JobState.DROPPED and r != PRESCALED) for s, r in states):
+        new = DagRunState.PARTIAL
+    else:
+        new = DagRunState.SUCCEEDED
+    if new != run.state:
+        ended = None if new == DagRunState.RUNNING else timezone.now()
+        DagRun.objects.filter(pk=run.pk).update(state=new, ended=ended)
+        run.state, run.ended = new, ended
+    return new
+
+
+def settle_dagrun_of(job: Job) -> str:
+    run = DagRun.objects.select_for_update().get(pk=job.dagrun_id)
+    return settle_dagrun(run)
+
+
+# -- templates --------------------------------------------------------------------------
+
+
+@dataclass
+class Applied:
+    template: DagTemplate
+    created: bool
+    new_version: bool
+
+
+def apply_spec(spec: DagSpec, actor: str, source: str = "") -> Applied:
+    """Create or update a template: a changed graph makes a new version; tunables change live.
+
+    Priority changes also apply to the stage's waiting jobs, running DAG runs included.
+    """
+    with transaction.atomic():
+        template, created = DagTemplate.objects.select_for_update().get_or_create(
+            name=spec.name, defaults={"trigger_stream": spec.stream}
+        )
+        template.description = spec.description
+        template.enabled = spec.enabled
+        template.trigger_stream = spec.stream
+        template.trigger_pattern = spec.pattern
+        template.max_age = spec.max_age
+        template.max_waiting = spec.max_waiting
+        graph = graph_of(spec)
+        current = template.current_version
+        new_version = current is None or current.graph["stages"] != graph["stages"]
+        if new_version:
+            number = 1 + max(template.versions.values_list("number", flat=True), default=0)
+            template.save()
+            template.current_version = DagVersion.objects.create(
+                template=template, number=number, graph=graph, source=source, created_by=actor
+            )
+        template.save()
+        for stage in spec.order:
+            tun = spec.tunables[stage]
+            st, made = StageSettings.objects.get_or_create(template=template, stage=stage, defaults=tun)
+            if not made:
+                old_priority = st.priority
+                for key, value in tun.items():
+                    setattr(st, key, value)
+                st.save()
+                if st.priority != old_priority:
+                    Job.objects.filter(settings=st, state=JobState.WAITING).update(priority=st.priority)
+        return Applied(template, created, new_version)
+
+
+def graph_of(spec: DagSpec) -> dict[str, Any]:
+    """The versioned part of a spec. JSONB does not keep key order, hence the explicit order."""
+    return {"order": list(spec.order), "stages": {s: spec.graph[s] for s in spec.order}}
+
+
+def spec_of(template: DagTemplate) -> DagSpec:
+    """The template as it stands now: current graph plus live tunables."""
+    order = template.current_version.graph["order"]
+    graph = {s: template.current_version.graph["stages"][s] for s in order}
+    settings = {s.stage: s for s in template.stage_settings.all()}
+    tunables = {
+        s: {
+            "priority": settings[s].priority, "timeout": settings[s].timeout,
+            "max_attempts": settings[s].max_attempts, "prescale": settings[s].prescale,
+            "event_fraction": settings[s].event_fraction,
+        }
+        for s in graph
+    }
+    return DagSpec(
+        name=template.name, description=template.description, enabled=template.enabled,
+        stream=template.trigger_stream, pattern=template.trigger_pattern,
+        max_age=template.max_age, max_waiting=template.max_waiting, graph=graph,
+        tunables=tunables, order=list(order),
+    )

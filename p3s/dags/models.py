@@ -1,0 +1,132 @@
+"""Data files, DAG templates (versioned graphs + live tunables) and DAG runs."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class DataFile(models.Model):
+    """A raw data file DAQ announced. Idempotent by URL."""
+
+    url = models.CharField(max_length=1000, unique=True)
+    name = models.CharField(max_length=300, help_text="the file name part of the URL")
+    stream = models.CharField(max_length=32)
+    run = models.PositiveIntegerField()
+    subrun = models.PositiveIntegerField(default=0)
+    data_ts = models.DateTimeField(help_text="when the data were taken")
+    events = models.PositiveIntegerField(default=0)
+    size = models.BigIntegerField(default=0)
+    checksum = models.CharField(max_length=100, blank=True)
+    created = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-data_ts", "-id"]
+        indexes = [
+            # api FileViewSet filters by stream/run; front runs page groups by run.
+            models.Index(fields=["run", "subrun"], name="datafile_run"),
+            models.Index(fields=["stream", "-data_ts"], name="datafile_stream_ts"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class DagTemplate(models.Model):
+    """A named workflow. Its graph lives in versions; its tunables in StageSettings."""
+
+    name = models.SlugField(max_length=64, unique=True)
+    description = models.TextField(blank=True)
+    enabled = models.BooleanField(default=True)
+    trigger_stream = models.CharField(max_length=32)
+    trigger_pattern = models.CharField(max_length=200, blank=True, help_text="fnmatch on the file name")
+    max_age = models.FloatField(
+        null=True, blank=True, help_text="seconds: waiting jobs on older data are dropped"
+    )
+    max_waiting = models.PositiveIntegerField(
+        null=True, blank=True, help_text="per stage: beyond this many waiting jobs, the oldest data are dropped"
+    )
+    current_version = models.ForeignKey(
+        "DagVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class DagVersion(models.Model):
+    """An immutable graph: stages (payload, args, queue, parents). Runs keep their version."""
+
+    template = models.ForeignKey(DagTemplate, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    graph = models.JSONField(help_text="stage name -> {payload, args, queue, parents}")
+    source = models.TextField(blank=True, help_text="the YAML or JSON it was made from")
+    created = models.DateTimeField(auto_now_add=True)
+    created_by = models.CharField(max_length=150, blank=True)
+
+    class Meta:
+        ordering = ["template", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["template", "number"], name="dagversion_unique_number")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.template.name} v{self.number}"
+
+
+class StageSettings(models.Model):
+    """Live tunables of one stage of a template, shared by all its versions and runs."""
+
+    template = models.ForeignKey(DagTemplate, on_delete=models.CASCADE, related_name="stage_settings")
+    stage = models.CharField(max_length=64)
+    priority = models.IntegerField(default=0)
+    timeout = models.FloatField(default=600.0)
+    max_attempts = models.PositiveSmallIntegerField(default=2)
+    prescale = models.FloatField(default=1.0)
+    event_fraction = models.FloatField(default=1.0)
+
+    class Meta:
+        ordering = ["template", "-priority", "stage"]
+        constraints = [
+            models.UniqueConstraint(fields=["template", "stage"], name="stagesettings_unique_stage")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.template.name}/{self.stage}"
+
+
+class DagRunState(models.TextChoices):
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    PARTIAL = "partial"
+    CANCELLED = "cancelled"
+
+
+class DagRun(models.Model):
+    """One template run on one file."""
+
+    template = models.ForeignKey(DagTemplate, on_delete=models.PROTECT, related_name="runs")
+    version = models.ForeignKey(DagVersion, on_delete=models.PROTECT, related_name="runs")
+    file = models.ForeignKey(DataFile, on_delete=models.CASCADE, related_name="dagruns")
+    state = models.CharField(max_length=16, choices=DagRunState.choices, default=DagRunState.RUNNING)
+    data_ts = models.DateTimeField()
+    created = models.DateTimeField(auto_now_add=True)
+    ended = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            # api DagRunViewSet and the dashboard filter running runs, newest first.
+            models.Index(fields=["state", "-id"], name="dagrun_state"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["template", "file"], name="dagrun_one_per_template_file")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.template.name} #{self.pk} on {self.file.name}"

@@ -1,0 +1,17 @@
+"""gunicorn settings for p3s (override any of them with GUNICORN_CMD_ARGS).
+
+Threads, not processes, carry the long-poll claims: a waiting pilot holds a thread, not a
+worker. Keep workers x threads below PostgreSQL's max_connections (default 100).
+"""
+
+import os
+
+bind = os.environ.get("P3S_BIND", "127.0.0.1:8000")
+workers = int(os.environ.get("P3S_WORKERS", "2"))
+worker_class = "gthread"
+threads = int(os.environ.get("P3S_THREADS", "40"))
+timeout = 120
+graceful_timeout = 10
+keepalive = 75
+accesslog = os.environ.get("P3S_ACCESS_LOG") or None
+errorlog = "-"

@@ -1,0 +1,190 @@
+"""What pilots, operators and the sweeper do to jobs. Views only translate HTTP into these.
+
+Each function locks the job row, checks who is asking, moves the state through
+:func:`p3s.jobs.transitions.move`, and lets the DAG logic react, all in one transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from p3s.dags import flow
+from p3s.exceptions import Conflict, IllegalTransition, NotYours
+from p3s.jobs.models import Job
+from p3s.jobs.states import ON_PILOT, JobState
+from p3s.jobs.transitions import move
+
+REPORTABLE = {"running", "finished", "failed", "timeout", "released"}
+
+
+@dataclass
+class Report:
+    state: str
+    outputs: list[str] = field(default_factory=list)
+    exit_code: int | None = None
+    message: str = ""
+    log_tail: str = ""
+
+
+def _tail(text: str) -> str:
+    limit = settings.P3S["LOG_TAIL_CHARS"]
+    return text[-limit:] if text else ""
+
+
+def report(job_id: int, pilot_id: int, rep: Report, actor: str) -> Job:
+    """Apply a pilot's report. Repeats are harmless; a job no longer this pilot's is a Conflict."""
+    if rep.state not in REPORTABLE:
+        raise IllegalTransition(f"unknown report state {rep.state!r}: use one of {', '.join(sorted(REPORTABLE))}")
+    with transaction.atomic():
+        job = Job.objects.select_for_update().get(pk=job_id)
+        if job.pilot_id != pilot_id:
+            # A repeat of the report that ended this pilot's attempt is harmless.
+            mine = job.events.filter(actor=actor)
+            if not mine.filter(to_state=JobState.DISPATCHED).exists():
+                raise NotYours(f"job {job_id} was never given to pilot {pilot_id}")
+            last = mine.exclude(to_state=JobState.DISPATCHED).order_by("-id").first()
+            if last is not None and _same(last.to_state, rep.state, job):
+                return job
+            raise Conflict(
+                f"job {job_id} is not running on pilot {pilot_id} any more (it is {job.state}); drop it"
+            )
+        if _same(job.state, rep.state, job):
+            return job
+        now = timezone.now()
+        if rep.state == "running":
+            if job.state != JobState.DISPATCHED:
+                raise Conflict(f"job {job_id} is {job.state}, it cannot start running")
+            deadline = now + timedelta(seconds=(job.timeout or 0) + settings.P3S["TIMEOUT_GRACE"])
+            return move(job, JobState.RUNNING, actor=actor, started_at=now, deadline=deadline)
+        if job.state not in ON_PILOT:
+            raise Conflict(f"job {job_id} is already {job.state}")
+        _free_pilot(job, done=rep.state in ("finished", "failed", "timeout"))
+        if rep.state == "finished":
+            move(job, JobState.FINISHED, actor=actor, outputs=list(rep.outputs), log_tail=_tail(rep.log_tail),
+                 exit_code=0, message="")
+            flow.on_job_finished(job, actor)
+            return job
+        if rep.state == "released":
+            move(job, JobState.WAITING, actor=actor, reason=rep.message or "released by its pilot")
+            flow.settle_dagrun_of(job)
+            return job
+        if rep.state == "timeout":
+            move(job, JobState.TIMEOUT, actor=actor, reason=rep.message or "killed at its time limit",
+                 message=rep.message or "killed by the pilot at its time limit", log_tail=_tail(rep.log_tail),
+                 exit_code=rep.exit_code)
+            flow.settle_dagrun_of(job)
+            return job
+        # failed
+        move(job, JobState.FAILED, actor=actor, reason=rep.message[:500], exit_code=rep.exit_code,
+             message=rep.message, log_tail=_tail(rep.log_tail))
+        _retry_if_attempts_left(job, actor)
+        flow.settle_dagrun_of(job)
+        return job
+
+
+def _same(current: str, asked: str, job: Job) -> bool:
+    if asked == "released":
+        return current == JobState.WAITING
+    if asked == "failed":
+        # A failure that was retried automatically shows as waiting with a higher attempt.
+        return current == JobState.FAILED
+    return current == asked
+
+
+def _free_pilot(job: Job, done: bool) -> None:
+    from p3s.pilots.models import Pilot, PilotState
+
+    if job.pilot_id is None:
+        return
+    qs = Pilot.objects.filter(pk=job.pilot_id, job_id=job.pk)
+    update: dict[str, Any] = {"job": None}
+    if Pilot.objects.filter(pk=job.pilot_id, state=PilotState.BUSY).exists():
+        update["state"] = PilotState.IDLE
+    qs.update(**update)
+    if done:
+        from django.db.models import F
+
+        Pilot.objects.filter(pk=job.pilot_id).update(jobs_done=F("jobs_done") + 1)
+
+
+def _retry_if_attempts_left(job: Job, actor: str) -> bool:
+    max_attempts = job.settings.max_attempts
+    if job.attempt < max_attempts:
+        move(job, JobState.WAITING, actor="system",
+             reason=f"automatic retry {job.attempt + 1}/{max_attempts} after failure",
+             attempt=job.attempt + 1)
+        return True
+    return False
+
+
+def requeue_lost(job: Job, actor: str, reason: str) -> None:
+    """A job whose pilot vanished goes back to waiting with its attempt raised (lock held)."""
+    _free_pilot(job, done=False)
+    if job.attempt >= job.settings.max_attempts:
+        move(job, JobState.FAILED, actor=actor, reason=f"{reason}; no attempts left",
+             message=f"{reason}; no attempts left")
+    else:
+        move(job, JobState.WAITING, actor=actor, reason=reason, attempt=job.attempt + 1)
+    flow.settle_dagrun_of(job)
+
+
+def expire(job: Job, actor: str) -> None:
+    """A job past its deadline: set aside as timeout, not retried automatically (lock held)."""
+    _free_pilot(job, done=False)
+    move(job, JobState.TIMEOUT, actor=actor, reason=f"past its stage timeout of {job.timeout:g} s",
+         message=f"no result within the stage timeout of {job.timeout:g} s")
+    flow.settle_dagrun_of(job)
+
+
+def drop(job: Job, actor: str, why: str, reason: str) -> None:
+    move(job, JobState.DROPPED, actor=actor, reason=reason, drop_reason=why)
+    flow.settle_dagrun_of(job)
+
+
+# -- operator actions -------------------------------------------------------------------
+
+
+def retry(job_id: int, actor: str) -> Job:
+    with transaction.atomic():
+        job = Job.objects.select_for_update().get(pk=job_id)
+        if job.state not in (JobState.FAILED, JobState.TIMEOUT, JobState.DROPPED, JobState.CANCELLED):
+            raise IllegalTransition(f"job {job_id} is {job.state}: only failed, timeout, dropped or cancelled jobs can be retried")
+        move(job, JobState.WAITING, actor=actor, reason="retried by an operator",
+             attempt=job.attempt + 1, drop_reason="", exit_code=None, message="")
+        flow.settle_dagrun_of(job)
+        return job
+
+
+def cancel(job_id: int, actor: str) -> Job:
+    with transaction.atomic():
+        job = Job.objects.select_for_update().get(pk=job_id)
+        if job.state not in (JobState.WAITING, JobState.DISPATCHED, JobState.RUNNING):
+            raise IllegalTransition(f"job {job_id} is {job.state}: only waiting, dispatched or running jobs can be cancelled")
+        _free_pilot(job, done=False)
+        move(job, JobState.CANCELLED, actor=actor, reason="cancelled by an operator")
+        flow.settle_dagrun_of(job)
+        return job
+
+
+def set_priority(job_id: int, priority: int, actor: str) -> Job:
+    with transaction.atomic():
+        job = Job.objects.select_for_update().get(pk=job_id)
+        old = job.priority
+        Job.objects.filter(pk=job_id).update(priority=priority, updated=timezone.now())
+        job.priority = priority
+        from p3s.jobs.models import JobEvent
+
+        JobEvent.objects.create(job=job, from_state=job.state, to_state=job.state, actor=actor,
+                                reason=f"priority {old} -> {priority}", attempt=job.attempt)
+        return job
+
+
+def check_owner(job: Job, pilot_id: int) -> None:
+    if job.pilot_id != pilot_id:
+        raise NotYours(f"job {job.pk} is not running on pilot {pilot_id}")

@@ -1,0 +1,90 @@
+"""The claim: give the first eligible waiting job to a pilot, atomically.
+
+One statement picks the first waiting row of the pilot's queues by (priority desc, data
+timestamp desc, id), skipping rows other claimers hold (PostgreSQL ``FOR UPDATE SKIP
+LOCKED``), marks it dispatched and returns it. The ``job_claim_order`` partial index
+(jobs.models) matches the WHERE and ORDER BY. On SQLite the transaction takes the write
+lock at BEGIN (IMMEDIATE mode, see settings), which serialises claimers: same statement,
+no SKIP LOCKED needed. Nothing else changes queue state behind this module's back: the
+event row and the pilot's current job are written in the same transaction.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from p3s.jobs.models import Job, JobEvent
+from p3s.jobs.states import JobState
+
+_PICK = """
+    SELECT j.id FROM jobs_job j
+    JOIN dags_stagesettings s ON s.id = j.settings_id
+    WHERE j.state = 'waiting' AND j.queue IN ({queues})
+      AND (%(time_left)s IS NULL OR s.timeout <= %(time_left)s)
+    ORDER BY j.priority DESC, j.data_ts DESC, j.id
+    LIMIT 1
+"""
+
+_CLAIM_POSTGRES = """
+    WITH picked AS ({pick} FOR UPDATE OF j SKIP LOCKED)
+    UPDATE jobs_job AS j
+    SET state = 'dispatched', pilot_id = %(pilot)s, dispatched_at = %(now)s, updated = %(now)s,
+        timeout = s.timeout, event_fraction = s.event_fraction,
+        deadline = %(now)s + make_interval(secs => s.timeout + %(grace)s)
+    FROM picked, dags_stagesettings s
+    WHERE j.id = picked.id AND s.id = j.settings_id
+    RETURNING j.id, j.attempt
+"""
+
+_CLAIM_SQLITE = """
+    UPDATE jobs_job
+    SET state = 'dispatched', pilot_id = %(pilot)s, dispatched_at = %(now)s, updated = %(now)s,
+        timeout = (SELECT s.timeout FROM dags_stagesettings s WHERE s.id = jobs_job.settings_id),
+        event_fraction = (SELECT s.event_fraction FROM dags_stagesettings s WHERE s.id = jobs_job.settings_id)
+    WHERE id = ({pick})
+    RETURNING id, attempt
+"""
+
+
+def claim_next(pilot_id: int, queues: list[str], time_left: float | None = None, actor: str = "") -> Job | None:
+    """Dispatch the next job of ``queues`` to the pilot, or return None when there is none.
+
+    ``time_left``: seconds the pilot has left; jobs whose stage timeout exceeds it are skipped.
+    """
+    if not queues:
+        return None
+    now = timezone.now()
+    params: dict[str, object] = {"pilot": pilot_id, "now": now, "time_left": time_left}
+    names = []
+    for i, queue in enumerate(queues):
+        params[f"q{i}"] = queue
+        names.append(f"%(q{i})s")
+    pick = _PICK.format(queues=", ".join(names))
+    grace = settings.P3S["TIMEOUT_GRACE"]
+    with transaction.atomic():
+        with connection.cursor() as cur:
+            if connection.vendor == "postgresql":
+                params["grace"] = grace
+                cur.execute(_CLAIM_POSTGRES.format(pick=pick), params)
+            else:
+                cur.execute(_CLAIM_SQLITE.format(pick=pick), params)
+            row = cur.fetchone()
+        if row is None:
+            return None
+        job_id, attempt = row
+        job = Job.objects.select_related("dagrun__file").get(pk=job_id)
+        if connection.vendor != "postgresql":
+            job.deadline = now + timedelta(seconds=job.timeout + grace)
+            Job.objects.filter(pk=job_id).update(deadline=job.deadline)
+        JobEvent.objects.create(
+            job_id=job_id, from_state=JobState.WAITING, to_state=JobState.DISPATCHED,
+            actor=actor or f"pilot:{pilot_id}", attempt=attempt,
+        )
+        from p3s.pilots.models import Pilot, PilotState
+
+        Pilot.objects.filter(pk=pilot_id).update(job_id=job_id, state=PilotState.BUSY, last_seen=now)
+    return job

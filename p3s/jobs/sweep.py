@@ -1,0 +1,144 @@
+"""The sweeper's units of work. Each does one kind of clean-up on a bounded batch and
+returns how many things it changed; ``sweep_once`` runs them all, ``p3s_sweep --loop``
+repeats that. Tests call the units directly.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Count, F, Q
+from django.utils import timezone
+
+from p3s.dags.models import DagTemplate
+from p3s.jobs import actions
+from p3s.jobs.models import Job
+from p3s.jobs.states import ON_PILOT, JobState
+from p3s.pilots.models import Pilot, PilotState
+
+log = logging.getLogger("p3s.sweep")
+BATCH = 500
+ACTOR = "sweeper"
+
+
+def _locked(ids: list[int], states) -> list[Job]:
+    return list(Job.objects.select_for_update(skip_locked=True).select_related("settings")
+                .filter(pk__in=ids, state__in=states))
+
+
+def expire_timeouts(now: datetime | None = None) -> int:
+    """Jobs past their stage timeout (plus grace) become ``timeout``."""
+    now = now or timezone.now()
+    ids = list(Job.objects.filter(state__in=ON_PILOT, deadline__lt=now).values_list("id", flat=True)[:BATCH])
+    done = 0
+    for job_id in ids:
+        with transaction.atomic():
+            for job in _locked([job_id], ON_PILOT):
+                if job.deadline and job.deadline < now:
+                    actions.expire(job, ACTOR)
+                    log.info("job %s (%s) timed out", job.pk, job.stage)
+                    done += 1
+    return done
+
+
+def requeue_undispatched(now: datetime | None = None) -> int:
+    """Jobs dispatched but never reported running within DISPATCH_GRACE go back to waiting."""
+    now = now or timezone.now()
+    limit = now - timedelta(seconds=settings.P3S["DISPATCH_GRACE"])
+    ids = list(Job.objects.filter(state=JobState.DISPATCHED, dispatched_at__lt=limit)
+               .values_list("id", flat=True)[:BATCH])
+    done = 0
+    for job_id in ids:
+        with transaction.atomic():
+            for job in _locked([job_id], [JobState.DISPATCHED]):
+                actions.requeue_lost(job, ACTOR, f"dispatched to pilot {job.pilot_id} but never started")
+                log.info("job %s re-queued: never started", job.pk)
+                done += 1
+    return done
+
+
+def find_lost_pilots(now: datetime | None = None) -> int:
+    """Pilots silent for more than LOST_AFTER_BEATS heartbeats are lost; their jobs re-queued."""
+    now = now or timezone.now()
+    beats = settings.P3S["LOST_AFTER_BEATS"]
+    live = Pilot.objects.filter(state__in=[PilotState.IDLE, PilotState.BUSY])
+    # last_seen + beats * interval < now, evaluated per pilot (intervals may differ).
+    candidates = [
+        p for p in live.filter(last_seen__lt=now - timedelta(seconds=0.1))
+        .only("id", "last_seen", "heartbeat_interval")[:BATCH]
+        if p.last_seen + timedelta(seconds=beats * p.heartbeat_interval) < now
+    ]
+    done = 0
+    for cand in candidates:
+        with transaction.atomic():
+            pilot = Pilot.objects.select_for_update(skip_locked=True).filter(
+                pk=cand.pk, state__in=[PilotState.IDLE, PilotState.BUSY]).first()
+            if pilot is None or pilot.last_seen + timedelta(seconds=beats * pilot.heartbeat_interval) >= now:
+                continue
+            silent = (now - pilot.last_seen).total_seconds()
+            pilot.state = PilotState.LOST
+            pilot.exit_reason = f"silent for {silent:.0f} s"
+            pilot.save(update_fields=["state", "exit_reason"])
+            jobs = list(Job.objects.select_for_update().select_related("settings")
+                        .filter(pilot=pilot, state__in=ON_PILOT))
+            for job in jobs:
+                actions.requeue_lost(job, ACTOR, f"pilot {pilot.pk} lost (silent {silent:.0f} s)")
+            log.info("pilot %s on %s lost after %.0f s; %d job(s) re-queued", pilot.pk, pilot.host, silent, len(jobs))
+            done += 1
+    return done
+
+
+def drop_stale(now: datetime | None = None) -> int:
+    """Prompt policy: drop waiting jobs on data older than max_age, and beyond max_waiting."""
+    now = now or timezone.now()
+    done = 0
+    for template in DagTemplate.objects.filter(Q(max_age__isnull=False) | Q(max_waiting__isnull=False)):
+        if template.max_age:
+            cutoff = now - timedelta(seconds=template.max_age)
+            ids = list(Job.objects.filter(settings__template=template, state=JobState.WAITING, data_ts__lt=cutoff)
+                       .values_list("id", flat=True)[:BATCH])
+            done += _drop(ids, "too-old", f"data older than the policy's max_age of {template.max_age:g} s")
+        if template.max_waiting:
+            deep = (Job.objects.filter(settings__template=template, state=JobState.WAITING)
+                    .values("settings").annotate(n=Count("id")).filter(n__gt=template.max_waiting))
+            for row in deep:
+                ids = list(Job.objects.filter(settings_id=row["settings"], state=JobState.WAITING)
+                           .order_by(F("data_ts").desc(), "-id").values_list("id", flat=True)
+                           [template.max_waiting:template.max_waiting + BATCH])
+                done += _drop(ids, "queue-depth", f"more than {template.max_waiting} waiting: oldest data dropped")
+    return done
+
+
+def _drop(ids: list[int], why: str, reason: str) -> int:
+    done = 0
+    for job_id in ids:
+        with transaction.atomic():
+            for job in _locked([job_id], [JobState.WAITING]):
+                actions.drop(job, ACTOR, why, reason)
+                done += 1
+    if done:
+        log.info("dropped %d waiting job(s): %s", done, reason)
+    return done
+
+
+UNITS = [find_lost_pilots, requeue_undispatched, expire_timeouts, drop_stale]
+
+
+@dataclass
+class SweepResult:
+    counts: dict[str, int]
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+def sweep_once(now: datetime | None = None) -> SweepResult:
+    counts = {}
+    for unit in UNITS:
+        counts[unit.__name__] = unit(now)
+    return SweepResult(counts)

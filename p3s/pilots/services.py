@@ -1,0 +1,89 @@
+"""Pilot life: register, heartbeat, say goodbye. The sweeper declares the silent ones lost."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from p3s.accounts.models import ApiToken, hash_key
+from p3s.exceptions import NotYours
+from p3s.pilots.models import Pilot, PilotState
+
+
+def register(token: ApiToken, info: dict[str, Any]) -> tuple[Pilot, str]:
+    """A new pilot and its key (shown once; the pilot sends it with every pilot call)."""
+    key = secrets.token_urlsafe(24)
+    pilot = Pilot.objects.create(
+        token=token, key_hash=hash_key(key), heartbeat_interval=settings.P3S["HEARTBEAT_INTERVAL"],
+        last_seen=timezone.now(), **info,
+    )
+    return pilot, key
+
+
+def authenticate(pilot_id: int, token: ApiToken, key: str | None) -> Pilot:
+    """The pilot record behind a request, if the token and the pilot key both match."""
+    try:
+        pilot = Pilot.objects.get(pk=pilot_id)
+    except Pilot.DoesNotExist:
+        raise NotYours(f"no pilot {pilot_id}: register first") from None
+    if pilot.token_id != token.pk or not key or pilot.key_hash != hash_key(key):
+        raise NotYours(f"pilot {pilot_id} is not yours: send its X-P3S-Pilot-Key")
+    return pilot
+
+
+def by_key(token: ApiToken, key: str | None) -> Pilot:
+    if not key:
+        raise NotYours("send the X-P3S-Pilot-Key header you got at registration")
+    pilot = Pilot.objects.filter(key_hash=hash_key(key), token=token).first()
+    if pilot is None:
+        raise NotYours("unknown pilot key for this token")
+    return pilot
+
+
+def heartbeat(pilot: Pilot, job_id: int | None, progress: dict[str, Any] | None) -> str:
+    """Note that the pilot lives; answer with a command: continue, kill-job or exit."""
+    from p3s.jobs.models import Job
+    from p3s.jobs.states import ON_PILOT
+
+    now = timezone.now()
+    with transaction.atomic():
+        pilot = Pilot.objects.select_for_update().get(pk=pilot.pk)
+        command = "continue"
+        if pilot.state in (PilotState.LOST, PilotState.EXITED, PilotState.INVALID):
+            # Declared lost (its job was re-queued) or gone: it must not go on.
+            command = "exit"
+        elif job_id is not None:
+            owned = Job.objects.filter(pk=job_id, pilot_id=pilot.pk, state__in=ON_PILOT).exists()
+            if not owned:
+                command = "kill-job"  # cancelled, or handed to someone else
+        pilot.last_seen = now
+        if progress is not None:
+            pilot.resources = {**pilot.resources, "progress": progress}
+        pilot.save(update_fields=["last_seen", "resources"])
+    return command
+
+
+def touch(pilot: Pilot) -> None:
+    Pilot.objects.filter(pk=pilot.pk).update(last_seen=timezone.now())
+
+
+def say_goodbye(pilot: Pilot, reason: str, ok: bool) -> Pilot:
+    with transaction.atomic():
+        pilot = Pilot.objects.select_for_update().get(pk=pilot.pk)
+        pilot.state = PilotState.EXITED if ok else PilotState.INVALID
+        pilot.exit_reason = reason[:2000]
+        pilot.last_seen = timezone.now()
+        pilot.save(update_fields=["state", "exit_reason", "last_seen"])
+        if pilot.job_id:
+            from p3s.jobs.actions import requeue_lost
+            from p3s.jobs.models import Job
+            from p3s.jobs.states import ON_PILOT
+
+            job = Job.objects.select_for_update().filter(pk=pilot.job_id, state__in=ON_PILOT, pilot=pilot).first()
+            if job is not None:
+                requeue_lost(job, f"pilot:{pilot.pk}", f"pilot {pilot.pk} exited: {reason}")
+    return pilot

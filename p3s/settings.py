@@ -1,0 +1,139 @@
+"""Django settings for p3s: everything comes from the environment (see docs/configuration.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dj_database_url
+
+from p3s.env import env_bool, env_float, env_int, env_list, env_secret, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env_str("P3S_VAR_DIR", str(BASE_DIR / "var")))
+
+SECRET_KEY = env_secret("P3S_SECRET_KEY", VAR_DIR)
+DEBUG = env_bool("P3S_DEBUG", False)
+ALLOWED_HOSTS = env_list("P3S_ALLOWED_HOSTS", "127.0.0.1,localhost")
+CSRF_TRUSTED_ORIGINS = env_list("P3S_CSRF_TRUSTED_ORIGINS", "")
+
+DATABASE_URL = env_str("P3S_DATABASE_URL", f"sqlite:///{VAR_DIR / 'p3s.sqlite3'}")
+_db = dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("P3S_CONN_MAX_AGE", 60, 0))
+if _db["ENGINE"] == "django.db.backends.sqlite3":
+    Path(_db["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+    # IMMEDIATE transactions take the write lock at BEGIN: the claim and every state change
+    # are serialised, which is the SQLite equivalent of row locks. WAL lets readers go on.
+    _db["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 30,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+    _db["CONN_MAX_AGE"] = 0
+DATABASES = {"default": _db}
+
+DATA_ROOT = Path(env_str("P3S_DATA_ROOT", str(VAR_DIR / "data"))).resolve()
+MEDIA_ROOT = DATA_ROOT / "products"
+MEDIA_URL = "/media/"
+STATIC_URL = "/static/"
+STATIC_ROOT = VAR_DIR / "static"
+
+# Prompt-processing knobs (all documented in docs/configuration.md).
+P3S = {
+    "HEARTBEAT_INTERVAL": env_float("P3S_HEARTBEAT_INTERVAL", 10.0, 0.1),
+    "LOST_AFTER_BEATS": env_float("P3S_LOST_AFTER_BEATS", 3.0, 1.0),
+    "DISPATCH_GRACE": env_float("P3S_DISPATCH_GRACE", 60.0, 0.1),
+    "TIMEOUT_GRACE": env_float("P3S_TIMEOUT_GRACE", 30.0, 0.0),
+    "MAX_WAIT": env_float("P3S_MAX_WAIT", 60.0, 0.0),
+    "SWEEP_INTERVAL": env_float("P3S_SWEEP_INTERVAL", 2.0, 0.05),
+    "PUBLIC_PAGES": env_bool("P3S_PUBLIC_PAGES", False),
+    "MAX_UPLOAD_BYTES": env_int("P3S_MAX_UPLOAD_BYTES", 20 * 1024 * 1024, 1),
+    "LOG_TAIL_CHARS": env_int("P3S_LOG_TAIL_CHARS", 8000, 100),
+}
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "p3s.accounts",
+    "p3s.dags",
+    "p3s.jobs",
+    "p3s.pilots",
+    "p3s.dqm",
+    "p3s.api",
+    "p3s.front",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "p3s.urls"
+WSGI_APPLICATION = "p3s.wsgi.application"
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/"
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "p3s.accounts.auth.ApiTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["p3s.accounts.roles.IsOperator"],
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "PAGE_SIZE": 100,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "p3s.api.errors.exception_handler",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "p3s API",
+    "DESCRIPTION": "Prompt processing for detector data-quality monitoring.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("P3S_LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
