@@ -1,0 +1,136 @@
+"""Fixtures of the factory tests: a fake summary server, token files, a fake pilot."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+FAKE_PILOT = """#!{python}
+# A stand-in for p3s-pilot: records how it was called, then waits to be stopped.
+import json, os, signal, sys, time
+out = os.environ["FAKE_PILOT_RECORD_DIR"]
+record = {{"argv": sys.argv[1:], "pid": os.getpid(),
+          "env": {{k: v for k, v in os.environ.items() if k.startswith("P3S_")}}}}
+path = os.path.join(out, "pilot-%d.json" % os.getpid())
+with open(path + ".tmp", "w") as fh:
+    json.dump(record, fh)
+os.rename(path + ".tmp", path)
+signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
+time.sleep(float(os.environ.get("FAKE_PILOT_SECONDS", "300")))
+"""
+
+
+def summary(
+    claimable: dict[str, int] | None = None,
+    idle: dict[str, int] | None = None,
+    busy: dict[str, int] | None = None,
+    top: dict[str, int] | None = None,
+) -> dict:
+    """A summary answer in the shape the server gives."""
+    claimable = claimable or {}
+    idle, busy = idle or {}, busy or {}
+    queues = set(claimable) | set(idle) | set(busy)
+    return {
+        "jobs": {
+            "by_state": {"waiting": sum(claimable.values())},
+            "by_queue": {q: {"waiting": n} for q, n in claimable.items()},
+        },
+        "claimable": claimable,
+        "top_priority": top or {q: 10 for q in claimable},
+        "pilots": {
+            "by_state": {"idle": sum(idle.values()), "busy": sum(busy.values())},
+            "by_queue": {q: {"idle": idle.get(q, 0), "busy": busy.get(q, 0)} for q in queues},
+        },
+        "latency": {},
+    }
+
+
+class FakeServer:
+    """Answers GET /api/v1/summary/ with ``self.answer`` after ``self.delay`` seconds."""
+
+    def __init__(self) -> None:
+        self.answer: dict = summary()
+        self.status = 200
+        self.delay = 0.0
+        self.requests: list[dict] = []
+        self.got_request = threading.Event()
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802
+                fake.requests.append({"path": self.path, "auth": self.headers.get("Authorization")})
+                fake.got_request.set()
+                time.sleep(fake.delay)
+                body = json.dumps(fake.answer).encode()
+                code = fake.status if self.path == "/api/v1/summary/" else 404
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def fake_server() -> Iterator[FakeServer]:
+    server = FakeServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def token_file(tmp_path: Path) -> Path:
+    path = tmp_path / "operator.token"
+    path.write_text("operator-secret-123\n")
+    path.chmod(0o600)
+    return path
+
+
+@pytest.fixture
+def fake_pilot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """An executable fake pilot; each start leaves a JSON record in tmp_path/started/."""
+    started = tmp_path / "started"
+    started.mkdir()
+    script = tmp_path / "fake-pilot"
+    script.write_text(FAKE_PILOT.format(python=sys.executable))
+    script.chmod(0o755)
+    monkeypatch.setenv("FAKE_PILOT_RECORD_DIR", str(started))
+    yield script
+    # Stop whatever the test left running (only processes this fixture's script started).
+    for record in started.glob("pilot-*.json"):
+        pid = json.loads(record.read_text())["pid"]
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def started_pilots(fake_pilot: Path, wait_for: int = 0, timeout: float = 10) -> list[dict]:
+    """The records the fake pilots wrote (waiting until there are ``wait_for`` of them)."""
+    folder = fake_pilot.parent / "started"
+    deadline = time.monotonic() + timeout
+    while True:
+        records = [json.loads(p.read_text()) for p in sorted(folder.glob("pilot-*.json"))]
+        if len(records) >= wait_for or time.monotonic() > deadline:
+            return records
+        time.sleep(0.05)
