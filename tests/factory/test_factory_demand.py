@@ -5,7 +5,10 @@ import pytest
 from factory.demand import Demand, Limits, Supply, hottest_queue, plan_pilots
 
 
-def plan_one(demand=Demand(), supply=Supply(), **limits):
+NO_DEMAND, NO_SUPPLY = Demand(), Supply()
+
+
+def plan_one(demand=NO_DEMAND, supply=NO_SUPPLY, **limits):
     limits.setdefault("target", 100)
     return plan_pilots(
         ["default"], {"default": demand}, {"default": supply}, Limits(**limits)
