@@ -4,7 +4,6 @@ import pytest
 
 from factory.demand import Demand, Limits, Supply, hottest_queue, plan_pilots
 
-
 NO_DEMAND, NO_SUPPLY = Demand(), Supply()
 
 
