@@ -134,3 +134,78 @@ def started_pilots(fake_pilot: Path, wait_for: int = 0, timeout: float = 10) -> 
         if len(records) >= wait_for or time.monotonic() > deadline:
             return records
         time.sleep(0.05)
+
+
+REPO = Path(__file__).resolve().parents[2]
+CONDOR_SCRIPT = REPO / "scripts" / "condor-pool.sh"
+
+
+class CondorPool:
+    """A running personal pool; ``job_dir()`` gives folders the chroot's job user can use."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.jobs = Path(env["P3S_CONDOR_JOBDIR"])
+
+    def job_dir(self, name: str) -> Path:
+        """A fresh world-writable folder inside the repo (bind-mounted into the chroot)."""
+        path = self.jobs / f"{name}-{os.getpid()}-{time.monotonic_ns()}"
+        path.mkdir(parents=True)
+        path.chmod(0o777)
+        return path
+
+    def schedd(self):
+        import htcondor2
+
+        return htcondor2.Schedd()
+
+
+@pytest.fixture(scope="session")
+def condor_pool() -> Iterator[CondorPool]:
+    """Start the HTCondor personal pool with scripts/condor-pool.sh; stop it afterwards."""
+    import subprocess
+
+    if os.geteuid() != 0:
+        pytest.skip("the HTCondor pool runs in a chroot: needs root (scripts/condor-pool.sh)")
+    running = subprocess.run([str(CONDOR_SCRIPT), "status"], capture_output=True).returncode == 0
+    if not running:
+        out = subprocess.run(
+            [str(CONDOR_SCRIPT), "start"], capture_output=True, text=True, timeout=600
+        )
+        if out.returncode != 0:
+            pytest.skip(
+                f"HTCondor pool could not be installed or started: {out.stderr.strip()[-400:]}"
+            )
+    out = subprocess.run([str(CONDOR_SCRIPT), "env"], capture_output=True, text=True, check=True)
+    env = {}
+    for line in out.stdout.splitlines():
+        key, _, value = line.removeprefix("export ").partition("=")
+        env[key] = value
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    import htcondor2
+
+    htcondor2.reload_config()
+    try:
+        yield CondorPool(env)
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        htcondor2.reload_config()
+        if not running:
+            subprocess.run([str(CONDOR_SCRIPT), "stop"], capture_output=True, timeout=120)
+
+
+def wait_for(predicate, timeout: float = 60, what: str = "condition", every: float = 0.5):
+    """Poll until predicate() is truthy; return its value, or fail saying what never came."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(every)
