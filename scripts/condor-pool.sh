@@ -68,6 +68,7 @@ mount_all() {
         mount --make-rslave "$ROOT/dev"
     fi
     bind "$REPO"
+    traversable "$REPO"
     local prefix
     prefix=$(python_prefix)
     case "$prefix" in
@@ -79,11 +80,16 @@ mount_all() {
             bind "$prefix/lib/python$ver" ro
             bind "$prefix/bin/python$ver" ro ;;
         * ) bind "$prefix" ro
-            # A prefix under a private home (pyenv in /root): let the job user traverse to it.
-            local d
-            d=$(dirname "$prefix")
-            while [ "$d" != / ]; do chmod o+x "$ROOT$d"; d=$(dirname "$d"); done ;;
+            traversable "$prefix" ;;
     esac
+}
+
+traversable() {
+    # A path under a private home (/root/.pyenv, a clone in /root): let the chroot's job user
+    # walk down to it. Only the chroot's own folders above the bind mount change.
+    local d
+    d=$(dirname "$1")
+    while [ "$d" != / ]; do chmod o+x "$ROOT$d"; d=$(dirname "$d"); done
 }
 
 umount_all() {
@@ -188,7 +194,7 @@ install() {
     chroot "$ROOT" condor_token_create -identity "$SUBMIT_USER@$DOMAIN" -key POOL \
         > "$TOKEN_DIR/$SUBMIT_USER.token"
     chmod 600 "$TOKEN_DIR/$SUBMIT_USER.token"
-    echo "HTCondor $(chroot "$ROOT" condor_version | head -1 | awk '{print $2}'), built $(date -u +%FT%TZ) in $((SECONDS - t0)) s" > "$STAMP"
+    echo "HTCondor $(chroot "$ROOT" condor_version | head -1 | awk '{print $2}'), built $(date -u +%FT%TZ)" > "$STAMP"
     log "installed in $((SECONDS - t0)) s, $(du -sh "$ROOT" 2>/dev/null | cut -f1) on disk"
 }
 

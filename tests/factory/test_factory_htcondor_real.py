@@ -3,6 +3,7 @@
 
 import json
 import os
+import shutil
 import sys
 
 import pytest
@@ -17,7 +18,9 @@ pytestmark = [pytest.mark.condor, pytest.mark.slow]
 
 @pytest.fixture
 def job_dir(condor_pool):
-    return condor_pool.job_dir("htc")
+    path = condor_pool.job_dir("htc")
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture
