@@ -30,6 +30,8 @@ _listener_lock = threading.Lock()
 _listener: threading.Thread | None = None
 _listener_pid: int | None = None
 _listener_ok = threading.Event()
+_stop = threading.Event()
+_listener_conn = None
 
 
 def _bump() -> None:
@@ -79,14 +81,31 @@ def ensure_listener() -> None:
         _listener_ok.wait(2.0)
 
 
+def stop_listener() -> None:
+    """Stop this process's listener (tests do, before dropping their database)."""
+    global _listener
+    _stop.set()
+    conn = _listener_conn
+    if conn is not None:
+        try:
+            conn.close()
+        except Exception:
+            pass
+    if _listener is not None:
+        _listener.join(5)
+    _listener = None
+    _stop.clear()
+
+
 def _listen_postgres() -> None:
+    global _listener_conn
     import psycopg2
 
     db = settings.DATABASES["default"]
     backoff = 0.5
-    while True:
+    while not _stop.is_set():
         try:
-            conn = psycopg2.connect(
+            conn = _listener_conn = psycopg2.connect(
                 dbname=connection.settings_dict["NAME"], user=db.get("USER") or None,
                 password=db.get("PASSWORD") or None, host=db.get("HOST") or None,
                 port=db.get("PORT") or None,
@@ -97,7 +116,7 @@ def _listen_postgres() -> None:
             _listener_ok.set()
             backoff = 0.5
             _bump()  # anything committed while we were not listening
-            while True:
+            while not _stop.is_set():
                 if select.select([conn], [], [], 30.0) != ([], [], []):
                     conn.poll()
                     if conn.notifies:
@@ -105,6 +124,8 @@ def _listen_postgres() -> None:
                         _bump()
         except Exception as exc:  # reconnect: the database may restart under us
             _listener_ok.clear()
+            if _stop.is_set():
+                return
             log.warning("wake-up listener lost its connection (%s); retrying in %.1fs", exc, backoff)
             threading.Event().wait(backoff)
             backoff = min(backoff * 2, 10.0)

@@ -1,0 +1,107 @@
+"""The sweeper's units: timeouts, lost pilots, never-started jobs, stale work; and the loop."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from p3s.jobs import actions, sweep
+from p3s.jobs.actions import Report
+from p3s.jobs.claim import claim_next
+from p3s.jobs.models import Job
+from p3s.pilots.models import Pilot
+from tests.conftest import FANOUT_JOIN, ROOT
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_job_past_its_stage_timeout_becomes_timeout_and_is_not_retried(make_dag, announce, pilot_record):
+    make_dag(FANOUT_JOIN)
+    run = announce().dagruns[0]
+    pilot = pilot_record()
+    job = claim_next(pilot.pk, ["default"])
+    actions.report(job.pk, pilot.pk, Report("running"), f"pilot:{pilot.pk}")
+    assert sweep.expire_timeouts() == 0
+    later = timezone.now() + timedelta(seconds=60 + 31)
+    assert sweep.expire_timeouts(later) == 1
+    job.refresh_from_db()
+    run.refresh_from_db()
+    assert job.state == "timeout" and job.attempt == 1
+    assert run.state == "partial"
+    assert Pilot.objects.get(pk=pilot.pk).job_id is None
+
+
+def test_a_silent_pilot_is_lost_and_its_job_goes_back_with_attempt_plus_one(make_dag, announce, pilot_record):
+    make_dag(FANOUT_JOIN)
+    announce()
+    pilot = pilot_record()
+    job = claim_next(pilot.pk, ["default"])
+    actions.report(job.pk, pilot.pk, Report("running"), f"pilot:{pilot.pk}")
+    beats = pilot.heartbeat_interval * 3
+    assert sweep.find_lost_pilots(timezone.now() + timedelta(seconds=beats - 1)) == 0
+    assert sweep.find_lost_pilots(timezone.now() + timedelta(seconds=beats + 1)) == 1
+    job.refresh_from_db()
+    pilot.refresh_from_db()
+    assert (job.state, job.attempt, job.pilot_id) == ("waiting", 2, None)
+    assert pilot.state == "lost"
+    assert "lost" in job.events.last().reason
+
+
+def test_a_lost_pilots_job_with_no_attempts_left_fails(make_dag, announce, pilot_record):
+    make_dag(FANOUT_JOIN.replace("a: {payload: diag, timeout: 60}", "a: {payload: diag, timeout: 60, max_attempts: 1}"))
+    run = announce().dagruns[0]
+    pilot = pilot_record()
+    claim_next(pilot.pk, ["default"])
+    sweep.find_lost_pilots(timezone.now() + timedelta(hours=1))
+    run.refresh_from_db()
+    assert run.jobs.get().state == "failed" and run.state == "failed"
+
+
+def test_a_dispatched_job_never_started_goes_back_to_waiting(make_dag, announce, pilot_record, settings):
+    make_dag(FANOUT_JOIN)
+    announce()
+    pilot = pilot_record()
+    job = claim_next(pilot.pk, ["default"])
+    grace = settings.P3S["DISPATCH_GRACE"]
+    assert sweep.requeue_undispatched(timezone.now() + timedelta(seconds=grace - 1)) == 0
+    assert sweep.requeue_undispatched(timezone.now() + timedelta(seconds=grace + 1)) == 1
+    job.refresh_from_db()
+    assert (job.state, job.attempt) == ("waiting", 2)
+
+
+def test_waiting_jobs_on_data_older_than_max_age_are_dropped(make_dag, announce):
+    make_dag(FANOUT_JOIN.replace("trigger: {stream: diag}", "trigger: {stream: diag}\npolicy: {max_age: 3600}"))
+    old = announce(ts=timezone.now() - timedelta(hours=2)).dagruns[0]
+    new = announce(ts=timezone.now() - timedelta(minutes=5)).dagruns[0]
+    assert sweep.drop_stale() == 1
+    old.refresh_from_db()
+    assert old.jobs.get().state == "dropped" and old.jobs.get().drop_reason == "too-old"
+    assert old.state == "partial"
+    assert new.jobs.get().state == "waiting"
+
+
+def test_beyond_max_waiting_the_oldest_data_are_dropped(make_dag, announce):
+    make_dag(FANOUT_JOIN.replace("trigger: {stream: diag}", "trigger: {stream: diag}\npolicy: {max_waiting: 3}"))
+    now = timezone.now()
+    runs = [announce(ts=now - timedelta(minutes=m)).dagruns[0] for m in (50, 10, 40, 20, 30)]
+    assert sweep.drop_stale() == 2
+    kept = {r.pk for r in runs if r.jobs.get().state == "waiting"}
+    assert kept == {runs[1].pk, runs[3].pk, runs[4].pk}  # the three newest data
+
+
+def test_the_sweeper_loop_runs_in_a_subprocess_and_stops_on_sigterm(tmp_path):
+    env = {**os.environ, "P3S_DATABASE_URL": f"sqlite:///{tmp_path / 'sweep.sqlite3'}", "P3S_VAR_DIR": str(tmp_path)}
+    subprocess.run([sys.executable, str(ROOT / "manage.py"), "migrate", "-v0"], env=env, check=True, cwd=ROOT)
+    proc = subprocess.Popen([sys.executable, str(ROOT / "manage.py"), "p3s_sweep", "--loop", "--interval", "0.2"],
+                            env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    time.sleep(1.5)
+    assert proc.poll() is None, proc.stdout.read()
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=10)
+    assert proc.returncode == 0, out
+    assert "sweeper: stopped" in out
