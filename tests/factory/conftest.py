@@ -194,18 +194,34 @@ def condor_pool() -> Iterator[CondorPool]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-        htcondor2.reload_config()
+        if os.environ.get("CONDOR_CONFIG"):
+            htcondor2.reload_config()
         if not running:
             subprocess.run([str(CONDOR_SCRIPT), "stop"], capture_output=True, timeout=120)
 
 
-def wait_for(predicate, timeout: float = 60, what: str = "condition", every: float = 0.5):
-    """Poll until predicate() is truthy; return its value, or fail saying what never came."""
+def wait_for(
+    predicate, timeout: float = 60, what: str = "condition", every: float = 0.5, details=None
+):
+    """Poll until predicate() is truthy; return its value, or fail saying what never came
+    (with ``details()``, e.g. log tails, appended)."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+            extra = f"\n{details()}" if details else ""
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}{extra}")
         time.sleep(every)
+
+
+def log_tails(*folders: Path, pattern: str = "*", lines: int = 30) -> str:
+    """The last lines of every matching log file, for failure messages."""
+    out = []
+    for folder in folders:
+        for path in sorted(Path(folder).glob(pattern)):
+            if path.is_file():
+                tail = path.read_text(errors="replace").splitlines()[-lines:]
+                out.append(f"--- {path}\n" + "\n".join(tail))
+    return "\n".join(out)

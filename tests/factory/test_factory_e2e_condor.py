@@ -12,7 +12,7 @@ import shutil
 from datetime import UTC, datetime
 
 import pytest
-from conftest import wait_for
+from conftest import log_tails, wait_for
 
 from factory.backends.htcondor import HTCondorBackend
 from factory.cli import main
@@ -100,6 +100,13 @@ def test_factory_pilots_run_a_dag_and_the_next_cycles_count_them(e2e, caplog):
     server, backend, cycle, announce, summary, job_dir = e2e
     caplog.set_level("INFO", logger="p3s.factory")
 
+    def logs() -> str:
+        return (
+            log_tails(job_dir, pattern="pilot-*.err")
+            + "\n"
+            + log_tails(server.workdir, pattern="*.log")
+        )
+
     announce(2, run=1)
     assert summary()["claimable"].get("default") == 2
     assert cycle() == 0
@@ -111,7 +118,9 @@ def test_factory_pilots_run_a_dag_and_the_next_cycles_count_them(e2e, caplog):
         pilots = results(server.get("/api/v1/pilots/", params={"batch_system": "htcondor"}))
         return len(pilots) == 2 and pilots
 
-    pilots = wait_for(registered, timeout=120, what="two pilots registered from the pool")
+    pilots = wait_for(
+        registered, timeout=120, what="two pilots registered from the pool", details=logs
+    )
     assert sorted(p["batch_id"] for p in pilots) == sorted(ids)
 
     def all_succeeded():
