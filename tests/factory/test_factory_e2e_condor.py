@@ -127,11 +127,12 @@ def test_factory_pilots_run_a_dag_and_the_next_cycles_count_them(e2e, caplog):
         runs = results(server.get("/api/v1/dagruns/"))
         return len(runs) == 2 and all(r["state"] == "succeeded" for r in runs) and runs
 
-    wait_for(all_succeeded, timeout=120, what="both diag DAG runs succeeded")
+    wait_for(all_succeeded, timeout=120, what="both diag DAG runs succeeded", details=logs)
     wait_for(
         lambda: summary()["pilots"]["by_queue"].get("default", {}).get("idle") == 2,
         timeout=30,
         what="both pilots idle",
+        details=logs,
     )
 
     # Next cycle: nothing claimable, two idle pilots running in the pool -> submit nothing.
@@ -151,6 +152,7 @@ def test_factory_pilots_run_a_dag_and_the_next_cycles_count_them(e2e, caplog):
         lambda: not summary()["pilots"]["by_queue"].get("default", {}).get("idle"),
         timeout=60,
         what="the server to stop counting the removed pilots as idle",
+        details=logs,
     )
     announce(1, run=2)
     caplog.clear()
