@@ -54,6 +54,9 @@ def submit_description(spec: PilotSpec) -> dict[str, str]:
         "initialdir": str(spec.log_dir),
         "output": "pilot-$(ClusterId).$(ProcId).out",
         "error": "pilot-$(ClusterId).$(ProcId).err",
+        # Streamed while the pilot runs, so the log of a removed pilot is not lost.
+        "stream_output": "true",
+        "stream_error": "true",
         "log": "pilots.log",
         "request_cpus": "1",
         "request_memory": str(spec.memory),
