@@ -46,6 +46,7 @@ class Calls:
     products: list[dict[str, Any]] = field(default_factory=list)
     metrics: list[tuple[int, list[dict[str, Any]]]] = field(default_factory=list)
     exits: list[dict[str, Any]] = field(default_factory=list)
+    sequence: list[str] = field(default_factory=list)  # "claim", "report 3 running"...
 
 
 class FakeServer:
@@ -168,6 +169,7 @@ class FakeServer:
         deadline = time.monotonic() + max(0.0, min(wait, 60.0))
         with self._cond:
             self.calls.claims.append({"pilot": pilot_id, "wait": wait, "time_left": time_left})
+            self.calls.sequence.append("claim")
             while True:
                 for job_id in list(self.waiting):
                     job = self.jobs[job_id]
@@ -192,10 +194,10 @@ class FakeServer:
                 raise Conflict(f"{what}: unknown state {state!r}")
             if job.state == "cancelled" or job.state == "waiting":
                 raise Conflict(f"{what}: job {job_id} is {job.state}, no longer yours")
-            if job.state in TERMINAL:
-                self.calls.reports.append((job_id, body))
-                return {"id": job_id, "state": job.state}
             self.calls.reports.append((job_id, body))
+            self.calls.sequence.append(f"report {job_id} {state}")
+            if job.state in TERMINAL:
+                return {"id": job_id, "state": job.state}
             if state == "released":
                 job.state, job.pilot = "waiting", None
                 self.waiting.appendleft(job_id)

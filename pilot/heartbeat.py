@@ -63,7 +63,7 @@ class Heartbeat:
         try:
             answer = self.transport.heartbeat(self.pilot_id, job_id, progress)
         except TransportError as exc:
-            log.warning("heartbeat failed, next try in %.0f s: %s", self.interval, exc)
+            log.warning("heartbeat failed, next try in %.1f s: %s", self.interval, exc)
             return ""
         if "heartbeat_interval" in answer:
             self.interval = self._clamp(answer["heartbeat_interval"], self.interval)

@@ -66,13 +66,30 @@ class ResultError(ValueError):
 
 
 def _group_alive(pgid: int) -> bool:
+    """Whether any process of group ``pgid`` still runs (zombies do not count).
+
+    Orphans of a killed payload become zombies of init, which in some containers reaps them
+    late; ``killpg(pgid, 0)`` would count those, so on Linux ``/proc`` is read instead.
+    """
     try:
         os.killpg(pgid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
+        pass
+    try:
+        pids = [int(name) for name in os.listdir("/proc") if name.isdigit()]
+    except OSError:
         return True
-    return True
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as fh:
+                fields = fh.read().rsplit(b")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] not in (b"Z", b"X"):
+            return True
+    return False
 
 
 def kill_group(proc: subprocess.Popen[bytes], grace: float) -> None:

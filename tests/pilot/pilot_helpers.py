@@ -33,7 +33,6 @@ def read_pid(path: Path) -> int:
     return int(wait_for(lambda: path.exists() and path.read_text().strip()))
 
 
-
 def run_one(pilot: Any) -> str:
     """Register if needed, claim one job, run it and deliver what it owes; its end state."""
     if pilot.pilot_id is None:

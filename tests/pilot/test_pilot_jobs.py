@@ -24,7 +24,7 @@ def test_diag_job_runs_to_finished_with_its_metrics_and_outputs_reported(
     assert finished["outputs"] == [(out / f"diag-diag-{job}.bin").resolve().as_uri()]
     assert (out / f"diag-diag-{job}.bin").stat().st_size == 100
     assert "diag: job" in finished["log_tail"]
-    (metrics_job, metrics), = fake.calls.metrics
+    ((metrics_job, metrics),) = fake.calls.metrics
     assert metrics_job == job
     assert {m["name"]: m["value"] for m in metrics} == {"diag_seconds": 0.0, "diag_value": 7.5}
     assert fake.states()[job] == "finished"
@@ -143,9 +143,7 @@ def test_exit_zero_without_a_result_file_is_a_failure_with_a_clear_message(
     assert "exiting 0 without a result" in report["log_tail"]
 
 
-def test_malformed_result_file_is_a_failure_with_a_clear_message(
-    fake, make_pilot, test_payloads
-):
+def test_malformed_result_file_is_a_failure_with_a_clear_message(fake, make_pilot, test_payloads):
     job = fake.add_job("badresult")
     pilot = make_pilot(fake)
 
