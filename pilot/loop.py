@@ -158,7 +158,7 @@ class Pilot:
         self.pilot_id = int(answer["id"])
         self.heartbeat_interval = float(answer.get("heartbeat_interval") or 60.0)
         log.info(
-            "registered as pilot %d on %s (%s %s), heartbeat every %.0f s, queues %s",
+            "registered as pilot %d on %s (%s %s), heartbeat every %.1f s, queues %s",
             self.pilot_id,
             self.config.server,
             self.config.batch_system,
@@ -295,6 +295,7 @@ class Pilot:
         except (Conflict, Forbidden, NotFound) as exc:
             log.warning("job %d is no longer ours, not running it: %s", job_id, exc)
             return "dropped"
+        log.info("job %d: reported running", job_id)
         current = CurrentJob(job_id, time.monotonic(), jobdir)
         with self._lock:
             self._current = current
@@ -449,6 +450,8 @@ class Pilot:
         problems = check_environment(self.config) if self.config.validate else []
         for problem in problems:
             log.error("environment check failed: %s", problem)
+        if self.config.validate and not problems:
+            log.info("environment checks passed")
         try:
             self.register()
         except Forbidden as exc:

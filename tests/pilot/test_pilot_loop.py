@@ -97,3 +97,21 @@ def test_registration_describes_the_node_and_the_queues(fake, make_pilot):
         "resources",
         "version",
     }
+
+
+def test_exit_command_during_a_job_kills_it_hands_it_back_and_ends_the_loop(fake, make_pilot):
+    def exit_once_running(server, job_id, body):
+        if body["state"] == "running":
+            server.command(1, "exit")
+
+    fake.on_report = exit_once_running
+    job = fake.add_job("diag", ["--seconds", "60"])
+    pilot = make_pilot(fake, idle_exit=30.0)
+    start = time.monotonic()
+
+    assert pilot.run() == EXIT_OK
+
+    assert time.monotonic() - start < 10
+    assert [body["state"] for body in fake.reports_for(job)] == ["running", "released"]
+    assert fake.states()[job] == "waiting"
+    assert fake.calls.exits[0]["reason"] == "the server asked the pilot to exit"
