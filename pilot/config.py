@@ -133,12 +133,13 @@ def describe_node(config: Config, hints: Mapping[str, str]) -> dict[str, Any]:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:
         cores = os.cpu_count() or 1
+    existing = next((p for p in (config.workdir, *config.workdir.parents) if p.is_dir()), None)
     try:
-        disk_free_mb = shutil.disk_usage(config.workdir).free // 2**20
+        disk_free_mb = shutil.disk_usage(existing).free // 2**20 if existing else None
     except OSError:
         disk_free_mb = None
     return {
-        "host": socket.getfqdn(),
+        "host": socket.gethostname(),
         "site": config.site,
         "batch_system": config.batch_system,
         "batch_id": config.batch_id,

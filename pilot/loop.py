@@ -100,19 +100,27 @@ class Pilot:
         self._current: CurrentJob | None = None
         self._lock = threading.Lock()
         self._kept: deque[Path] = deque()
-        self.home = Path(
-            tempfile.mkdtemp(
-                prefix=f"p3s-pilot-{config.batch_system}-{config.batch_id}-".replace("/", "_"),
-                dir=self._ensure(config.workdir),
-            )
-        )
-        self.spool = Spool(self.home / "spool")
-        log.info("pilot home is %s", self.home)
+        self._home: Path | None = None
+        self._spool: Spool | None = None
 
-    @staticmethod
-    def _ensure(directory: Path) -> Path:
-        directory.mkdir(parents=True, exist_ok=True)
-        return directory
+    @property
+    def home(self) -> Path:
+        """This pilot's own directory under the work dir (made on first use, after the
+        environment checks): ``jobs/`` holds one directory per job, ``spool/`` what is owed."""
+        if self._home is None:
+            self.config.workdir.mkdir(parents=True, exist_ok=True)
+            prefix = f"p3s-pilot-{self.config.batch_system}-{self.config.batch_id}-"
+            self._home = Path(
+                tempfile.mkdtemp(prefix=prefix.replace("/", "_"), dir=self.config.workdir)
+            )
+            log.info("pilot home is %s", self._home)
+        return self._home
+
+    @property
+    def spool(self) -> Spool:
+        if self._spool is None:
+            self._spool = Spool(self.home / "spool")
+        return self._spool
 
     # -- stopping -----------------------------------------------------------------------
 
@@ -487,8 +495,8 @@ class Pilot:
                     exc,
                 )
                 return EXIT_UNREACHABLE
-            except (Forbidden, NotFound) as exc:
-                log.error("the server no longer knows this pilot, exiting: %s", exc)
+            except ClientError as exc:
+                log.error("the server refused this pilot's request, exiting: %s", exc)
                 return EXIT_REFUSED
             reason = self.stop_reason()
             if reason and not len(self.spool):
@@ -498,7 +506,7 @@ class Pilot:
 
     def _cleanup(self) -> None:
         """Remove the pilot's home unless something in it still matters."""
-        if len(self.spool):
+        if self._home is None or len(self.spool):
             return
         shutil.rmtree(self.home / "spool", ignore_errors=True)
         jobs = self.home / "jobs"

@@ -39,8 +39,8 @@ def install_signal_handlers(pilot: Pilot) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    verbose = "-v" in (argv or sys.argv[1:]) or "--verbose" in (argv or sys.argv[1:])
-    setup_logging(verbose)
+    words = sys.argv[1:] if argv is None else argv
+    setup_logging("-v" in words or "--verbose" in words)
     try:
         config, hints, _ = make_config(argv, os.environ)
     except ConfigError as exc:
@@ -55,11 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         backoff_cap=config.backoff_cap,
         cancel=stopping,
     )
-    try:
-        pilot = Pilot(config, transport, hints=hints, stopping=stopping)
-    except OSError as exc:
-        log.error("cannot create the pilot's work dir under %s: %s", config.workdir, exc)
-        return EXIT_CONFIG
+    pilot = Pilot(config, transport, hints=hints, stopping=stopping)
     install_signal_handlers(pilot)
     log.info(
         "p3s pilot starting: server %s, queues %s, %s job %s, work dir %s",
@@ -67,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         ",".join(config.queues),
         config.batch_system,
         config.batch_id,
-        pilot.home,
+        config.workdir,
     )
     return pilot.run()
 

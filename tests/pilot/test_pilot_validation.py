@@ -60,3 +60,17 @@ def test_payload_module_that_does_not_import_fails_validation(tmp_path, monkeypa
 
 def test_installed_payloads_import_cleanly():
     assert check_payloads(timeout=60) is None
+
+
+def test_unwritable_work_dir_fails_validation_without_crashing_the_pilot(
+    fake, make_pilot, tmp_path
+):
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where the work dir should be")
+    pilot = make_pilot(fake, validate=True, workdir=blocker / "work")
+
+    assert pilot.run() == EXIT_INVALID_ENV
+
+    (goodbye,) = fake.calls.exits
+    assert goodbye["ok"] is False and "cannot write in the work dir" in goodbye["reason"]
+    assert fake.calls.claims == []
