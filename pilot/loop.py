@@ -307,11 +307,17 @@ class Pilot:
         current = CurrentJob(job_id, time.monotonic(), jobdir)
         with self._lock:
             self._current = current
+        timeout = float(spec.get("timeout") or 0) or self.config.default_timeout
         try:
-            timeout = float(spec.get("timeout") or 0) or self.config.default_timeout
             outcome = run_payload(
                 spec, jobdir, timeout, self.config.kill_grace, lambda: self._interrupt(current)
             )
+        except OSError as exc:
+            message = f"the pilot could not start the payload: {exc}"
+            log.error("job %d: %s", job_id, message)
+            body = {"state": "failed", "exit_code": -1, "message": message, "log_tail": ""}
+            self.spool.save(Entry(job_id, str(jobdir), [{"op": "report", "body": body}], True))
+            return "failed"
         finally:
             with self._lock:
                 self._current = None

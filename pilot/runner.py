@@ -37,6 +37,9 @@ TAIL_LINES = 100
 TAIL_CHARS = 8000
 MESSAGE_CHARS = 2000
 SECRET_ENV = ("P3S_TOKEN", "P3S_TOKEN_FILE")
+# A payload killed on request (kill-job, SIGTERM) gets at most this long to end cleanly:
+# after SIGTERM the batch system's own SIGKILL is usually only seconds away.
+STOP_GRACE = 5.0
 
 
 @dataclass
@@ -205,7 +208,7 @@ def run_payload(
             if why:
                 ended, reason = "interrupted", why
                 log.warning("job %s: %s: killing the payload", spec["id"], why)
-                kill_group(proc, kill_grace)
+                kill_group(proc, min(kill_grace, STOP_GRACE))
                 break
         # Whatever the payload left behind in its group goes with it.
         kill_group(proc, min(kill_grace, 2.0))

@@ -179,3 +179,17 @@ def test_finished_work_dirs_are_removed_and_failed_ones_kept_up_to_a_bound(fake,
     assert kept == ["job-2-a1", "job-3-a1"]
     assert (pilot.home / "jobs" / "job-3-a1" / "payload.log").exists()
     assert Path(pilot.home / "jobs" / "job-3-a1" / "job.json").exists()
+
+
+def test_a_payload_that_cannot_be_started_is_reported_failed_and_the_pilot_survives(
+    fake, make_pilot, monkeypatch
+):
+    job = fake.add_job("diag")
+    pilot = make_pilot(fake)
+    monkeypatch.setattr("pilot.runner.payload_command", lambda name, args: ["/nonexistent/python"])
+
+    assert run_one(pilot) == "failed"
+
+    report = fake.reports_for(job)[-1]
+    assert report["exit_code"] == -1
+    assert "could not start the payload" in report["message"]
