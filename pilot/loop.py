@@ -50,6 +50,7 @@ EXIT_CONFIG = 1
 EXIT_UNREACHABLE = 2
 EXIT_INVALID_ENV = 3
 EXIT_REFUSED = 4
+EXIT_CRASH = 5
 
 UNKNOWN_PAYLOAD_CODE = 127
 
@@ -504,6 +505,10 @@ class Pilot:
             except ClientError as exc:
                 log.error("the server refused this pilot's request, exiting: %s", exc)
                 return EXIT_REFUSED
+            except Exception as exc:
+                log.exception("pilot bug, exiting")
+                self.say_goodbye(f"pilot crashed: {type(exc).__name__}: {exc}", ok=False)
+                return EXIT_CRASH
             reason = self.stop_reason()
             if reason and not len(self.spool):
                 self.say_goodbye(reason, ok=True)

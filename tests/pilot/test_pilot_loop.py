@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from pilot.loop import EXIT_OK
+from pilot.loop import EXIT_CRASH, EXIT_OK
 
 
 def test_max_jobs_ends_the_loop_after_that_many_jobs(fake, make_pilot):
@@ -115,3 +115,18 @@ def test_exit_command_during_a_job_kills_it_hands_it_back_and_ends_the_loop(fake
     assert [body["state"] for body in fake.reports_for(job)] == ["running", "released"]
     assert fake.states()[job] == "waiting"
     assert fake.calls.exits[0]["reason"] == "the server asked the pilot to exit"
+
+
+def test_a_pilot_bug_says_goodbye_with_ok_false_and_exits_nonzero(fake, make_pilot, monkeypatch):
+    pilot = make_pilot(fake)
+
+    def broken_claim():
+        raise RuntimeError("oops")
+
+    monkeypatch.setattr(pilot, "claim_one", broken_claim)
+
+    assert pilot.run() == EXIT_CRASH
+
+    (goodbye,) = fake.calls.exits
+    assert goodbye["ok"] is False
+    assert goodbye["reason"] == "pilot crashed: RuntimeError: oops"

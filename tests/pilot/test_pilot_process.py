@@ -12,7 +12,7 @@ from pilot_helpers import process_gone, read_pid, wait_for
 from pilot_httpfake import HttpFake
 
 from pilot.fake import FakeServer
-from pilot.loop import EXIT_CONFIG, EXIT_OK, EXIT_REFUSED
+from pilot.loop import EXIT_CONFIG, EXIT_OK, EXIT_REFUSED, EXIT_UNREACHABLE
 
 
 @pytest.fixture
@@ -123,3 +123,19 @@ def test_a_missing_token_is_a_configuration_error(http, tmp_path, monkeypatch):
 
     assert code == EXIT_CONFIG
     assert "no API token" in err
+
+
+def test_sigterm_while_the_server_is_down_still_exits_promptly_leaving_the_spool(http, tmp_path):
+    job = http.fake.add_job("diag", ["--seconds", "60"])
+    proc = start_pilot(http, tmp_path, "--idle-exit", "60", "--give-up", "300")
+    wait_for(lambda: http.fake.states()[job] == "running", timeout=20)
+    http.fake.go_down(3600)
+
+    proc.send_signal(signal.SIGTERM)
+    sent = time.monotonic()
+    code, err = finish(proc)
+
+    assert code == EXIT_UNREACHABLE, err
+    assert time.monotonic() - sent < 5
+    (entry,) = (tmp_path / "work").glob("p3s-pilot-*/spool/job-*.json")
+    assert '"released"' in entry.read_text()
