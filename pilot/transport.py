@@ -124,6 +124,7 @@ class HttpTransport:
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self._local = threading.local()
+        self.pilot_key: str | None = None  # from registration: proves which pilot is calling
 
     @property
     def session(self) -> requests.Session:
@@ -140,6 +141,8 @@ class HttpTransport:
     ) -> requests.Response:
         url = self.base + path
         timeout = (self.connect_timeout, read_timeout or self.read_timeout)
+        if self.pilot_key:
+            kwargs["headers"] = {"X-P3S-Pilot-Key": self.pilot_key, **kwargs.get("headers", {})}
         try:
             response = self.session.post(url, timeout=timeout, **kwargs)
         except requests.RequestException as exc:
@@ -159,7 +162,9 @@ class HttpTransport:
 
     def register(self, info: dict[str, Any]) -> dict[str, Any]:
         what = "register"
-        return self._json(self._post("pilots/", what, json=info), what)
+        data = self._json(self._post("pilots/", what, json=info), what)
+        self.pilot_key = data.get("key") or None
+        return data
 
     def heartbeat(
         self, pilot_id: int, job_id: int | None, progress: dict[str, Any]
