@@ -65,7 +65,7 @@ def test_sigterm_mid_job_kills_the_payload_releases_the_job_and_exits_zero(
     code, err = finish(proc)
 
     assert code == EXIT_OK, err
-    assert time.monotonic() - sent < 5
+    assert time.monotonic() - sent < 8
     assert process_gone(grandchild)
     assert [body["state"] for body in http.fake.reports_for(job)] == ["running", "released"]
     assert "SIGTERM" in http.fake.reports_for(job)[-1]["message"]
@@ -84,7 +84,7 @@ def test_sigterm_during_the_long_poll_exits_at_once(http, tmp_path):
     code, err = finish(proc)
 
     assert code == EXIT_OK, err
-    assert time.monotonic() - sent < 5
+    assert time.monotonic() - sent < 8
     assert len(http.fake.calls.exits) == 1
     assert "received SIGTERM" in err
 
@@ -136,6 +136,6 @@ def test_sigterm_while_the_server_is_down_still_exits_promptly_leaving_the_spool
     code, err = finish(proc)
 
     assert code == EXIT_UNREACHABLE, err
-    assert time.monotonic() - sent < 5
+    assert time.monotonic() - sent < 8
     (entry,) = (tmp_path / "work").glob("p3s-pilot-*/spool/job-*.json")
     assert '"released"' in entry.read_text()
