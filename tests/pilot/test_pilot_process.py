@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from pilot_helpers import process_gone, read_pid, wait_for
@@ -21,11 +23,9 @@ def http():
         yield server
 
 
-def start_pilot(http, tmp_path, *extra, token="pilot-token"):
+def start_pilot(http, tmp_path, *extra, token="pilot-token", command=None):
     argv = [
-        sys.executable,
-        "-m",
-        "pilot.main",
+        *(command or [sys.executable, "-m", "pilot.main"]),
         "--server",
         http.url,
         "--token",
@@ -89,10 +89,13 @@ def test_sigterm_during_the_long_poll_exits_at_once(http, tmp_path):
     assert "received SIGTERM" in err
 
 
-def test_pilot_runs_jobs_over_http_and_exits_zero_after_max_jobs(http, tmp_path):
+def test_console_script_runs_jobs_over_http_and_exits_zero_after_max_jobs(http, tmp_path):
+    script = shutil.which("p3s-pilot", path=str(Path(sys.executable).parent))
+    if script is None:
+        pytest.skip("the p3s-pilot console script is not installed next to this Python")
     first = http.fake.add_job("diag", ["--metric", "1"])
     second = http.fake.add_job("diag", ["--exit-code", "2"])
-    proc = start_pilot(http, tmp_path, "--max-jobs", "2")
+    proc = start_pilot(http, tmp_path, "--max-jobs", "2", command=[script])
 
     code, err = finish(proc, timeout=30)
 
