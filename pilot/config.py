@@ -174,10 +174,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="p3s-pilot",
         description="Run p3s payloads on this batch slot: register, claim jobs, run, report.",
+        epilog="exit codes: 0 done (limit, idle, lifetime, signal, server's exit), "
+        "1 bad configuration, 2 server unreachable (reports left in the spool), "
+        "3 environment validation failed, 4 refused by the server, 5 pilot bug. "
+        "See docs/pilot.md.",
     )
-    p.add_argument("--server", help=f"server base URL (env P3S_SERVER, default {DEFAULT_SERVER})")
-    p.add_argument("--token", help="API token of role pilot (env P3S_TOKEN)")
-    p.add_argument("--token-file", help="file holding the token (env P3S_TOKEN_FILE)")
+    p.add_argument(
+        "--server",
+        metavar="URL",
+        help=f"server base URL (env P3S_SERVER, default {DEFAULT_SERVER})",
+    )
+    p.add_argument("--token", metavar="T", help="API token of role pilot (env P3S_TOKEN)")
+    p.add_argument("--token-file", metavar="F", help="file holding the token (env P3S_TOKEN_FILE)")
     p.add_argument(
         "--queue",
         action="append",
@@ -196,17 +204,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--lifetime-reserve",
         type=float,
-        default=60.0,
         metavar="S",
-        help="seconds of lifetime kept back for reporting and clean-up (default 60)",
+        help="seconds of lifetime kept back for reporting and clean-up "
+        "(default 60, or a tenth of a shorter lifetime)",
     )
     p.add_argument("--workdir", type=Path, metavar="D", help="where job directories are made")
     p.add_argument(
         "--wait", type=float, default=30.0, metavar="S", help="claim long-poll seconds (max 60)"
     )
-    p.add_argument("--site", help="site name sent at registration (env P3S_SITE)")
-    p.add_argument("--batch-system", help="override the detected batch system")
-    p.add_argument("--batch-id", help="override the detected batch job id")
+    p.add_argument("--site", metavar="NAME", help="site name sent at registration (env P3S_SITE)")
+    p.add_argument("--batch-system", metavar="NAME", help="override the detected batch system")
+    p.add_argument("--batch-id", metavar="ID", help="override the detected batch job id")
     p.add_argument(
         "--give-up",
         type=_positive(float),
@@ -248,6 +256,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     p.add_argument("--version", action="version", version=f"p3s-pilot {__version__}")
     return p
+
+
+def lifetime_reserve(lifetime: float | None, asked: float | None) -> float:
+    """Lifetime kept back: as asked, else 60 s, but at most a tenth of a short lifetime."""
+    if asked is not None:
+        return max(0.0, asked)
+    return min(60.0, 0.1 * lifetime) if lifetime else 60.0
 
 
 def read_token(args: argparse.Namespace, env: Mapping[str, str]) -> str:
@@ -304,7 +319,7 @@ def make_config(
         max_jobs=1 if args.once else args.max_jobs,
         idle_exit=args.idle_exit,
         lifetime=args.lifetime,
-        lifetime_reserve=max(0.0, args.lifetime_reserve),
+        lifetime_reserve=lifetime_reserve(args.lifetime, args.lifetime_reserve),
         workdir=(args.workdir or default_workdir(env)).absolute(),
         wait=args.wait,
         site=args.site or env.get("P3S_SITE") or "local",

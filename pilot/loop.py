@@ -343,7 +343,7 @@ class Pilot:
         tail = log_tail(jobdir)
         body: dict[str, Any]
         if outcome.ended == "timeout":
-            message = f"payload ran past its time limit of {timeout:.0f} s and was killed"
+            message = f"payload ran past its time limit of {timeout:g} s and was killed"
             body = {"state": "timeout", "message": message, "log_tail": tail}
         elif not outcome.succeeded:
             body = {

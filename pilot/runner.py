@@ -107,11 +107,12 @@ def kill_group(proc: subprocess.Popen[bytes], grace: float) -> None:
         if proc.poll() is not None and not _group_alive(pgid):
             break
         time.sleep(0.05)
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-        log.info("process group %d still alive after %.1f s: sent SIGKILL", pgid, grace)
-    except ProcessLookupError:
-        pass
+    if proc.poll() is None or _group_alive(pgid):
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+            log.info("process group %d still alive after %.1f s: sent SIGKILL", pgid, grace)
+        except ProcessLookupError:
+            pass
     proc.wait()
 
 

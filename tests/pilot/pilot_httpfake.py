@@ -7,6 +7,7 @@ import email.parser
 import email.policy
 import json
 import re
+import shutil
 import tempfile
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -65,6 +66,7 @@ class HttpFake:
     def __exit__(self, *exc: object) -> None:
         self.server.shutdown()
         self.server.server_close()
+        shutil.rmtree(self.uploads, ignore_errors=True)
 
     def dispatch(self, path: str, headers: Any, body: bytes) -> tuple[int, Any]:
         self.requests.append((path, dict(headers)))

@@ -83,3 +83,10 @@ def test_batch_identity_can_be_overridden_by_environment_and_flags():
     assert detect_batch(env)[:2] == ("pbs", "x1")
     config = config_from(["--batch-system", "lsf", "--batch-id", "42"], env)
     assert (config.batch_system, config.batch_id) == ("lsf", "42")
+
+
+def test_lifetime_reserve_is_a_minute_or_a_tenth_of_a_short_lifetime():
+    assert config_from(["--token", "t", "--lifetime", "86400"], {}).lifetime_reserve == 60.0
+    assert config_from(["--token", "t", "--lifetime", "120"], {}).lifetime_reserve == 12.0
+    argv = ["--token", "t", "--lifetime", "120", "--lifetime-reserve", "0"]
+    assert config_from(argv, {}).lifetime_reserve == 0.0

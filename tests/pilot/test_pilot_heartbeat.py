@@ -18,23 +18,23 @@ def test_heartbeat_carries_the_running_job_and_its_elapsed_time(fake, make_pilot
     during = [beat for beat in fake.calls.heartbeats if beat["job"] == job]
     assert len(during) >= 3
     elapsed = [beat["progress"]["elapsed"] for beat in during]
-    assert elapsed == sorted(elapsed) and 0 <= elapsed[0] < elapsed[-1] <= 2.0
+    assert elapsed == sorted(elapsed) and 0 <= elapsed[0] < elapsed[-1]
     assert all(beat["pilot"] == pilot.pilot_id for beat in fake.calls.heartbeats)
 
 
 def test_kill_job_command_kills_the_payload_group_and_nothing_more_is_reported(
     fake, make_pilot, test_payloads, tmp_path
 ):
-    def cancel_once_running(server, job_id, body):
-        if body["state"] == "running" and job_id == job:
-            server.cancel(job_id)
-
-    fake.on_report = cancel_once_running
     pidfile = tmp_path / "grandchild.pid"
     job = fake.add_job("forker", [str(pidfile)], timeout=60.0)
     follow_up = fake.add_job("diag")
     pilot = make_pilot(fake, max_jobs=2)
 
+    def cancel_once_the_grandchild_runs():
+        read_pid(pidfile)
+        fake.cancel(job)  # as an operator would; the next heartbeat brings kill-job
+
+    threading.Thread(target=cancel_once_the_grandchild_runs, daemon=True).start()
     assert pilot.run() == EXIT_OK
 
     assert [body["state"] for body in fake.reports_for(job)] == ["running"]

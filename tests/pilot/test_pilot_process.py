@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from pilot_helpers import process_gone, read_pid, wait_for
@@ -21,11 +23,9 @@ def http():
         yield server
 
 
-def start_pilot(http, tmp_path, *extra, token="pilot-token"):
+def start_pilot(http, tmp_path, *extra, token="pilot-token", command=None):
     argv = [
-        sys.executable,
-        "-m",
-        "pilot.main",
+        *(command or [sys.executable, "-m", "pilot.main"]),
         "--server",
         http.url,
         "--token",
@@ -65,7 +65,7 @@ def test_sigterm_mid_job_kills_the_payload_releases_the_job_and_exits_zero(
     code, err = finish(proc)
 
     assert code == EXIT_OK, err
-    assert time.monotonic() - sent < 5
+    assert time.monotonic() - sent < 8
     assert process_gone(grandchild)
     assert [body["state"] for body in http.fake.reports_for(job)] == ["running", "released"]
     assert "SIGTERM" in http.fake.reports_for(job)[-1]["message"]
@@ -84,15 +84,18 @@ def test_sigterm_during_the_long_poll_exits_at_once(http, tmp_path):
     code, err = finish(proc)
 
     assert code == EXIT_OK, err
-    assert time.monotonic() - sent < 5
+    assert time.monotonic() - sent < 8
     assert len(http.fake.calls.exits) == 1
     assert "received SIGTERM" in err
 
 
-def test_pilot_runs_jobs_over_http_and_exits_zero_after_max_jobs(http, tmp_path):
+def test_console_script_runs_jobs_over_http_and_exits_zero_after_max_jobs(http, tmp_path):
+    script = shutil.which("p3s-pilot", path=str(Path(sys.executable).parent))
+    if script is None:
+        pytest.skip("the p3s-pilot console script is not installed next to this Python")
     first = http.fake.add_job("diag", ["--metric", "1"])
     second = http.fake.add_job("diag", ["--exit-code", "2"])
-    proc = start_pilot(http, tmp_path, "--max-jobs", "2")
+    proc = start_pilot(http, tmp_path, "--max-jobs", "2", command=[script])
 
     code, err = finish(proc, timeout=30)
 
@@ -136,6 +139,6 @@ def test_sigterm_while_the_server_is_down_still_exits_promptly_leaving_the_spool
     code, err = finish(proc)
 
     assert code == EXIT_UNREACHABLE, err
-    assert time.monotonic() - sent < 5
+    assert time.monotonic() - sent < 8
     (entry,) = (tmp_path / "work").glob("p3s-pilot-*/spool/job-*.json")
     assert '"released"' in entry.read_text()
