@@ -137,9 +137,8 @@ def fill(env: dict[str, str], n: int, npilots: int, tag: str) -> list[int]:
 def raw_claim_rate(db_url: str, pilot_ids: list[int], conns: int, seconds: float, full: bool) -> dict:
     import psycopg2
 
-    from p3s.jobs.claim import _CLAIM_POSTGRES, _PICK
+    from p3s.jobs.claim import EXECUTE_POSTGRES, PREPARE_POSTGRES
 
-    sql = _CLAIM_POSTGRES.format(pick=_PICK.format(queues="%(q0)s"))
     event_sql = ("INSERT INTO jobs_jobevent (job_id, at, from_state, to_state, actor, reason, attempt) "
                  "VALUES (%s, now(), 'waiting', 'dispatched', %s, '', %s)")
     pilot_sql = "UPDATE pilots_pilot SET job_id = %s, state = 'busy', last_seen = now() WHERE id = %s"
@@ -151,12 +150,12 @@ def raw_claim_rate(db_url: str, pilot_ids: list[int], conns: int, seconds: float
         conn = psycopg2.connect(db_url)
         cur = conn.cursor()
         pid = pilot_ids[i % len(pilot_ids)]
-        params = {"pilot": pid, "now": datetime.now(timezone.utc), "time_left": None, "q0": "default", "grace": 30.0}
+        cur.execute(PREPARE_POSTGRES)
+        conn.commit()
         barrier.wait()
         end = time.monotonic() + seconds
         while time.monotonic() < end and not empty.is_set():
-            params["now"] = datetime.now(timezone.utc)
-            cur.execute(sql, params)
+            cur.execute(EXECUTE_POSTGRES, [pid, datetime.now(timezone.utc), None, ["default"], 30.0])
             row = cur.fetchone()
             if row is None:
                 empty.set()
