@@ -163,10 +163,12 @@ class LiveServer:
         return {"Authorization": f"Token {self.tokens[role]}"}
 
     def get(self, path: str, role: str = "operator", **kw):
-        return requests.get(self.url + path, headers=self.headers(role), timeout=30, **kw)
+        headers = {**self.headers(role), **kw.pop("headers", {})}
+        return requests.get(self.url + path, headers=headers, timeout=30, **kw)
 
     def post(self, path: str, role: str = "operator", **kw):
-        return requests.post(self.url + path, headers=self.headers(role), timeout=30, **kw)
+        headers = {**self.headers(role), **kw.pop("headers", {})}
+        return requests.post(self.url + path, headers=headers, timeout=30, **kw)
 
     def manage(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, str(ROOT / "manage.py"), *args], env=self.env,

@@ -152,10 +152,9 @@ class PilotViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
             if job is not None:
                 return Response(job_spec(job))
             remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                pilots.touch(pilot)
-                return Response(status=204)
             pilots.touch(pilot)  # a pilot waiting in a long poll is alive
+            if remaining <= 0:
+                return Response(status=204)
             wakeup.wait_for_change(seen, remaining)
 
     @extend_schema(request=s.ExitSerializer, responses={200: s.PilotSerializer})
@@ -214,7 +213,6 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         ser = s.ReportSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
         d = ser.validated_data
-        pilots.touch(pilot)
         rep = actions.Report(state=d["state"], outputs=d["outputs"], exit_code=d["exit_code"],
                              message=d["message"], log_tail=d["log_tail"])
         job = actions.report(job.pk, pilot.pk, rep, actor=f"pilot:{pilot.pk}")

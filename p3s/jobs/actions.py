@@ -102,15 +102,16 @@ def _free_pilot(job: Job, done: bool) -> None:
 
     if job.pilot_id is None:
         return
-    qs = Pilot.objects.filter(pk=job.pilot_id, job_id=job.pk)
-    update: dict[str, Any] = {"job": None}
-    if Pilot.objects.filter(pk=job.pilot_id, state=PilotState.BUSY).exists():
-        update["state"] = PilotState.IDLE
-    qs.update(**update)
-    if done:
-        from django.db.models import F
+    from django.db.models import Case, F, Value, When
 
-        Pilot.objects.filter(pk=job.pilot_id).update(jobs_done=F("jobs_done") + 1)
+    update: dict[str, Any] = {
+        "job": Case(When(job_id=job.pk, then=Value(None)), default=F("job")),
+        "state": Case(When(job_id=job.pk, state=PilotState.BUSY, then=Value(PilotState.IDLE)), default=F("state")),
+        "last_seen": timezone.now(),
+    }
+    if done:
+        update["jobs_done"] = F("jobs_done") + 1
+    Pilot.objects.filter(pk=job.pilot_id).update(**update)
 
 
 def _retry_if_attempts_left(job: Job, actor: str) -> bool:

@@ -1,0 +1,526 @@
+"""The pilot itself: register, then claim -> run -> report until a reason to stop.
+
+:class:`Pilot` is a loop over small units of work that tests call one by one:
+:meth:`Pilot.flush_spool`, :meth:`Pilot.claim_one`, :meth:`Pilot.run_job`,
+:meth:`Pilot.stop_reason`. :meth:`Pilot.run` strings them together.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pilot.config import Config, describe_node
+from pilot.errors import (
+    ClientError,
+    Conflict,
+    Forbidden,
+    Interrupted,
+    NotFound,
+    TransportError,
+    Unreachable,
+)
+from pilot.heartbeat import Heartbeat
+from pilot.registry import GROUP, find_payload, registered_payloads
+from pilot.runner import (
+    LOG_NAME,
+    Outcome,
+    ResultError,
+    failure_message,
+    log_tail,
+    read_result,
+    run_payload,
+)
+from pilot.spool import Entry, Spool
+from pilot.transport import Transport
+from pilot.validate import check_environment
+
+log = logging.getLogger(__name__)
+
+# Exit codes of the pilot process.
+EXIT_OK = 0
+EXIT_CONFIG = 1
+EXIT_UNREACHABLE = 2
+EXIT_INVALID_ENV = 3
+EXIT_REFUSED = 4
+EXIT_CRASH = 5
+
+UNKNOWN_PAYLOAD_CODE = 127
+
+
+@dataclass
+class CurrentJob:
+    id: int
+    started: float
+    jobdir: Path
+    kill: threading.Event = field(default_factory=threading.Event)
+
+
+class Pilot:
+    """One pilot: a registration on the server and a loop over jobs.
+
+    Parameters
+    ----------
+    config : Config
+        Resolved settings.
+    transport : Transport
+        The server (HTTP, usually wrapped in :class:`~pilot.transport.Retrying`, or a fake).
+    hints : dict, optional
+        Resources the batch system granted (``cores``, ``memory_mb``).
+    stopping : threading.Event, optional
+        Set when the pilot must stop; share it with the transport's retry loop so back-off
+        waits end at once.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        transport: Transport,
+        hints: dict[str, str] | None = None,
+        stopping: threading.Event | None = None,
+    ) -> None:
+        self.config = config
+        self.transport = transport
+        self.hints = hints or {}
+        self.stopping = stopping or threading.Event()
+        self.pilot_id: int | None = None
+        self.heartbeat_interval = 60.0
+        self.heartbeat: Heartbeat | None = None
+        self.jobs_done = 0
+        self.started = time.monotonic()
+        self.idle_since = self.started
+        self._stop_reason = ""
+        self._claiming = False
+        self._current: CurrentJob | None = None
+        self._lock = threading.Lock()
+        self._kept: deque[Path] = deque()
+        self._home: Path | None = None
+        self._spool: Spool | None = None
+
+    @property
+    def home(self) -> Path:
+        """This pilot's own directory under the work dir (made on first use, after the
+        environment checks): ``jobs/`` holds one directory per job, ``spool/`` what is owed."""
+        if self._home is None:
+            self.config.workdir.mkdir(parents=True, exist_ok=True)
+            prefix = f"p3s-pilot-{self.config.batch_system}-{self.config.batch_id}-"
+            self._home = Path(
+                tempfile.mkdtemp(prefix=prefix.replace("/", "_"), dir=self.config.workdir)
+            )
+            log.info("pilot home is %s", self._home)
+        return self._home
+
+    @property
+    def spool(self) -> Spool:
+        if self._spool is None:
+            self._spool = Spool(self.home / "spool")
+        return self._spool
+
+    # -- stopping -----------------------------------------------------------------------
+
+    def request_stop(self, reason: str) -> None:
+        """Ask the pilot to stop (signal handler, ``exit`` command). Kills a running payload.
+
+        Called from the signal handler: while a claim is waiting on the server it raises
+        :class:`~pilot.errors.Interrupted` to abandon the long poll at once.
+        """
+        if not self._stop_reason:
+            self._stop_reason = reason
+            log.warning("stopping: %s", reason)
+        self.stopping.set()
+        if self._claiming:
+            raise Interrupted(reason)
+
+    def time_left(self) -> float | None:
+        """Seconds of lifetime left for a new job (lifetime minus age minus reserve)."""
+        if self.config.lifetime is None:
+            return None
+        age = time.monotonic() - self.started
+        return self.config.lifetime - age - self.config.lifetime_reserve
+
+    def stop_reason(self) -> str:
+        """Why the loop must end now, or "" to go on claiming."""
+        if self._stop_reason:
+            return self._stop_reason
+        cfg = self.config
+        if cfg.max_jobs is not None and self.jobs_done >= cfg.max_jobs:
+            return f"ran {self.jobs_done} job(s), the --max-jobs limit"
+        if cfg.idle_exit is not None and time.monotonic() - self.idle_since >= cfg.idle_exit:
+            return f"idle for {cfg.idle_exit:.0f} s (--idle-exit)"
+        left = self.time_left()
+        if left is not None and left <= 0:
+            return "lifetime nearly over (--lifetime)"
+        return ""
+
+    # -- registration and goodbye -------------------------------------------------------
+
+    def register(self) -> int:
+        info = describe_node(self.config, self.hints)
+        answer = self.transport.register(info)
+        self.pilot_id = int(answer["id"])
+        self.heartbeat_interval = float(answer.get("heartbeat_interval") or 60.0)
+        log.info(
+            "registered as pilot %d on %s (%s %s), heartbeat every %.1f s, queues %s",
+            self.pilot_id,
+            self.config.server,
+            self.config.batch_system,
+            self.config.batch_id,
+            self.heartbeat_interval,
+            ",".join(self.config.queues),
+        )
+        return self.pilot_id
+
+    def say_goodbye(self, reason: str, ok: bool) -> None:
+        if self.pilot_id is None:
+            return
+        try:
+            self.transport.exit(self.pilot_id, reason, ok)
+            log.info("said goodbye to the server (ok=%s): %s", ok, reason)
+        except TransportError as exc:
+            log.warning("could not say goodbye to the server: %s", exc)
+
+    # -- heartbeat --------------------------------------------------------------------
+
+    def progress(self) -> tuple[int | None, dict[str, Any]]:
+        with self._lock:
+            job = self._current
+        if job is None:
+            return None, {}
+        progress: dict[str, Any] = {"elapsed": round(time.monotonic() - job.started, 1)}
+        try:
+            progress["log_bytes"] = (job.jobdir / LOG_NAME).stat().st_size
+        except OSError:
+            pass
+        return job.id, progress
+
+    def on_command(self, command: str, job_id: int | None) -> None:
+        if command == "kill-job":
+            with self._lock:
+                job = self._current
+            if job is not None and (job_id is None or job.id == job_id):
+                log.warning("server cancelled job %d: killing it", job.id)
+                job.kill.set()
+            else:
+                log.info("kill-job for job %s, which is not running here: ignored", job_id)
+        elif command == "exit":
+            if not self._stop_reason:
+                self._stop_reason = "the server asked the pilot to exit"
+                log.warning("stopping: %s", self._stop_reason)
+            self.stopping.set()
+        else:
+            log.warning("unknown heartbeat command %r: ignored", command)
+
+    def start_heartbeat(self) -> None:
+        assert self.pilot_id is not None
+        self.heartbeat = Heartbeat(
+            self.transport, self.pilot_id, self.heartbeat_interval, self.progress, self.on_command
+        )
+        self.heartbeat.start()
+
+    # -- units of work ----------------------------------------------------------------
+
+    def claim_one(self) -> dict[str, Any] | None:
+        """Ask for one job, long-polling at most until the next reason to stop."""
+        assert self.pilot_id is not None
+        wait = self.config.wait
+        if self.config.idle_exit is not None:
+            idle_left = self.config.idle_exit - (time.monotonic() - self.idle_since)
+            wait = min(wait, max(0.0, idle_left))
+        time_left = self.time_left()
+        if time_left is not None:
+            wait = min(wait, max(0.0, time_left))
+            time_left = round(max(0.0, time_left), 1)
+        job: dict[str, Any] | None = None
+        try:
+            self._claiming = True
+            if self.stopping.is_set():
+                return None
+            job = self.transport.claim(self.pilot_id, round(wait, 1), time_left)
+        except Interrupted:
+            log.info("claim abandoned: %s", self._stop_reason)
+        finally:
+            self._claiming = False
+        if job is not None:
+            log.info(
+                "claimed job %s: payload %s, stage %s, attempt %s, timeout %s s",
+                job.get("id"),
+                job.get("payload"),
+                job.get("stage"),
+                job.get("attempt"),
+                job.get("timeout"),
+            )
+        return job
+
+    def _interrupt(self, job: CurrentJob) -> str | None:
+        if job.kill.is_set():
+            return "kill-job"
+        if self.stopping.is_set():
+            return self._stop_reason or "pilot stopping"
+        return None
+
+    def run_job(self, spec: dict[str, Any]) -> str:
+        """Run one claimed job and spool what must be reported; returns its end state.
+
+        The state is what the server will hear: ``finished``, ``failed``, ``timeout``,
+        ``released``, or ``dropped`` (job no longer ours, or killed by ``kill-job``:
+        nothing more is reported).
+        """
+        self.jobs_done += 1
+        try:
+            return self._run_job(spec)
+        finally:
+            self.idle_since = time.monotonic()
+
+    def _run_job(self, spec: dict[str, Any]) -> str:
+        job_id = int(spec["id"])
+        name = str(spec.get("payload") or "")
+        jobdir = self.home / "jobs" / f"job-{job_id}-a{spec.get('attempt', 1)}"
+        if find_payload(name) is None:
+            known = ", ".join(sorted(registered_payloads())) or "none"
+            message = (
+                f"payload {name!r} is not registered on this pilot's node "
+                f"(entry-point group {GROUP} has: {known}); it was not run"
+            )
+            log.error("job %d: %s", job_id, message)
+            body = {
+                "state": "failed",
+                "exit_code": UNKNOWN_PAYLOAD_CODE,
+                "message": message,
+                "log_tail": "",
+            }
+            self.spool.save(Entry(job_id, "", [{"op": "report", "body": body}]))
+            return "failed"
+        if self.stopping.is_set():
+            return self._release(job_id, "", "pilot stopping before the job started")
+        try:
+            self.transport.report(job_id, {"state": "running"})
+        except (Conflict, Forbidden, NotFound) as exc:
+            log.warning("job %d is no longer ours, not running it: %s", job_id, exc)
+            return "dropped"
+        log.info("job %d: reported running", job_id)
+        current = CurrentJob(job_id, time.monotonic(), jobdir)
+        with self._lock:
+            self._current = current
+        timeout = float(spec.get("timeout") or 0) or self.config.default_timeout
+        try:
+            outcome = run_payload(
+                spec, jobdir, timeout, self.config.kill_grace, lambda: self._interrupt(current)
+            )
+        except OSError as exc:
+            message = f"the pilot could not start the payload: {exc}"
+            log.error("job %d: %s", job_id, message)
+            body = {"state": "failed", "exit_code": -1, "message": message, "log_tail": ""}
+            self.spool.save(Entry(job_id, str(jobdir), [{"op": "report", "body": body}], True))
+            return "failed"
+        finally:
+            with self._lock:
+                self._current = None
+        return self._spool_outcome(spec, jobdir, outcome, timeout)
+
+    def _release(self, job_id: int, jobdir: str, why: str) -> str:
+        body = {"state": "released", "message": why}
+        self.spool.save(Entry(job_id, jobdir, [{"op": "report", "body": body}]))
+        log.info("job %d: handing it back (%s)", job_id, why)
+        return "released"
+
+    def _spool_outcome(
+        self, spec: dict[str, Any], jobdir: Path, outcome: Outcome, timeout: float
+    ) -> str:
+        job_id = int(spec["id"])
+        if outcome.ended == "interrupted":
+            if outcome.reason == "kill-job":
+                log.info("job %d: killed on the server's request; not reporting it", job_id)
+                shutil.rmtree(jobdir, ignore_errors=True)
+                return "dropped"
+            return self._release(job_id, str(jobdir), f"pilot stopping: {outcome.reason}")
+        tail = log_tail(jobdir)
+        body: dict[str, Any]
+        if outcome.ended == "timeout":
+            message = f"payload ran past its time limit of {timeout:g} s and was killed"
+            body = {"state": "timeout", "message": message, "log_tail": tail}
+        elif not outcome.succeeded:
+            body = {
+                "state": "failed",
+                "exit_code": outcome.exit_code,
+                "message": failure_message(outcome),
+                "log_tail": tail,
+            }
+        else:
+            try:
+                result = read_result(jobdir)
+            except ResultError as exc:
+                body = {"state": "failed", "exit_code": 0, "message": str(exc), "log_tail": tail}
+            else:
+                return self._spool_success(job_id, jobdir, result, tail)
+        self.spool.save(Entry(job_id, str(jobdir), [{"op": "report", "body": body}], keep=True))
+        log.info("job %d: %s: %s", job_id, body["state"], body["message"].splitlines()[0])
+        return str(body["state"])
+
+    def _spool_success(self, job_id: int, jobdir: Path, result: dict[str, Any], tail: str) -> str:
+        actions: list[dict[str, Any]] = [{"op": "product", **p} for p in result["products"]]
+        if result["metrics"]:
+            actions.append({"op": "metrics", "metrics": result["metrics"]})
+        # Metrics travel once, through the metrics endpoint; the report repeats none of them,
+        # so a server that stores both cannot count them twice.
+        body = {"state": "finished", "outputs": result["outputs"], "metrics": [], "log_tail": tail}
+        actions.append({"op": "report", "body": body})
+        self.spool.save(Entry(job_id, str(jobdir), actions))
+        log.info(
+            "job %d: finished, %d output(s), %d metric(s), %d product(s) to send",
+            job_id,
+            len(result["outputs"]),
+            len(result["metrics"]),
+            len(result["products"]),
+        )
+        return "finished"
+
+    def _send(self, job_id: int, action: dict[str, Any]) -> None:
+        op = action["op"]
+        if op == "report":
+            self.transport.report(job_id, action["body"])
+        elif op == "metrics":
+            self.transport.post_metrics(job_id, action["metrics"])
+        elif op == "product":
+            self.transport.upload_product(
+                job_id, Path(action["path"]), action["kind"], action["title"], action["labels"]
+            )
+        else:
+            raise ValueError(f"unknown spool action {op!r}")
+
+    def flush_spool(self) -> int:
+        """Send everything the spool holds; returns how many entries were settled.
+
+        Raises :class:`~pilot.errors.Unreachable` when the server stays unreachable past
+        the transport's give-up time; what was not sent stays in the spool.
+        """
+        settled = 0
+        for entry in self.spool.entries():
+            while entry.actions:
+                action = entry.actions[0]
+                try:
+                    self._send(entry.job, action)
+                except (Conflict, Forbidden, NotFound) as exc:
+                    log.warning("job %d is no longer ours, dropping it: %s", entry.job, exc)
+                    entry.actions.clear()
+                    break
+                except ClientError as exc:
+                    log.error(
+                        "server refused %s for job %d, skipping it: %s",
+                        action["op"],
+                        entry.job,
+                        exc,
+                    )
+                entry.actions.pop(0)
+                if entry.actions:
+                    self.spool.save(entry)
+                if action["op"] == "report":
+                    log.info("job %d: reported %s", entry.job, action["body"]["state"])
+            self.spool.remove(entry)
+            self._tidy(entry)
+            settled += 1
+        return settled
+
+    def _tidy(self, entry: Entry) -> None:
+        """Remove a settled job's work dir, or keep it (failed jobs, a bounded number)."""
+        if not entry.jobdir:
+            return
+        jobdir = Path(entry.jobdir)
+        if not entry.keep:
+            shutil.rmtree(jobdir, ignore_errors=True)
+            return
+        self._kept.append(jobdir)
+        while len(self._kept) > self.config.keep_failed:
+            old = self._kept.popleft()
+            shutil.rmtree(old, ignore_errors=True)
+            log.info("removed the work dir of an older failed job: %s", old)
+
+    # -- the loop -----------------------------------------------------------------------
+
+    def step(self) -> bool:
+        """One unit of the loop: deliver what is owed, else claim and run one job.
+
+        Returns whether a job was run. Raises Unreachable when the server is gone.
+        """
+        self.flush_spool()
+        if self.stop_reason():
+            return False
+        job = self.claim_one()
+        if job is None:
+            return False
+        if "id" not in job:
+            log.error("the server sent a job without an id, ignoring it: %r", job)
+            return False
+        self.run_job(job)
+        return True
+
+    def run(self) -> int:
+        """Validate, register, loop until a reason to stop; returns the exit code."""
+        problems = check_environment(self.config) if self.config.validate else []
+        for problem in problems:
+            log.error("environment check failed: %s", problem)
+        if self.config.validate and not problems:
+            log.info("environment checks passed")
+        try:
+            self.register()
+        except Forbidden as exc:
+            log.error("the server refused this pilot (is the token a pilot token?): %s", exc)
+            return EXIT_REFUSED
+        except ClientError as exc:
+            log.error("registration refused: %s", exc)
+            return EXIT_REFUSED
+        except Unreachable as exc:
+            log.error("cannot register, server unreachable: %s", exc)
+            return EXIT_UNREACHABLE
+        if problems:
+            self.say_goodbye("environment validation failed: " + "; ".join(problems), ok=False)
+            self._cleanup()
+            return EXIT_INVALID_ENV
+        self.start_heartbeat()
+        try:
+            return self._loop()
+        finally:
+            if self.heartbeat is not None:
+                self.heartbeat.stop()
+            self._cleanup()
+
+    def _loop(self) -> int:
+        while True:
+            try:
+                self.step()
+            except Unreachable as exc:
+                log.error(
+                    "server unreachable, exiting with %d report(s) left in %s: %s",
+                    len(self.spool),
+                    self.spool.directory,
+                    exc,
+                )
+                return EXIT_UNREACHABLE
+            except ClientError as exc:
+                log.error("the server refused this pilot's request, exiting: %s", exc)
+                return EXIT_REFUSED
+            except Exception as exc:
+                log.exception("pilot bug, exiting")
+                self.say_goodbye(f"pilot crashed: {type(exc).__name__}: {exc}", ok=False)
+                return EXIT_CRASH
+            reason = self.stop_reason()
+            if reason and not len(self.spool):
+                self.say_goodbye(reason, ok=True)
+                log.info("pilot exiting after %d job(s): %s", self.jobs_done, reason)
+                return EXIT_OK
+
+    def _cleanup(self) -> None:
+        """Remove the pilot's home unless something in it still matters."""
+        if self._home is None or len(self.spool):
+            return
+        shutil.rmtree(self.home / "spool", ignore_errors=True)
+        jobs = self.home / "jobs"
+        if jobs.exists() and any(jobs.iterdir()):
+            return
+        shutil.rmtree(self.home, ignore_errors=True)

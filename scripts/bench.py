@@ -1,0 +1,427 @@
+#!/usr/bin/env python
+"""`make bench`: broker and payload figures, each next to a baseline measured in the same run.
+
+Writes var/bench/report.md and var/bench/report.json. Needs PostgreSQL on 127.0.0.1:5432
+(runs scripts/ensure-postgres.sh when none answers). ``--quick`` for a short run.
+
+Sections
+- claim: the raw claim statement alone (jobs_job UPDATE ... FOR UPDATE SKIP LOCKED), and the
+  full claim (statement + event row + pilot update), with 1 and N parallel connections;
+- http: claims through real gunicorn by 64 concurrent simulated pilots on diag jobs
+  (claim, report running, report finished), and its ratio to the raw limit;
+- wake-up: from a file announcement to an idle long-polling pilot holding the job;
+- payloads: from scripts/bench_payloads.py when present.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import platform
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+OUT = ROOT / "var" / "bench"
+BASE_URL = os.environ.get("P3S_BENCH_DATABASE_URL", "postgres://p3s:p3s@127.0.0.1:5432/p3s")
+BIN = Path(sys.executable).parent
+BENCH_DAG = """
+name: bench
+trigger: {stream: bench}
+stages:
+  only: {payload: diag, timeout: 600, max_attempts: 1}
+"""
+
+
+def log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def pg_answers() -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", 5432), 1).close()
+        return True
+    except OSError:
+        return False
+
+
+def admin_conn():
+    import psycopg2
+
+    conn = psycopg2.connect(BASE_URL)
+    conn.autocommit = True
+    return conn
+
+
+def fresh_database(name: str) -> str:
+    conn = admin_conn()
+    with conn.cursor() as cur:
+        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        cur.execute(f'CREATE DATABASE "{name}"')
+    conn.close()
+    return BASE_URL.rsplit("/", 1)[0] + "/" + name
+
+
+def drop_database(name: str) -> None:
+    conn = admin_conn()
+    with conn.cursor() as cur:
+        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    conn.close()
+
+
+def server_env(db_url: str, var: Path, port: int) -> dict[str, str]:
+    env = {**os.environ, "P3S_DATABASE_URL": db_url, "P3S_VAR_DIR": str(var), "P3S_DATA_ROOT": str(var / "data"),
+           "P3S_SECRET_KEY": "bench-" + uuid.uuid4().hex, "P3S_BIND": f"127.0.0.1:{port}",
+           "P3S_WORKERS": "2", "P3S_THREADS": "40", "P3S_LOG_LEVEL": "WARNING", "P3S_CONN_MAX_AGE": "600"}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    return env
+
+
+def manage(env: dict[str, str], *args: str) -> str:
+    return subprocess.run([sys.executable, str(ROOT / "manage.py"), *args], env=env, cwd=ROOT,
+                          capture_output=True, text=True, check=True).stdout.strip()
+
+
+# -- filling the queue (in a subprocess, with Django) -----------------------------------------
+
+FILL = r"""
+import os, sys, django
+from datetime import datetime, timedelta, timezone
+django.setup()
+from p3s.dags import flow, spec
+from p3s.dags.models import DagRun, DataFile, StageSettings
+from p3s.jobs.models import Job
+from p3s.accounts.models import ApiToken
+from p3s.pilots import services
+n, npilots = int(sys.argv[1]), int(sys.argv[2])
+t = flow.apply_spec(spec.load(os.environ["BENCH_DAG"]), actor="bench").template
+st = StageSettings.objects.get(template=t)
+t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+tag = os.environ.get("BENCH_TAG", "x")
+for start in range(0, n, 5000):
+    k = range(start, min(n, start + 5000))
+    files = DataFile.objects.bulk_create(DataFile(url=f"file:///bench/{tag}/{i}.h5", name=f"{i}.h5", stream="bench", run=1, subrun=i, data_ts=t0 + timedelta(seconds=i)) for i in k)
+    runs = DagRun.objects.bulk_create(DagRun(template=t, version=t.current_version, file=f, data_ts=f.data_ts) for f in files)
+    Job.objects.bulk_create(Job(dagrun=r, stage="only", settings=st, payload="diag", priority=i % 3, data_ts=r.data_ts) for i, r in zip(k, runs))
+token, _ = ApiToken.issue("bench", "pilot")
+ids = [services.register(token, {"host": f"b{i}", "queues": ["default"]})[0].pk for i in range(npilots)]
+from django.db import connection
+if connection.vendor == "postgresql":
+    with connection.cursor() as cur:
+        cur.execute("ANALYZE")  # as autovacuum would have done on a table that grew over time
+print(",".join(map(str, ids)))
+"""
+
+
+def fill(env: dict[str, str], n: int, npilots: int, tag: str) -> list[int]:
+    out = subprocess.run([sys.executable, "-c", FILL, str(n), str(npilots)],
+                         env={**env, "DJANGO_SETTINGS_MODULE": "p3s.settings", "BENCH_DAG": BENCH_DAG, "BENCH_TAG": tag},
+                         cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
+    return [int(x) for x in out.split(",")]
+
+
+# -- 1. the claim statement alone --------------------------------------------------------------
+
+
+def raw_claim_rate(db_url: str, pilot_ids: list[int], conns: int, seconds: float, full: bool) -> dict:
+    import psycopg2
+
+    from p3s.jobs.claim import EXECUTE_POSTGRES, PREPARE_POSTGRES
+
+    event_sql = ("INSERT INTO jobs_jobevent (job_id, at, from_state, to_state, actor, reason, attempt) "
+                 "VALUES (%s, now(), 'waiting', 'dispatched', %s, '', %s)")
+    pilot_sql = "UPDATE pilots_pilot SET job_id = %s, state = 'busy', last_seen = now() WHERE id = %s"
+    counts = [0] * conns
+    empty = threading.Event()
+    barrier = threading.Barrier(conns + 1)
+
+    def worker(i: int) -> None:
+        conn = psycopg2.connect(db_url)
+        cur = conn.cursor()
+        pid = pilot_ids[i % len(pilot_ids)]
+        cur.execute(PREPARE_POSTGRES)
+        conn.commit()
+        barrier.wait()
+        end = time.monotonic() + seconds
+        while time.monotonic() < end and not empty.is_set():
+            cur.execute(EXECUTE_POSTGRES, [pid, datetime.now(timezone.utc), None, ["default"], 30.0])
+            row = cur.fetchone()
+            if row is None:
+                empty.set()
+                conn.commit()
+                break
+            if full:
+                cur.execute(event_sql, (row[0], f"pilot:{pid}", row[1]))
+                cur.execute(pilot_sql, (row[0], pid))
+            conn.commit()
+            counts[i] += 1
+        conn.close()
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(conns)]
+    for t in threads:
+        t.start()
+    barrier.wait()
+    t0 = time.monotonic()
+    for t in threads:
+        t.join()
+    elapsed = time.monotonic() - t0
+    total = sum(counts)
+    return {"connections": conns, "claims": total, "seconds": round(elapsed, 2), "per_s": round(total / elapsed, 1),
+            "ran_dry": empty.is_set()}
+
+
+def bench_claim(quick: bool) -> dict:
+    name = "p3s_bench_claim"
+    db_url = fresh_database(name)
+    var = OUT / "claim-var"
+    env = server_env(db_url, var, 0)
+    manage(env, "migrate", "-v0")
+    n = 20_000 if quick else 60_000
+    log(f"claim: filling {n} jobs")
+    pilots = fill(env, n, 16, "claim")
+    results = []
+    seconds = 3.0 if quick else 6.0
+    for full in (False, True):
+        for conns in (1, 8):
+            r = raw_claim_rate(db_url, pilots, conns, seconds, full)
+            r["what"] = "full claim (statement + event + pilot)" if full else "claim statement alone"
+            log(f"claim: {r['what']}, {conns} conn: {r['per_s']}/s")
+            results.append(r)
+            # Put the claimed jobs back so each measurement sees the same queue depth.
+            conn = admin_conn_to(db_url)
+            with conn.cursor() as cur:
+                cur.execute("UPDATE jobs_job SET state='waiting', pilot_id=NULL, deadline=NULL WHERE state='dispatched'")
+                cur.execute("DELETE FROM jobs_jobevent WHERE to_state='dispatched'")
+                cur.execute("VACUUM ANALYZE jobs_job")
+            conn.close()
+    drop_database(name)
+    shutil.rmtree(var, ignore_errors=True)
+    return {"queue_depth": n, "runs": results}
+
+
+def admin_conn_to(db_url: str):
+    import psycopg2
+
+    conn = psycopg2.connect(db_url)
+    conn.autocommit = True
+    return conn
+
+
+# -- 2. HTTP claims through gunicorn with 64 simulated pilots -----------------------------------
+
+
+def _pilot_proc(url: str, token: str, nthreads: int, seconds: float, results) -> None:
+    import requests
+
+    done = []
+    errors = []
+
+    def one() -> None:
+        s = requests.Session()
+        s.headers["Authorization"] = f"Token {token}"
+        r = s.post(f"{url}/api/v1/pilots/", json={"host": socket.gethostname(), "queues": ["default"]}, timeout=30)
+        r.raise_for_status()
+        pid, key = r.json()["id"], r.json()["key"]
+        s.headers["X-P3S-Pilot-Key"] = key
+        n = 0
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            r = s.post(f"{url}/api/v1/pilots/{pid}/claim/", json={"wait": 0}, timeout=60)
+            if r.status_code == 204:
+                break
+            if r.status_code != 200:
+                errors.append(r.status_code)
+                continue
+            jid = r.json()["id"]
+            s.post(f"{url}/api/v1/jobs/{jid}/report/", json={"state": "running"}, timeout=60).raise_for_status()
+            s.post(f"{url}/api/v1/jobs/{jid}/report/", json={"state": "finished", "outputs": []}, timeout=60).raise_for_status()
+            n += 1
+        done.append(n)
+
+    threads = [threading.Thread(target=one) for _ in range(nthreads)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    results.put((sum(done), len(errors)))
+
+
+def start_gunicorn(env: dict[str, str], port: int, var: Path) -> subprocess.Popen:
+    import requests
+
+    var.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.Popen([str(BIN / "gunicorn"), "-c", str(ROOT / "p3s/gunicorn.conf.py"), "p3s.wsgi"], env=env,
+                            cwd=ROOT, stdout=open(var / "gunicorn.log", "wb"), stderr=subprocess.STDOUT)
+    for _ in range(300):
+        try:
+            if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return proc
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("gunicorn did not start: " + (var / "gunicorn.log").read_text())
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def bench_http(quick: bool, n_pilots: int = 64) -> dict:
+    name = "p3s_bench_http"
+    db_url = fresh_database(name)
+    port = free_port()
+    var = OUT / "http-var"
+    env = server_env(db_url, var, port)
+    manage(env, "migrate", "-v0")
+    token = manage(env, "p3s_token", "--role", "pilot", "bench-pilots")
+    n = 20_000
+    fill(env, n, 1, "http")
+    gunicorn = start_gunicorn(env, port, var)
+    seconds = 8.0 if quick else 20.0
+    procs_n = 4
+    results: mp.Queue = mp.Queue()
+    log(f"http: {n_pilots} simulated pilots for {seconds:.0f} s through gunicorn")
+    procs = [mp.Process(target=_pilot_proc, args=(f"http://127.0.0.1:{port}", token, n_pilots // procs_n, seconds, results))
+             for _ in range(procs_n)]
+    t0 = time.monotonic()
+    for p in procs:
+        p.start()
+    got = [results.get(timeout=seconds + 120) for _ in procs]
+    elapsed = time.monotonic() - t0
+    for p in procs:
+        p.join()
+    jobs = sum(g[0] for g in got)
+    errors = sum(g[1] for g in got)
+    wake = bench_wakeup(env, port, token)
+    gunicorn.terminate()
+    gunicorn.wait(20)
+    drop_database(name)
+    shutil.rmtree(var, ignore_errors=True)
+    return {"pilots": n_pilots, "seconds": round(elapsed, 2), "jobs_completed": jobs,
+            "jobs_per_s": round(jobs / elapsed, 1), "requests_per_s": round(3 * jobs / elapsed, 1),
+            "errors": errors, "wakeup": wake}
+
+
+def bench_wakeup(env: dict[str, str], port: int, pilot_token: str, samples: int = 15) -> dict:
+    """Announce a file while a pilot long-polls; time until the claim returns the job."""
+    import requests
+
+    url = f"http://127.0.0.1:{port}"
+    daq = manage(env, "p3s_token", "--role", "daq", "bench-daq")
+    # Drain what is left so the next claim must wait.
+    conn = admin_conn_to(env["P3S_DATABASE_URL"])
+    with conn.cursor() as cur:
+        cur.execute("UPDATE jobs_job SET state='dropped' WHERE state='waiting'")
+    conn.close()
+    s = requests.Session()
+    s.headers["Authorization"] = f"Token {pilot_token}"
+    r = s.post(f"{url}/api/v1/pilots/", json={"host": "wake", "queues": ["default"]}, timeout=10).json()
+    s.headers["X-P3S-Pilot-Key"] = r["key"]
+    lat = []
+    for i in range(samples):
+        box = {}
+
+        def poll():
+            box["r"] = s.post(f"{url}/api/v1/pilots/{r['id']}/claim/", json={"wait": 30}, timeout=60)
+            box["t"] = time.monotonic()
+
+        t = threading.Thread(target=poll)
+        t.start()
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        requests.post(f"{url}/api/v1/files/", headers={"Authorization": f"Token {daq}"}, timeout=10,
+                      json={"url": f"file:///wake/{uuid.uuid4().hex}.h5", "stream": "bench", "run": 2,
+                            "timestamp": datetime.now(timezone.utc).isoformat()}).raise_for_status()
+        t.join(40)
+        if box.get("r") is not None and box["r"].status_code == 200:
+            lat.append(box["t"] - t0)
+            jid = box["r"].json()["id"]
+            s.post(f"{url}/api/v1/jobs/{jid}/report/", json={"state": "finished"}, timeout=10)
+    lat.sort()
+    return {"samples": len(lat), "median_ms": round(1000 * statistics.median(lat), 1) if lat else None,
+            "max_ms": round(1000 * lat[-1], 1) if lat else None}
+
+
+# -- report -----------------------------------------------------------------------------------
+
+
+def write_report(data: dict) -> None:
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "report.json").write_text(json.dumps(data, indent=2))
+    lines = [f"# p3s benchmark report", "", f"{data['when']} on {data['machine']}", ""]
+    if "claim" in data:
+        c = data["claim"]
+        lines += ["## The claim on PostgreSQL (raw limit)", "",
+                  f"Queue depth {c['queue_depth']:,} waiting jobs.", "",
+                  "| what | connections | claims/s |", "|---|---|---|"]
+        lines += [f"| {r['what']} | {r['connections']} | {r['per_s']:,} |" for r in c["runs"]]
+        lines.append("")
+    if "http" in data:
+        h = data["http"]
+        lines += ["## Through real gunicorn", "",
+                  f"{h['pilots']} concurrent simulated pilots, each claim + report running + report finished on diag jobs, "
+                  f"{h['seconds']} s.", "",
+                  "| figure | value |", "|---|---|",
+                  f"| jobs dispatched and completed per second | {h['jobs_per_s']:,} |",
+                  f"| HTTP requests per second | {h['requests_per_s']:,} |",
+                  f"| errors | {h['errors']} |",
+                  f"| ratio to the raw full claim, 8 connections | {data.get('ratio_http_to_raw', 'n/a')} |",
+                  f"| per day at this rate (one server node) | {int(h['jobs_per_s'] * 86400):,} |",
+                  f"| PanDA anchor: dispatches/s per server node | ~2 (ratio {data.get('ratio_to_panda_node', 'n/a')}x) |",
+                  f"| wake-up: file announced -> idle long-polling pilot holds the job, median / max | "
+                  f"{h['wakeup']['median_ms']} ms / {h['wakeup']['max_ms']} ms (original p3s polled every 40 s) |", ""]
+    if "payloads" in data:
+        lines += ["## Payloads", "", "```", json.dumps(data["payloads"], indent=2), "```", ""]
+    (OUT / "report.md").write_text("\n".join(lines))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="shorter runs")
+    parser.add_argument("--only", choices=["claim", "http", "payloads"], action="append")
+    args = parser.parse_args()
+    only = set(args.only or ["claim", "http", "payloads"])
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "p3s.settings")
+    import django
+
+    django.setup()  # only to import the claim statement from p3s.jobs.claim
+    if only & {"claim", "http"} and not pg_answers():
+        subprocess.run([str(ROOT / "scripts/ensure-postgres.sh")], check=True)
+    data: dict = {"when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                  "machine": f"{platform.node()}, {os.cpu_count()} cores, Python {platform.python_version()}"}
+    if "claim" in only:
+        data["claim"] = bench_claim(args.quick)
+    if "http" in only:
+        data["http"] = bench_http(args.quick)
+    if "claim" in data and "http" in data:
+        raw = next(r["per_s"] for r in data["claim"]["runs"] if r["connections"] == 8 and "full" in r["what"])
+        data["ratio_http_to_raw"] = round(data["http"]["jobs_per_s"] / raw, 3)
+        data["ratio_to_panda_node"] = round(data["http"]["jobs_per_s"] / 2.0, 1)
+    if "payloads" in only:
+        try:
+            sys.path.insert(0, str(ROOT / "scripts"))
+            import bench_payloads  # type: ignore[import-not-found]
+
+            data["payloads"] = bench_payloads.run(quick=args.quick)
+        except ImportError as exc:
+            log(f"payloads: skipped ({exc})")
+    write_report(data)
+    print((OUT / "report.md").read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

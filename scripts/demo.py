@@ -1,0 +1,193 @@
+#!/usr/bin/env python
+"""`make demo`: the main job on the embedded default (SQLite), on one machine.
+
+Migrates var/p3s.sqlite3, loads the default DAG templates, starts the server (gunicorn on
+127.0.0.1:8000), the sweeper and two local pilots, writes and announces a few synthetic
+protoDUNE-like raw files, and runs the full TPC DQM chain on them. Prints where to look and
+serves until Ctrl-C; with --exit-when-done it stops once every DAG run has ended and exits 0
+only if all succeeded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+VAR = ROOT / "var"
+
+
+def say(msg: str) -> None:
+    print(f"[demo] {msg}", flush=True)
+
+
+def manage(env, *args: str) -> str:
+    out = subprocess.run([sys.executable, str(ROOT / "manage.py"), *args], env=env, cwd=ROOT,
+                         capture_output=True, text=True)
+    if out.returncode:
+        sys.exit(f"manage.py {' '.join(args)} failed:\n{out.stdout}\n{out.stderr}")
+    return out.stdout.strip()
+
+
+def ensure_person(env) -> tuple[str, str]:
+    """An expert account to log in to the pages with; its password is kept in var/."""
+    pw_file = VAR / "demo-password"
+    if not pw_file.exists():
+        pw_file.write_text(secrets.token_urlsafe(12))
+        os.chmod(pw_file, 0o600)
+    password = pw_file.read_text().strip()
+    code = (
+        "from django.contrib.auth import get_user_model; U = get_user_model(); "
+        "u, _ = U.objects.get_or_create(username='demo'); u.is_staff = True; u.is_superuser = True; "
+        f"u.set_password({password!r}); u.save()"
+    )
+    manage(env, "shell", "-c", code)
+    return "demo", password
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--exit-when-done", action="store_true", help="stop once every DAG run has ended")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("P3S_DEMO_PORT", "8000")))
+    parser.add_argument("--files", type=int, default=3)
+    parser.add_argument("--events", type=int, default=2)
+    parser.add_argument("--apas", type=int, default=2)
+    parser.add_argument("--pilots", type=int, default=2)
+    parser.add_argument("--timeout", type=float, default=900, help="with --exit-when-done: give up after this")
+    args = parser.parse_args()
+
+    VAR.mkdir(exist_ok=True)
+    url = f"http://127.0.0.1:{args.port}"
+    env = {**os.environ, "P3S_BIND": f"127.0.0.1:{args.port}", "P3S_SERVER": url, "P3S_WORKERS": "1",
+           "P3S_THREADS": "16", "PYTHONUNBUFFERED": "1"}
+    env.setdefault("P3S_HEARTBEAT_INTERVAL", "5")
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    say(f"database: {env.get('P3S_DATABASE_URL', 'sqlite:///' + str(VAR / 'p3s.sqlite3'))}")
+    manage(env, "migrate", "-v0")
+    say(manage(env, "p3s_load_dags").replace("\n", "; "))
+    user, password = ensure_person(env)
+    tokens = VAR / "demo"
+    tokens.mkdir(exist_ok=True)
+    daq_token = manage(env, "p3s_token", "--role", "daq", "demo-daq")
+    pilot_file = tokens / "pilot.token"
+    manage(env, "p3s_token", "--role", "pilot", "demo-pilots", "--file", str(pilot_file))
+    op_token = manage(env, "p3s_token", "--role", "operator", "demo-operator")
+
+    logs = VAR / "demo" / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    procs: list[subprocess.Popen] = []
+
+    def start(name: str, argv: list[str]) -> subprocess.Popen:
+        proc = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=open(logs / f"{name}.log", "ab"),
+                                stderr=subprocess.STDOUT, start_new_session=True)
+        procs.append(proc)
+        return proc
+
+    def stop_all() -> None:
+        for proc in reversed(procs):
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in procs:
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+
+    try:
+        server = start("server", [str(BIN / "gunicorn"), "-c", str(ROOT / "p3s/gunicorn.conf.py"), "p3s.wsgi"])
+        for _ in range(200):
+            if server.poll() is not None:
+                sys.exit(f"the server did not start (port {args.port} busy?): see {logs / 'server.log'}")
+            try:
+                if requests.get(url + "/healthz", timeout=1).ok:
+                    break
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        say(f"server up at {url}")
+        start("sweeper", [sys.executable, str(ROOT / "manage.py"), "p3s_sweep", "--loop"])
+        for i in range(args.pilots):
+            start(f"pilot{i + 1}", [str(BIN / "p3s-pilot"), "--server", url, "--token-file", str(pilot_file),
+                                    "--workdir", str(VAR / "demo" / f"pilot{i + 1}")])
+        say(f"sweeper and {args.pilots} pilots started (logs in {logs})")
+
+        announced = announce_files(args, env, url, daq_token)
+        say(f"announced {len(announced)} file(s)")
+        say(f"dashboard: {url}/   (log in as {user!r}, password in {VAR / 'demo-password'}: {password})")
+        say(f"products:  {url}/products/    API docs: {url}/api/docs/    metrics: {url}/metrics")
+        ok = watch(url, op_token, announced, args)
+        if args.exit_when_done:
+            return 0 if ok else 1
+        say("serving until Ctrl-C")
+        signal.sigwait({signal.SIGINT, signal.SIGTERM})
+        return 0
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        say("stopping")
+        stop_all()
+
+
+def announce_files(args, env, url: str, daq_token: str) -> list[str]:
+    """Write synthetic raw files and announce them; falls back to diag files without daqsim."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+    out = Path(env.get("P3S_DATA_ROOT", VAR / "data")) / "raw" / f"demo-{stamp}"
+    if importlib.util.find_spec("payloads.daqsim") is not None:
+        cmd = [str(BIN / "p3s-daqsim"), "--out", str(out), "--files", str(args.files), "--events", str(args.events),
+               "--apas", str(args.apas), "--seed", str(int(time.time()) % 100000), "--announce",
+               "--server", url, "--token", daq_token]
+        say("writing synthetic raw files: " + " ".join(cmd[1:-2]) + " ...")
+        subprocess.run(cmd, env=env, check=True)
+        return [p.resolve().as_uri() for p in sorted(out.rglob("*.h5"))]
+    say("payloads.daqsim not installed: announcing diag files instead")
+    urls = []
+    for i in range(args.files):
+        u = f"file://{out}/diag-{uuid.uuid4().hex[:8]}.dat"
+        r = requests.post(f"{url}/api/v1/files/", headers={"Authorization": f"Token {daq_token}"}, timeout=10,
+                          json={"url": u, "stream": "diag", "run": 1, "subrun": i,
+                                "timestamp": datetime.now(timezone.utc).isoformat()})
+        r.raise_for_status()
+        urls.append(u)
+    return urls
+
+
+def watch(url: str, token: str, files: list[str], args) -> bool:
+    """Print progress until every DAG run of the announced files has ended."""
+    headers = {"Authorization": f"Token {token}"}
+    end = time.monotonic() + args.timeout
+    last = ""
+    while time.monotonic() < end:
+        runs = []
+        for f in files:
+            r = requests.get(f"{url}/api/v1/files/", params={"limit": 500}, headers=headers, timeout=10).json()
+            runs = [d for item in r["results"] if item["url"] in files for d in item["dagruns"]]
+            break
+        states = {}
+        for d in runs:
+            states[d["state"]] = states.get(d["state"], 0) + 1
+        line = ", ".join(f"{k}: {v}" for k, v in sorted(states.items())) or "no DAG runs yet"
+        if line != last:
+            say(f"DAG runs: {line}")
+            last = line
+        if runs and "running" not in states:
+            ok = set(states) == {"succeeded"}
+            say("all DAG runs ended: " + ("all succeeded" if ok else "NOT all succeeded"))
+            return ok
+        time.sleep(1)
+    say(f"gave up after {args.timeout:.0f} s")
+    return False
+
+
+if __name__ == "__main__":
+    sys.exit(main())

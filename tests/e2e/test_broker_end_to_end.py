@@ -1,0 +1,98 @@
+"""End to end: real gunicorn, real pilot processes, real sweeper, diag payloads."""
+
+from __future__ import annotations
+
+import os
+import signal
+from datetime import datetime, timezone
+
+import pytest
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+SLOW_DAG = """
+name: slow
+trigger: {stream: slow}
+stages:
+  long: {payload: diag, args: {seconds: 8}, timeout: 120, max_attempts: 3}
+"""
+
+TIMEOUT_DAG = """
+name: stuck
+trigger: {stream: stuck}
+stages:
+  hang: {payload: diag, args: {seconds: 60}, timeout: 2, max_attempts: 3}
+  after: {payload: diag, parents: [hang]}
+"""
+
+
+def announce(server, stream: str, name: str):
+    body = {"url": f"file:///e2e/{name}", "stream": stream, "run": 7, "subrun": 1,
+            "timestamp": datetime.now(timezone.utc).isoformat(), "events": 3}
+    return server.post("/api/v1/files/", role="daq", json=body)
+
+
+def put_dag(server, text: str, name: str):
+    r = server.post("/api/v1/dags/", role="expert", data=text, headers={"Content-Type": "application/yaml"})
+    assert r.status_code in (200, 201), r.text
+
+
+def dagrun(server, run_id: int) -> dict:
+    return server.get(f"/api/v1/dagruns/{run_id}/").json()
+
+
+def test_a_fan_out_and_join_dag_runs_to_succeeded_from_one_announcement(live_p3s):
+    for i in (1, 2):
+        live_p3s.start_pilot("--idle-exit", "60", name=f"pilot{i}")
+    r = announce(live_p3s, "diag", "fanjoin-1.dat")
+    assert r.status_code == 201, r.text
+    run_id = r.json()["dagruns"][0]["id"]
+    run = live_p3s.wait_for(lambda: (d := dagrun(live_p3s, run_id))["state"] != "running" and d, 90, "the DAG run to end")
+    assert run["state"] == "succeeded", run
+    jobs = {j["stage"]: j for j in run["jobs"]}
+    assert sorted(jobs) == ["a", "b", "c", "d"]
+    assert all(j["state"] == "finished" for j in jobs.values())
+    # The join ran after both parents, with their outputs as inputs.
+    d = live_p3s.get(f"/api/v1/jobs/{jobs['d']['id']}/").json()
+    assert set(d["parents"]) == {"b", "c"}
+    assert d["dispatched_at"] >= max(jobs["b"]["ended_at"], jobs["c"]["ended_at"])
+    assert any(u.endswith(".bin") for u in jobs["c"]["outputs"])
+    # Metrics from the payload arrived.
+    assert "diag" in live_p3s.get(f"/api/v1/jobs/{jobs['a']['id']}/").json()["log_tail"]
+
+    again = announce(live_p3s, "diag", "fanjoin-1.dat")
+    assert again.status_code == 200
+    assert [d["id"] for d in again.json()["dagruns"]] == [run_id]
+    assert live_p3s.get("/api/v1/dagruns/").json()["count"] == 1
+
+
+def test_a_pilot_killed_mid_job_has_its_job_rerun_by_another_pilot(live_p3s):
+    put_dag(live_p3s, SLOW_DAG, "slow")
+    live_p3s.start_sweeper()
+    first = live_p3s.start_pilot("--idle-exit", "60", name="victim")
+    run_id = announce(live_p3s, "slow", "slow-1.dat").json()["dagruns"][0]["id"]
+    job = live_p3s.wait_for(lambda: (j := dagrun(live_p3s, run_id)["jobs"][0])["state"] == "running" and j, 60,
+                            "the job to run on the first pilot")
+    victim_pilot = job["pilot"]
+    os.kill(first.pid, signal.SIGKILL)
+    live_p3s.start_pilot("--idle-exit", "60", name="rescuer")
+    run = live_p3s.wait_for(lambda: (d := dagrun(live_p3s, run_id))["state"] != "running" and d, 120,
+                            "the job to be re-run elsewhere")
+    assert run["state"] == "succeeded", run
+    job = live_p3s.get(f"/api/v1/jobs/{job['id']}/").json()
+    assert job["attempt"] == 2 and job["pilot"] != victim_pilot
+    reasons = [e["reason"] for e in job["events"] if e["actor"] == "sweeper"]
+    assert any(f"pilot {victim_pilot} lost" in r for r in reasons), job["events"]
+    pilots = {p["id"]: p["state"] for p in live_p3s.get("/api/v1/pilots/").json()["results"]}
+    assert pilots[victim_pilot] == "lost"
+
+
+def test_a_job_exceeding_its_timeout_ends_as_timeout(live_p3s):
+    put_dag(live_p3s, TIMEOUT_DAG, "stuck")
+    live_p3s.start_sweeper()
+    live_p3s.start_pilot("--idle-exit", "60", name="pilot")
+    run_id = announce(live_p3s, "stuck", "stuck-1.dat").json()["dagruns"][0]["id"]
+    run = live_p3s.wait_for(lambda: (d := dagrun(live_p3s, run_id))["state"] != "running" and d, 60, "the run to end")
+    assert run["state"] == "partial"
+    [job] = run["jobs"]
+    assert job["state"] == "timeout" and job["attempt"] == 1  # set aside, not retried
