@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import started_pilots, summary
+from factory_helpers import started_pilots, summary
 
 from factory.backends.local import LocalBackend
 from factory.cli import main

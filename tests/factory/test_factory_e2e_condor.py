@@ -13,7 +13,7 @@ import time
 from datetime import UTC, datetime
 
 import pytest
-from conftest import log_tails, wait_for
+from factory_helpers import log_tails, wait_for
 
 from factory.backends.htcondor import HTCondorBackend
 from factory.cli import main

@@ -7,7 +7,7 @@ import shutil
 import sys
 
 import pytest
-from conftest import FAKE_PILOT, summary, wait_for
+from factory_helpers import FAKE_PILOT, summary, wait_for
 
 from factory.backends.base import PilotSpec
 from factory.backends.htcondor import HTCondorBackend

@@ -5,7 +5,7 @@ import os
 import time
 from pathlib import Path
 
-from conftest import started_pilots
+from factory_helpers import started_pilots
 
 from factory.backends.base import PilotSpec
 from factory.backends.local import LocalBackend

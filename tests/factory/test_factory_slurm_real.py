@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import started_pilots
+from factory_helpers import started_pilots
 
 from factory.backends.base import PilotSpec
 from factory.backends.slurm import SlurmBackend
