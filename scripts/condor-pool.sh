@@ -13,7 +13,8 @@
 # The repository and the venv's base Python are bind-mounted at the same paths inside, so a
 # pilot job can run `.venv/bin/p3s-pilot` exactly as on the host.
 #
-# Environment: P3S_CONDOR_ROOT (default <repo>/var/condor), P3S_CONDOR_PORT (default 9618),
+# Environment: P3S_CONDOR_ROOT (default <repo>/var/condor), P3S_CONDOR_PORT (default: derived
+# from that folder, in 20000-29999),
 # P3S_DEBIAN_MIRROR (default: the Debian mirror of the host's apt sources).
 # Needs root (debootstrap, chroot, mount).
 set -euo pipefail
@@ -21,7 +22,9 @@ set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 BASE=${P3S_CONDOR_ROOT:-$REPO/var/condor}
 ROOT=$BASE/root
-PORT=${P3S_CONDOR_PORT:-9618}
+# A port of its own per checkout (20000-29999, below the ephemeral range), so the pools of
+# two checkouts on one machine (a worktree and main, say) do not collide.
+PORT=${P3S_CONDOR_PORT:-$((20000 + $(printf %s "$BASE" | cksum | cut -d" " -f1) % 10000))}
 DOMAIN=p3s.local
 SUBMIT_USER=p3s
 STAMP=$ROOT/.p3s-installed
