@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from factory_helpers import CONDOR_SCRIPT, FAKE_PILOT, CondorPool, FakeServer
+from factory_helpers import CONDOR_SCRIPT, FAKE_PILOT, CondorPool, FakeServer, mounts_under
 
 
 @pytest.fixture
@@ -85,3 +85,5 @@ def condor_pool() -> Iterator[CondorPool]:
             htcondor2.reload_config()
         if not running:
             subprocess.run([str(CONDOR_SCRIPT), "stop"], capture_output=True, timeout=120)
+            left = mounts_under(Path(env["P3S_CONDOR_ROOT"]) / "root")
+            assert not left, f"condor-pool.sh stop left mounts behind: {left}"

@@ -147,3 +147,10 @@ def log_tails(*folders: Path, pattern: str = "*", lines: int = 30) -> str:
                 tail = path.read_text(errors="replace").splitlines()[-lines:]
                 out.append(f"--- {path}\n" + "\n".join(tail))
     return "\n".join(out)
+
+
+def mounts_under(root: Path) -> list[str]:
+    """Mount points at or below ``root`` (from /proc/mounts)."""
+    prefix = str(root)
+    points = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()]
+    return [m for m in points if m == prefix or m.startswith(prefix + "/")]
