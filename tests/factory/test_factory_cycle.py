@@ -218,3 +218,17 @@ def test_console_script_is_installed():
     )
     assert out.returncode == 0
     assert "--backend" in out.stdout and "--dry-run" in out.stdout
+
+
+def test_several_queues_share_the_cap_hottest_first_and_pilots_get_their_queue(
+    run_factory, fake_server, fake_pilot
+):
+    fake_server.answer = summary(claimable={"a": 3, "b": 1}, top={"a": 10, "b": 50})
+    run_factory.backend.queues = ["a", "b"]
+    assert run_factory("--queue", "a,b", "--cap", "2") == 0
+    pilots = run_factory.backend.query()
+    assert sorted(p.queue for p in pilots) == ["a", "b"]
+    queues = sorted(
+        r["argv"][r["argv"].index("--queue") + 1] for r in started_pilots(fake_pilot, 2)
+    )
+    assert queues == ["a", "b"]
