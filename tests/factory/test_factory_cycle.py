@@ -10,6 +10,7 @@ from factory_helpers import started_pilots, summary
 
 from factory.backends.local import LocalBackend
 from factory.cli import main
+from factory.errors import BackendError
 
 
 @pytest.fixture
@@ -232,3 +233,34 @@ def test_several_queues_share_the_cap_hottest_first_and_pilots_get_their_queue(
         r["argv"][r["argv"].index("--queue") + 1] for r in started_pilots(fake_pilot, 2)
     )
     assert queues == ["a", "b"]
+
+
+class BrokenBatch:
+    """A batch system whose queue cannot be read."""
+
+    name = "broken"
+    submitted = 0
+
+    def query(self):
+        raise BackendError("condor_schedd unreachable")
+
+    def submit(self, n, spec):
+        self.submitted += n
+        return [str(i) for i in range(n)]
+
+    def remove(self, ids):
+        pass
+
+    def describe(self, n, spec):
+        return ""
+
+
+def test_unreadable_batch_queue_means_no_submission_and_exit_4(
+    run_factory, fake_server, monkeypatch, caplog
+):
+    broken = BrokenBatch()
+    monkeypatch.setattr("factory.cli.make_backend", lambda *a, **kw: broken)
+    fake_server.answer = summary(claimable={"default": 4})
+    assert run_factory() == 4
+    assert broken.submitted == 0
+    assert "no pilots submitted: condor_schedd unreachable" in caplog.text
