@@ -158,6 +158,7 @@ class LiveServer:
     tokens: dict[str, str]
     workdir: Path
     procs: list[subprocess.Popen] = field(default_factory=list)
+    server_proc: subprocess.Popen | None = None
 
     def headers(self, role: str = "operator") -> dict[str, str]:
         return {"Authorization": f"Token {self.tokens[role]}"}
@@ -180,6 +181,26 @@ class LiveServer:
                                 stderr=subprocess.STDOUT, start_new_session=True, **kw)
         self.procs.append(proc)
         return proc
+
+    def start_server(self) -> subprocess.Popen:
+        gunicorn = self.start([str(BIN / "gunicorn"), "-c", str(ROOT / "p3s/gunicorn.conf.py"), "p3s.wsgi"], "gunicorn.log")
+        self.server_proc = gunicorn
+
+        def healthy():
+            if gunicorn.poll() is not None:
+                raise AssertionError("gunicorn died:\n" + (self.workdir / "gunicorn.log").read_text(errors="replace"))
+            try:
+                return requests.get(self.url + "/healthz", timeout=2).status_code == 200
+            except requests.ConnectionError:
+                return False
+
+        self.wait_for(healthy, 60, "gunicorn to answer /healthz")
+        return gunicorn
+
+    def kill_server(self) -> None:
+        """SIGKILL gunicorn and its workers, as a crash would."""
+        os.killpg(self.server_proc.pid, 9)
+        self.server_proc.wait(10)
 
     def start_pilot(self, *extra: str, name: str = "pilot") -> subprocess.Popen:
         token_file = self.workdir / "pilot.token"
@@ -261,17 +282,7 @@ def live_p3s(tmp_path_factory) -> Iterator[LiveServer]:
         server.tokens[role] = server.manage("p3s_token", "--role", role, f"test-{role}").stdout.strip()
     (workdir / "pilot.token").write_text(server.tokens["pilot"] + "\n")
     os.chmod(workdir / "pilot.token", 0o600)
-    gunicorn = server.start([str(BIN / "gunicorn"), "-c", str(ROOT / "p3s/gunicorn.conf.py"), "p3s.wsgi"], "gunicorn.log")
-
-    def healthy():
-        if gunicorn.poll() is not None:
-            raise AssertionError("gunicorn died:\n" + (workdir / "gunicorn.log").read_text(errors="replace"))
-        try:
-            return requests.get(server.url + "/healthz", timeout=2).status_code == 200
-        except requests.ConnectionError:
-            return False
-
-    server.wait_for(healthy, 60, "gunicorn to answer /healthz")
+    server.start_server()
     try:
         yield server
     finally:

@@ -18,6 +18,7 @@ from p3s.dags.models import DagTemplate
 from p3s.jobs import actions
 from p3s.jobs.models import Job
 from p3s.jobs.states import ON_PILOT, JobState
+from p3s.pilots import beacon
 from p3s.pilots.models import Pilot, PilotState
 
 log = logging.getLogger("p3s.sweep")
@@ -65,19 +66,23 @@ def find_lost_pilots(now: datetime | None = None) -> int:
     """Pilots silent for more than LOST_AFTER_BEATS heartbeats are lost; their jobs re-queued."""
     now = now or timezone.now()
     beats = settings.P3S["LOST_AFTER_BEATS"]
+    since = beacon.listening_since(now)
+    if since is None:
+        log.warning("the API server is not beating: no pilot is declared lost while it cannot hear them")
+        return 0
     live = Pilot.objects.filter(state__in=[PilotState.IDLE, PilotState.BUSY])
     # last_seen + beats * interval < now, evaluated per pilot (intervals may differ).
     candidates = [
         p for p in live.filter(last_seen__lt=now - timedelta(seconds=0.1))
         .only("id", "last_seen", "heartbeat_interval")[:BATCH]
-        if p.last_seen + timedelta(seconds=beats * p.heartbeat_interval) < now
+        if max(p.last_seen, since) + timedelta(seconds=beats * p.heartbeat_interval) < now
     ]
     done = 0
     for cand in candidates:
         with transaction.atomic():
             pilot = Pilot.objects.select_for_update(skip_locked=True).filter(
                 pk=cand.pk, state__in=[PilotState.IDLE, PilotState.BUSY]).first()
-            if pilot is None or pilot.last_seen + timedelta(seconds=beats * pilot.heartbeat_interval) >= now:
+            if pilot is None or max(pilot.last_seen, since) + timedelta(seconds=beats * pilot.heartbeat_interval) >= now:
                 continue
             silent = (now - pilot.last_seen).total_seconds()
             pilot.state = PilotState.LOST

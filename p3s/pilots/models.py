@@ -43,3 +43,17 @@ class Pilot(models.Model):
 
     def __str__(self) -> str:
         return f"pilot {self.pk} on {self.host} ({self.state})"
+
+
+class ServerBeacon(models.Model):
+    """One row: when the API server last said it was up, and since when it has been up.
+
+    A pilot's silence only counts while the server could hear it: after an outage, every
+    pilot gets its full grace again (pilots.beacon, jobs.sweep.find_lost_pilots).
+    """
+
+    alive_at = models.DateTimeField()
+    up_since = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"server up since {self.up_since:%F %T}, alive at {self.alive_at:%F %T}"

@@ -96,3 +96,22 @@ def test_a_job_exceeding_its_timeout_ends_as_timeout(live_p3s):
     assert run["state"] == "partial"
     [job] = run["jobs"]
     assert job["state"] == "timeout" and job["attempt"] == 1  # set aside, not retried
+
+
+def test_a_server_crash_mid_job_loses_nothing(live_p3s):
+    put_dag(live_p3s, SLOW_DAG.replace("seconds: 8", "seconds: 4"), "slow")
+    live_p3s.start_sweeper()  # it keeps sweeping through the outage (longer than 3 heartbeats)
+    live_p3s.start_pilot("--idle-exit", "60", name="pilot")
+    run_id = announce(live_p3s, "slow", "crash-1.dat").json()["dagruns"][0]["id"]
+    live_p3s.wait_for(lambda: dagrun(live_p3s, run_id)["jobs"][0]["state"] == "running", 60, "the job to run")
+    live_p3s.kill_server()
+    # The payload ends while the server is down; the pilot keeps its report and retries.
+    import time
+
+    time.sleep(6)
+    live_p3s.start_server()
+    run = live_p3s.wait_for(lambda: (d := dagrun(live_p3s, run_id))["state"] != "running" and d, 90,
+                            "the spooled report to arrive")
+    assert run["state"] == "succeeded"
+    job = live_p3s.get(f"/api/v1/jobs/{run['jobs'][0]['id']}/").json()
+    assert job["attempt"] == 1, "the job was re-run instead of its report being delivered"

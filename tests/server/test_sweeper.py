@@ -105,3 +105,38 @@ def test_the_sweeper_loop_runs_in_a_subprocess_and_stops_on_sigterm(tmp_path):
     out, _ = proc.communicate(timeout=10)
     assert proc.returncode == 0, out
     assert "sweeper: stopped" in out
+
+
+def test_after_a_server_outage_pilots_get_their_grace_again(make_dag, announce, pilot_record, settings):
+    from p3s.pilots import beacon
+
+    make_dag(FANOUT_JOIN)
+    announce()
+    pilot = pilot_record()
+    claim_next(pilot.pk, ["default"])
+    t0 = timezone.now()
+    beacon.beat(t0)
+    grace = timedelta(seconds=3 * pilot.heartbeat_interval)
+    # The server stops beating: while it is silent, nobody is declared lost.
+    assert sweep.find_lost_pilots(t0 + grace + timedelta(seconds=60)) == 0
+    # It comes back: up_since restarts, and the pilot has a full grace from then.
+    back = t0 + grace + timedelta(seconds=60)
+    period = timedelta(seconds=beacon.period())
+    t = back
+    while t < back + grace:
+        beacon.beat(t)
+        t += period
+    assert sweep.find_lost_pilots(back + grace - timedelta(seconds=1)) == 0
+    beacon.beat(back + grace + timedelta(seconds=1))
+    assert sweep.find_lost_pilots(back + grace + timedelta(seconds=2)) == 1
+
+
+def test_a_continuously_beating_server_declares_a_silent_pilot_lost(pilot_record):
+    from p3s.pilots import beacon
+
+    pilot = pilot_record()
+    t0 = pilot.last_seen
+    period = timedelta(seconds=beacon.period())
+    for i in range(0, 40):
+        beacon.beat(t0 + i * period)
+    assert sweep.find_lost_pilots(t0 + 39 * period) == 1
