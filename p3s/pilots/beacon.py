@@ -29,7 +29,10 @@ def beat(now: datetime | None = None) -> ServerBeacon:
         if beacon is None:
             return ServerBeacon.objects.create(pk=1, alive_at=now, up_since=now)
         if now - beacon.alive_at > gap:
-            log.warning("server was silent for %.0f s: pilots get their grace again", (now - beacon.alive_at).total_seconds())
+            log.warning(
+                "server was silent for %.0f s: pilots get their grace again",
+                (now - beacon.alive_at).total_seconds(),
+            )
             beacon.up_since = now
         beacon.alive_at = max(beacon.alive_at, now)
         beacon.save()
