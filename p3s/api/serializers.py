@@ -139,6 +139,14 @@ class JobDetailSerializer(JobSerializer):
         read_only_fields = fields
 
 
+class ReportAnswerSerializer(serializers.ModelSerializer):
+    """What a pilot gets back from a report: enough to know where its job stands."""
+
+    class Meta:
+        model = Job
+        fields = ["id", "state", "attempt", "dagrun"]
+
+
 class PrioritySerializer(serializers.Serializer):
     priority = serializers.IntegerField(min_value=-(10**6), max_value=10**6)
 
