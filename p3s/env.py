@@ -28,7 +28,9 @@ def env_bool(name: str, default: bool = False) -> bool:
         return True
     if value in FALSE:
         return False
-    raise ConfigurationError(f"{name}={raw!r} is not a boolean: use one of 1/0, true/false, yes/no, on/off")
+    raise ConfigurationError(
+        f"{name}={raw!r} is not a boolean: use one of 1/0, true/false, yes/no, on/off"
+    )
 
 
 def env_float(name: str, default: float, minimum: float | None = None) -> float:

@@ -15,3 +15,10 @@ graceful_timeout = 10
 keepalive = 75
 accesslog = os.environ.get("P3S_ACCESS_LOG") or None
 errorlog = "-"
+
+
+def post_worker_init(worker):
+    """Each worker keeps the server beacon fresh (see p3s.pilots.beacon)."""
+    from p3s.pilots import beacon
+
+    beacon.start_thread()

@@ -21,16 +21,22 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--bytes", type=int, default=0, help="size of the output file")
     parser.add_argument("--exit-code", type=int, default=0, help="exit code to return")
     parser.add_argument("--metric", type=float, default=None, help="a metric value to report")
-    parser.add_argument("--fail-attempts", type=int, default=0,
-                        help="fail (exit 3) on attempts up to this number, then succeed")
+    parser.add_argument(
+        "--fail-attempts",
+        type=int,
+        default=0,
+        help="fail (exit 3) on attempts up to this number, then succeed",
+    )
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     job = load_job()
-    print(f"diag: job {job.id} stage {job.stage!r} attempt {job.attempt}, "
-          f"{len(job.inputs)} inputs", flush=True)
+    print(
+        f"diag: job {job.id} stage {job.stage!r} attempt {job.attempt}, {len(job.inputs)} inputs",
+        flush=True,
+    )
     if args.seconds > 0:
         time.sleep(args.seconds)
     if job.attempt <= args.fail_attempts:

@@ -28,7 +28,7 @@ import sys
 import threading
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -81,16 +81,31 @@ def drop_database(name: str) -> None:
 
 
 def server_env(db_url: str, var: Path, port: int) -> dict[str, str]:
-    env = {**os.environ, "P3S_DATABASE_URL": db_url, "P3S_VAR_DIR": str(var), "P3S_DATA_ROOT": str(var / "data"),
-           "P3S_SECRET_KEY": "bench-" + uuid.uuid4().hex, "P3S_BIND": f"127.0.0.1:{port}",
-           "P3S_WORKERS": "2", "P3S_THREADS": "40", "P3S_LOG_LEVEL": "WARNING", "P3S_CONN_MAX_AGE": "600"}
+    env = {
+        **os.environ,
+        "P3S_DATABASE_URL": db_url,
+        "P3S_VAR_DIR": str(var),
+        "P3S_DATA_ROOT": str(var / "data"),
+        "P3S_SECRET_KEY": "bench-" + uuid.uuid4().hex,
+        "P3S_BIND": f"127.0.0.1:{port}",
+        "P3S_WORKERS": "2",
+        "P3S_THREADS": "40",
+        "P3S_LOG_LEVEL": "WARNING",
+        "P3S_CONN_MAX_AGE": "600",
+    }
     env.pop("DJANGO_SETTINGS_MODULE", None)
     return env
 
 
 def manage(env: dict[str, str], *args: str) -> str:
-    return subprocess.run([sys.executable, str(ROOT / "manage.py"), *args], env=env, cwd=ROOT,
-                          capture_output=True, text=True, check=True).stdout.strip()
+    return subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
 
 
 # -- filling the queue (in a subprocess, with Django) -----------------------------------------
@@ -125,23 +140,43 @@ print(",".join(map(str, ids)))
 
 
 def fill(env: dict[str, str], n: int, npilots: int, tag: str) -> list[int]:
-    out = subprocess.run([sys.executable, "-c", FILL, str(n), str(npilots)],
-                         env={**env, "DJANGO_SETTINGS_MODULE": "p3s.settings", "BENCH_DAG": BENCH_DAG, "BENCH_TAG": tag},
-                         cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
+    out = (
+        subprocess.run(
+            [sys.executable, "-c", FILL, str(n), str(npilots)],
+            env={
+                **env,
+                "DJANGO_SETTINGS_MODULE": "p3s.settings",
+                "BENCH_DAG": BENCH_DAG,
+                "BENCH_TAG": tag,
+            },
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        .stdout.strip()
+        .splitlines()[-1]
+    )
     return [int(x) for x in out.split(",")]
 
 
 # -- 1. the claim statement alone --------------------------------------------------------------
 
 
-def raw_claim_rate(db_url: str, pilot_ids: list[int], conns: int, seconds: float, full: bool) -> dict:
+def raw_claim_rate(
+    db_url: str, pilot_ids: list[int], conns: int, seconds: float, full: bool
+) -> dict:
     import psycopg2
 
     from p3s.jobs.claim import EXECUTE_POSTGRES, PREPARE_POSTGRES
 
-    event_sql = ("INSERT INTO jobs_jobevent (job_id, at, from_state, to_state, actor, reason, attempt) "
-                 "VALUES (%s, now(), 'waiting', 'dispatched', %s, '', %s)")
-    pilot_sql = "UPDATE pilots_pilot SET job_id = %s, state = 'busy', last_seen = now() WHERE id = %s"
+    event_sql = (
+        "INSERT INTO jobs_jobevent (job_id, at, from_state, to_state, actor, reason, attempt) "
+        "VALUES (%s, now(), 'waiting', 'dispatched', %s, '', %s)"
+    )
+    pilot_sql = (
+        "UPDATE pilots_pilot SET job_id = %s, state = 'busy', last_seen = now() WHERE id = %s"
+    )
     counts = [0] * conns
     empty = threading.Event()
     barrier = threading.Barrier(conns + 1)
@@ -155,7 +190,7 @@ def raw_claim_rate(db_url: str, pilot_ids: list[int], conns: int, seconds: float
         barrier.wait()
         end = time.monotonic() + seconds
         while time.monotonic() < end and not empty.is_set():
-            cur.execute(EXECUTE_POSTGRES, [pid, datetime.now(timezone.utc), None, ["default"], 30.0])
+            cur.execute(EXECUTE_POSTGRES, [pid, datetime.now(UTC), None, ["default"], 30.0])
             row = cur.fetchone()
             if row is None:
                 empty.set()
@@ -177,8 +212,13 @@ def raw_claim_rate(db_url: str, pilot_ids: list[int], conns: int, seconds: float
         t.join()
     elapsed = time.monotonic() - t0
     total = sum(counts)
-    return {"connections": conns, "claims": total, "seconds": round(elapsed, 2), "per_s": round(total / elapsed, 1),
-            "ran_dry": empty.is_set()}
+    return {
+        "connections": conns,
+        "claims": total,
+        "seconds": round(elapsed, 2),
+        "per_s": round(total / elapsed, 1),
+        "ran_dry": empty.is_set(),
+    }
 
 
 def bench_claim(quick: bool) -> dict:
@@ -195,13 +235,17 @@ def bench_claim(quick: bool) -> dict:
     for full in (False, True):
         for conns in (1, 8):
             r = raw_claim_rate(db_url, pilots, conns, seconds, full)
-            r["what"] = "full claim (statement + event + pilot)" if full else "claim statement alone"
+            r["what"] = (
+                "full claim (statement + event + pilot)" if full else "claim statement alone"
+            )
             log(f"claim: {r['what']}, {conns} conn: {r['per_s']}/s")
             results.append(r)
             # Put the claimed jobs back so each measurement sees the same queue depth.
             conn = admin_conn_to(db_url)
             with conn.cursor() as cur:
-                cur.execute("UPDATE jobs_job SET state='waiting', pilot_id=NULL, deadline=NULL WHERE state='dispatched'")
+                cur.execute(
+                    "UPDATE jobs_job SET state='waiting', pilot_id=NULL, deadline=NULL WHERE state='dispatched'"
+                )
                 cur.execute("DELETE FROM jobs_jobevent WHERE to_state='dispatched'")
                 cur.execute("VACUUM ANALYZE jobs_job")
             conn.close()
@@ -230,7 +274,11 @@ def _pilot_proc(url: str, token: str, nthreads: int, seconds: float, results) ->
     def one() -> None:
         s = requests.Session()
         s.headers["Authorization"] = f"Token {token}"
-        r = s.post(f"{url}/api/v1/pilots/", json={"host": socket.gethostname(), "queues": ["default"]}, timeout=30)
+        r = s.post(
+            f"{url}/api/v1/pilots/",
+            json={"host": socket.gethostname(), "queues": ["default"]},
+            timeout=30,
+        )
         r.raise_for_status()
         pid, key = r.json()["id"], r.json()["key"]
         s.headers["X-P3S-Pilot-Key"] = key
@@ -244,8 +292,14 @@ def _pilot_proc(url: str, token: str, nthreads: int, seconds: float, results) ->
                 errors.append(r.status_code)
                 continue
             jid = r.json()["id"]
-            s.post(f"{url}/api/v1/jobs/{jid}/report/", json={"state": "running"}, timeout=60).raise_for_status()
-            s.post(f"{url}/api/v1/jobs/{jid}/report/", json={"state": "finished", "outputs": []}, timeout=60).raise_for_status()
+            s.post(
+                f"{url}/api/v1/jobs/{jid}/report/", json={"state": "running"}, timeout=60
+            ).raise_for_status()
+            s.post(
+                f"{url}/api/v1/jobs/{jid}/report/",
+                json={"state": "finished", "outputs": []},
+                timeout=60,
+            ).raise_for_status()
             n += 1
         done.append(n)
 
@@ -261,8 +315,13 @@ def start_gunicorn(env: dict[str, str], port: int, var: Path) -> subprocess.Pope
     import requests
 
     var.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.Popen([str(BIN / "gunicorn"), "-c", str(ROOT / "p3s/gunicorn.conf.py"), "p3s.wsgi"], env=env,
-                            cwd=ROOT, stdout=open(var / "gunicorn.log", "wb"), stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [str(BIN / "gunicorn"), "-c", str(ROOT / "p3s/gunicorn.conf.py"), "p3s.wsgi"],
+        env=env,
+        cwd=ROOT,
+        stdout=open(var / "gunicorn.log", "wb"),
+        stderr=subprocess.STDOUT,
+    )
     for _ in range(300):
         try:
             if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
@@ -294,8 +353,13 @@ def bench_http(quick: bool, n_pilots: int = 64) -> dict:
     procs_n = 4
     results: mp.Queue = mp.Queue()
     log(f"http: {n_pilots} simulated pilots for {seconds:.0f} s through gunicorn")
-    procs = [mp.Process(target=_pilot_proc, args=(f"http://127.0.0.1:{port}", token, n_pilots // procs_n, seconds, results))
-             for _ in range(procs_n)]
+    procs = [
+        mp.Process(
+            target=_pilot_proc,
+            args=(f"http://127.0.0.1:{port}", token, n_pilots // procs_n, seconds, results),
+        )
+        for _ in range(procs_n)
+    ]
     t0 = time.monotonic()
     for p in procs:
         p.start()
@@ -310,9 +374,15 @@ def bench_http(quick: bool, n_pilots: int = 64) -> dict:
     gunicorn.wait(20)
     drop_database(name)
     shutil.rmtree(var, ignore_errors=True)
-    return {"pilots": n_pilots, "seconds": round(elapsed, 2), "jobs_completed": jobs,
-            "jobs_per_s": round(jobs / elapsed, 1), "requests_per_s": round(3 * jobs / elapsed, 1),
-            "errors": errors, "wakeup": wake}
+    return {
+        "pilots": n_pilots,
+        "seconds": round(elapsed, 2),
+        "jobs_completed": jobs,
+        "jobs_per_s": round(jobs / elapsed, 1),
+        "requests_per_s": round(3 * jobs / elapsed, 1),
+        "errors": errors,
+        "wakeup": wake,
+    }
 
 
 def bench_wakeup(env: dict[str, str], port: int, pilot_token: str, samples: int = 15) -> dict:
@@ -328,31 +398,46 @@ def bench_wakeup(env: dict[str, str], port: int, pilot_token: str, samples: int 
     conn.close()
     s = requests.Session()
     s.headers["Authorization"] = f"Token {pilot_token}"
-    r = s.post(f"{url}/api/v1/pilots/", json={"host": "wake", "queues": ["default"]}, timeout=10).json()
+    r = s.post(
+        f"{url}/api/v1/pilots/", json={"host": "wake", "queues": ["default"]}, timeout=10
+    ).json()
     s.headers["X-P3S-Pilot-Key"] = r["key"]
     lat = []
-    for i in range(samples):
-        box = {}
+    for _ in range(samples):
+        box: dict = {}
 
-        def poll():
-            box["r"] = s.post(f"{url}/api/v1/pilots/{r['id']}/claim/", json={"wait": 30}, timeout=60)
+        def poll(box: dict = box) -> None:
+            box["r"] = s.post(
+                f"{url}/api/v1/pilots/{r['id']}/claim/", json={"wait": 30}, timeout=60
+            )
             box["t"] = time.monotonic()
 
         t = threading.Thread(target=poll)
         t.start()
         time.sleep(0.3)
         t0 = time.monotonic()
-        requests.post(f"{url}/api/v1/files/", headers={"Authorization": f"Token {daq}"}, timeout=10,
-                      json={"url": f"file:///wake/{uuid.uuid4().hex}.h5", "stream": "bench", "run": 2,
-                            "timestamp": datetime.now(timezone.utc).isoformat()}).raise_for_status()
+        requests.post(
+            f"{url}/api/v1/files/",
+            headers={"Authorization": f"Token {daq}"},
+            timeout=10,
+            json={
+                "url": f"file:///wake/{uuid.uuid4().hex}.h5",
+                "stream": "bench",
+                "run": 2,
+                "timestamp": datetime.now(UTC).isoformat(),
+            },
+        ).raise_for_status()
         t.join(40)
         if box.get("r") is not None and box["r"].status_code == 200:
             lat.append(box["t"] - t0)
             jid = box["r"].json()["id"]
             s.post(f"{url}/api/v1/jobs/{jid}/report/", json={"state": "finished"}, timeout=10)
     lat.sort()
-    return {"samples": len(lat), "median_ms": round(1000 * statistics.median(lat), 1) if lat else None,
-            "max_ms": round(1000 * lat[-1], 1) if lat else None}
+    return {
+        "samples": len(lat),
+        "median_ms": round(1000 * statistics.median(lat), 1) if lat else None,
+        "max_ms": round(1000 * lat[-1], 1) if lat else None,
+    }
 
 
 # -- report -----------------------------------------------------------------------------------
@@ -361,28 +446,39 @@ def bench_wakeup(env: dict[str, str], port: int, pilot_token: str, samples: int 
 def write_report(data: dict) -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "report.json").write_text(json.dumps(data, indent=2))
-    lines = [f"# p3s benchmark report", "", f"{data['when']} on {data['machine']}", ""]
+    lines = ["# p3s benchmark report", "", f"{data['when']} on {data['machine']}", ""]
     if "claim" in data:
         c = data["claim"]
-        lines += ["## The claim on PostgreSQL (raw limit)", "",
-                  f"Queue depth {c['queue_depth']:,} waiting jobs.", "",
-                  "| what | connections | claims/s |", "|---|---|---|"]
+        lines += [
+            "## The claim on PostgreSQL (raw limit)",
+            "",
+            f"Queue depth {c['queue_depth']:,} waiting jobs.",
+            "",
+            "| what | connections | claims/s |",
+            "|---|---|---|",
+        ]
         lines += [f"| {r['what']} | {r['connections']} | {r['per_s']:,} |" for r in c["runs"]]
         lines.append("")
     if "http" in data:
         h = data["http"]
-        lines += ["## Through real gunicorn", "",
-                  f"{h['pilots']} concurrent simulated pilots, each claim + report running + report finished on diag jobs, "
-                  f"{h['seconds']} s.", "",
-                  "| figure | value |", "|---|---|",
-                  f"| jobs dispatched and completed per second | {h['jobs_per_s']:,} |",
-                  f"| HTTP requests per second | {h['requests_per_s']:,} |",
-                  f"| errors | {h['errors']} |",
-                  f"| ratio to the raw full claim, 8 connections | {data.get('ratio_http_to_raw', 'n/a')} |",
-                  f"| per day at this rate (one server node) | {int(h['jobs_per_s'] * 86400):,} |",
-                  f"| PanDA anchor: dispatches/s per server node | ~2 (ratio {data.get('ratio_to_panda_node', 'n/a')}x) |",
-                  f"| wake-up: file announced -> idle long-polling pilot holds the job, median / max | "
-                  f"{h['wakeup']['median_ms']} ms / {h['wakeup']['max_ms']} ms (original p3s polled every 40 s) |", ""]
+        lines += [
+            "## Through real gunicorn",
+            "",
+            f"{h['pilots']} concurrent simulated pilots, each claim + report running + report finished on diag jobs, "
+            f"{h['seconds']} s.",
+            "",
+            "| figure | value |",
+            "|---|---|",
+            f"| jobs dispatched and completed per second | {h['jobs_per_s']:,} |",
+            f"| HTTP requests per second | {h['requests_per_s']:,} |",
+            f"| errors | {h['errors']} |",
+            f"| ratio to the raw full claim, 8 connections | {data.get('ratio_http_to_raw', 'n/a')} |",
+            f"| per day at this rate (one server node) | {int(h['jobs_per_s'] * 86400):,} |",
+            f"| PanDA anchor: dispatches/s per server node | ~2 (ratio {data.get('ratio_to_panda_node', 'n/a')}x) |",
+            f"| wake-up: file announced -> idle long-polling pilot holds the job, median / max | "
+            f"{h['wakeup']['median_ms']} ms / {h['wakeup']['max_ms']} ms (original p3s polled every 40 s) |",
+            "",
+        ]
     if "payloads" in data:
         lines += ["## Payloads", "", "```", json.dumps(data["payloads"], indent=2), "```", ""]
     (OUT / "report.md").write_text("\n".join(lines))
@@ -400,14 +496,20 @@ def main() -> int:
     django.setup()  # only to import the claim statement from p3s.jobs.claim
     if only & {"claim", "http"} and not pg_answers():
         subprocess.run([str(ROOT / "scripts/ensure-postgres.sh")], check=True)
-    data: dict = {"when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                  "machine": f"{platform.node()}, {os.cpu_count()} cores, Python {platform.python_version()}"}
+    data: dict = {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": f"{platform.node()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+    }
     if "claim" in only:
         data["claim"] = bench_claim(args.quick)
     if "http" in only:
         data["http"] = bench_http(args.quick)
     if "claim" in data and "http" in data:
-        raw = next(r["per_s"] for r in data["claim"]["runs"] if r["connections"] == 8 and "full" in r["what"])
+        raw = next(
+            r["per_s"]
+            for r in data["claim"]["runs"]
+            if r["connections"] == 8 and "full" in r["what"]
+        )
         data["ratio_http_to_raw"] = round(data["http"]["jobs_per_s"] / raw, 3)
         data["ratio_to_panda_node"] = round(data["http"]["jobs_per_s"] / 2.0, 1)
     if "payloads" in only:

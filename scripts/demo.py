@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import requests
@@ -34,8 +34,13 @@ def say(msg: str) -> None:
 
 
 def manage(env, *args: str) -> str:
-    out = subprocess.run([sys.executable, str(ROOT / "manage.py"), *args], env=env, cwd=ROOT,
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     if out.returncode:
         sys.exit(f"manage.py {' '.join(args)} failed:\n{out.stdout}\n{out.stderr}")
     return out.stdout.strip()
@@ -59,19 +64,29 @@ def ensure_person(env) -> tuple[str, str]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--exit-when-done", action="store_true", help="stop once every DAG run has ended")
+    parser.add_argument(
+        "--exit-when-done", action="store_true", help="stop once every DAG run has ended"
+    )
     parser.add_argument("--port", type=int, default=int(os.environ.get("P3S_DEMO_PORT", "8000")))
     parser.add_argument("--files", type=int, default=3)
     parser.add_argument("--events", type=int, default=2)
     parser.add_argument("--apas", type=int, default=2)
     parser.add_argument("--pilots", type=int, default=2)
-    parser.add_argument("--timeout", type=float, default=900, help="with --exit-when-done: give up after this")
+    parser.add_argument(
+        "--timeout", type=float, default=900, help="with --exit-when-done: give up after this"
+    )
     args = parser.parse_args()
 
     VAR.mkdir(exist_ok=True)
     url = f"http://127.0.0.1:{args.port}"
-    env = {**os.environ, "P3S_BIND": f"127.0.0.1:{args.port}", "P3S_SERVER": url, "P3S_WORKERS": "1",
-           "P3S_THREADS": "16", "PYTHONUNBUFFERED": "1"}
+    env = {
+        **os.environ,
+        "P3S_BIND": f"127.0.0.1:{args.port}",
+        "P3S_SERVER": url,
+        "P3S_WORKERS": "1",
+        "P3S_THREADS": "16",
+        "PYTHONUNBUFFERED": "1",
+    }
     env.setdefault("P3S_HEARTBEAT_INTERVAL", "5")
     env.pop("DJANGO_SETTINGS_MODULE", None)
     say(f"database: {env.get('P3S_DATABASE_URL', 'sqlite:///' + str(VAR / 'p3s.sqlite3'))}")
@@ -90,8 +105,14 @@ def main() -> int:
     procs: list[subprocess.Popen] = []
 
     def start(name: str, argv: list[str]) -> subprocess.Popen:
-        proc = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=open(logs / f"{name}.log", "ab"),
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            argv,
+            env=env,
+            cwd=ROOT,
+            stdout=open(logs / f"{name}.log", "ab"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         procs.append(proc)
         return proc
 
@@ -106,10 +127,14 @@ def main() -> int:
                 os.killpg(proc.pid, signal.SIGKILL)
 
     try:
-        server = start("server", [str(BIN / "gunicorn"), "-c", str(ROOT / "p3s/gunicorn.conf.py"), "p3s.wsgi"])
+        server = start(
+            "server", [str(BIN / "gunicorn"), "-c", str(ROOT / "p3s/gunicorn.conf.py"), "p3s.wsgi"]
+        )
         for _ in range(200):
             if server.poll() is not None:
-                sys.exit(f"the server did not start (port {args.port} busy?): see {logs / 'server.log'}")
+                sys.exit(
+                    f"the server did not start (port {args.port} busy?): see {logs / 'server.log'}"
+                )
             try:
                 if requests.get(url + "/healthz", timeout=1).ok:
                     break
@@ -118,13 +143,25 @@ def main() -> int:
         say(f"server up at {url}")
         start("sweeper", [sys.executable, str(ROOT / "manage.py"), "p3s_sweep", "--loop"])
         for i in range(args.pilots):
-            start(f"pilot{i + 1}", [str(BIN / "p3s-pilot"), "--server", url, "--token-file", str(pilot_file),
-                                    "--workdir", str(VAR / "demo" / f"pilot{i + 1}")])
+            start(
+                f"pilot{i + 1}",
+                [
+                    str(BIN / "p3s-pilot"),
+                    "--server",
+                    url,
+                    "--token-file",
+                    str(pilot_file),
+                    "--workdir",
+                    str(VAR / "demo" / f"pilot{i + 1}"),
+                ],
+            )
         say(f"sweeper and {args.pilots} pilots started (logs in {logs})")
 
         announced = announce_files(args, env, url, daq_token)
         say(f"announced {len(announced)} file(s)")
-        say(f"dashboard: {url}/   (log in as {user!r}, password in {VAR / 'demo-password'}: {password})")
+        say(
+            f"dashboard: {url}/   (log in as {user!r}, password in {VAR / 'demo-password'}: {password})"
+        )
         say(f"products:  {url}/products/    API docs: {url}/api/docs/    metrics: {url}/metrics")
         ok = watch(url, op_token, announced, args)
         if args.exit_when_done:
@@ -141,12 +178,27 @@ def main() -> int:
 
 def announce_files(args, env, url: str, daq_token: str) -> list[str]:
     """Write synthetic raw files and announce them; falls back to diag files without daqsim."""
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     out = Path(env.get("P3S_DATA_ROOT", VAR / "data")) / "raw" / f"demo-{stamp}"
     if importlib.util.find_spec("payloads.daqsim") is not None:
-        cmd = [str(BIN / "p3s-daqsim"), "--out", str(out), "--files", str(args.files), "--events", str(args.events),
-               "--apas", str(args.apas), "--seed", str(int(time.time()) % 100000), "--announce",
-               "--server", url, "--token", daq_token]
+        cmd = [
+            str(BIN / "p3s-daqsim"),
+            "--out",
+            str(out),
+            "--files",
+            str(args.files),
+            "--events",
+            str(args.events),
+            "--apas",
+            str(args.apas),
+            "--seed",
+            str(int(time.time()) % 100000),
+            "--announce",
+            "--server",
+            url,
+            "--token",
+            daq_token,
+        ]
         say("writing synthetic raw files: " + " ".join(cmd[1:-2]) + " ...")
         subprocess.run(cmd, env=env, check=True)
         return [p.resolve().as_uri() for p in sorted(out.rglob("*.h5"))]
@@ -154,9 +206,18 @@ def announce_files(args, env, url: str, daq_token: str) -> list[str]:
     urls = []
     for i in range(args.files):
         u = f"file://{out}/diag-{uuid.uuid4().hex[:8]}.dat"
-        r = requests.post(f"{url}/api/v1/files/", headers={"Authorization": f"Token {daq_token}"}, timeout=10,
-                          json={"url": u, "stream": "diag", "run": 1, "subrun": i,
-                                "timestamp": datetime.now(timezone.utc).isoformat()})
+        r = requests.post(
+            f"{url}/api/v1/files/",
+            headers={"Authorization": f"Token {daq_token}"},
+            timeout=10,
+            json={
+                "url": u,
+                "stream": "diag",
+                "run": 1,
+                "subrun": i,
+                "timestamp": datetime.now(UTC).isoformat(),
+            },
+        )
         r.raise_for_status()
         urls.append(u)
     return urls
@@ -168,11 +229,10 @@ def watch(url: str, token: str, files: list[str], args) -> bool:
     end = time.monotonic() + args.timeout
     last = ""
     while time.monotonic() < end:
-        runs = []
-        for f in files:
-            r = requests.get(f"{url}/api/v1/files/", params={"limit": 500}, headers=headers, timeout=10).json()
-            runs = [d for item in r["results"] if item["url"] in files for d in item["dagruns"]]
-            break
+        r = requests.get(
+            f"{url}/api/v1/files/", params={"limit": 500}, headers=headers, timeout=10
+        ).json()
+        runs = [d for item in r["results"] if item["url"] in files for d in item["dagruns"]]
         states = {}
         for d in runs:
             states[d["state"]] = states.get(d["state"], 0) + 1

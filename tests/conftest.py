@@ -8,12 +8,11 @@ import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -29,7 +28,9 @@ def using_postgres() -> bool:
 
 def pytest_collection_modifyitems(config, items):
     if not using_postgres():
-        skip = pytest.mark.skip(reason="needs PostgreSQL: set P3S_TEST_DATABASE_URL or start one on 127.0.0.1:5432 (make test does)")
+        skip = pytest.mark.skip(
+            reason="needs PostgreSQL: set P3S_TEST_DATABASE_URL or start one on 127.0.0.1:5432 (make test does)"
+        )
         for item in items:
             if "postgres" in item.keywords:
                 item.add_marker(skip)
@@ -89,11 +90,15 @@ def new_pilot(client_as):
 
     def make(queues: list[str] | None = None, host: str = "wn01"):
         client = client_as("pilot")
-        r = client.post("/api/v1/pilots/", {"host": host, "queues": queues or ["default"]}, format="json")
+        r = client.post(
+            "/api/v1/pilots/", {"host": host, "queues": queues or ["default"]}, format="json"
+        )
         assert r.status_code == 201, r.content
         client.pilot_id = r.json()["id"]
-        client.credentials(HTTP_AUTHORIZATION=client._credentials["HTTP_AUTHORIZATION"],
-                           HTTP_X_P3S_PILOT_KEY=r.json()["key"])
+        client.credentials(
+            HTTP_AUTHORIZATION=client._credentials["HTTP_AUTHORIZATION"],
+            HTTP_X_P3S_PILOT_KEY=r.json()["key"],
+        )
         return client
 
     return make
@@ -130,13 +135,23 @@ def announce(db):
     """announce(stream="diag", ts=...) -> Announcement, through the domain function."""
     from p3s.dags import flow
 
-    def make(stream: str = "diag", ts: datetime | None = None, run: int = 1, url: str | None = None):
+    def make(
+        stream: str = "diag", ts: datetime | None = None, run: int = 1, url: str | None = None
+    ):
         n = next(_seq)
-        ts = ts or datetime(2026, 11, 22, tzinfo=timezone.utc) + timedelta(seconds=n)
+        ts = ts or datetime(2026, 11, 22, tzinfo=UTC) + timedelta(seconds=n)
         url = url or f"file:///data/f{n}-{uuid.uuid4().hex[:6]}.h5"
-        fields = {"url": url, "name": url.rsplit("/", 1)[-1],
-                  "stream": stream, "run": run, "subrun": n, "data_ts": ts, "events": 10, "size": 1,
-                  "checksum": ""}
+        fields = {
+            "url": url,
+            "name": url.rsplit("/", 1)[-1],
+            "stream": stream,
+            "run": run,
+            "subrun": n,
+            "data_ts": ts,
+            "events": 10,
+            "size": 1,
+            "checksum": "",
+        }
         return flow.announce_file(fields, actor="test")
 
     return make
@@ -158,6 +173,7 @@ class LiveServer:
     tokens: dict[str, str]
     workdir: Path
     procs: list[subprocess.Popen] = field(default_factory=list)
+    server_proc: subprocess.Popen | None = None
 
     def headers(self, role: str = "operator") -> dict[str, str]:
         return {"Authorization": f"Token {self.tokens[role]}"}
@@ -171,34 +187,95 @@ class LiveServer:
         return requests.post(self.url + path, headers=headers, timeout=30, **kw)
 
     def manage(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, str(ROOT / "manage.py"), *args], env=self.env,
-                              cwd=ROOT, capture_output=True, text=True, check=check, timeout=300)
+        return subprocess.run(
+            [sys.executable, str(ROOT / "manage.py"), *args],
+            env=self.env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=check,
+            timeout=300,
+        )
 
     def start(self, argv: list[str], log_name: str, **kw) -> subprocess.Popen:
         log = open(self.workdir / log_name, "ab")
-        proc = subprocess.Popen(argv, env=kw.pop("env", self.env), cwd=kw.pop("cwd", ROOT), stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True, **kw)
+        proc = subprocess.Popen(
+            argv,
+            env=kw.pop("env", self.env),
+            cwd=kw.pop("cwd", ROOT),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            **kw,
+        )
         self.procs.append(proc)
         return proc
 
+    def start_server(self) -> subprocess.Popen:
+        gunicorn = self.start(
+            [str(BIN / "gunicorn"), "-c", str(ROOT / "p3s/gunicorn.conf.py"), "p3s.wsgi"],
+            "gunicorn.log",
+        )
+        self.server_proc = gunicorn
+
+        def healthy():
+            if gunicorn.poll() is not None:
+                raise AssertionError(
+                    "gunicorn died:\n" + (self.workdir / "gunicorn.log").read_text(errors="replace")
+                )
+            try:
+                return requests.get(self.url + "/healthz", timeout=2).status_code == 200
+            except requests.ConnectionError:
+                return False
+
+        self.wait_for(healthy, 60, "gunicorn to answer /healthz")
+        return gunicorn
+
+    def kill_server(self) -> None:
+        """SIGKILL gunicorn and its workers, as a crash would."""
+        os.killpg(self.server_proc.pid, 9)
+        self.server_proc.wait(10)
+
     def start_pilot(self, *extra: str, name: str = "pilot") -> subprocess.Popen:
         token_file = self.workdir / "pilot.token"
-        argv = [str(BIN / "p3s-pilot"), "--server", self.url, "--token-file", str(token_file),
-                "--workdir", str(self.workdir / f"{name}-work"), *extra]
+        argv = [
+            str(BIN / "p3s-pilot"),
+            "--server",
+            self.url,
+            "--token-file",
+            str(token_file),
+            "--workdir",
+            str(self.workdir / f"{name}-work"),
+            *extra,
+        ]
         return self.start(argv, f"{name}.log")
 
     def start_sweeper(self, interval: float = 0.3) -> subprocess.Popen:
-        return self.start([sys.executable, str(ROOT / "manage.py"), "p3s_sweep", "--loop",
-                           "--interval", str(interval)], "sweeper.log")
+        return self.start(
+            [
+                sys.executable,
+                str(ROOT / "manage.py"),
+                "p3s_sweep",
+                "--loop",
+                "--interval",
+                str(interval),
+            ],
+            "sweeper.log",
+        )
 
-    def wait_for(self, predicate: Callable[[], object], timeout: float = 60, what: str = "condition"):
+    def wait_for(
+        self, predicate: Callable[[], object], timeout: float = 60, what: str = "condition"
+    ):
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             value = predicate()
             if value:
                 return value
             time.sleep(0.1)
-        logs = "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-3000:]}" for p in self.workdir.glob("*.log"))
+        logs = "\n".join(
+            f"--- {p.name}\n{p.read_text(errors='replace')[-3000:]}"
+            for p in self.workdir.glob("*.log")
+        )
         raise AssertionError(f"timed out after {timeout}s waiting for {what}\n{logs}")
 
 
@@ -258,20 +335,12 @@ def live_p3s(tmp_path_factory) -> Iterator[LiveServer]:
     server.manage("migrate", "-v0")
     server.manage("p3s_load_dags")
     for role in ("daq", "pilot", "operator", "expert"):
-        server.tokens[role] = server.manage("p3s_token", "--role", role, f"test-{role}").stdout.strip()
+        server.tokens[role] = server.manage(
+            "p3s_token", "--role", role, f"test-{role}"
+        ).stdout.strip()
     (workdir / "pilot.token").write_text(server.tokens["pilot"] + "\n")
     os.chmod(workdir / "pilot.token", 0o600)
-    gunicorn = server.start([str(BIN / "gunicorn"), "-c", str(ROOT / "p3s/gunicorn.conf.py"), "p3s.wsgi"], "gunicorn.log")
-
-    def healthy():
-        if gunicorn.poll() is not None:
-            raise AssertionError("gunicorn died:\n" + (workdir / "gunicorn.log").read_text(errors="replace"))
-        try:
-            return requests.get(server.url + "/healthz", timeout=2).status_code == 200
-        except requests.ConnectionError:
-            return False
-
-    server.wait_for(healthy, 60, "gunicorn to answer /healthz")
+    server.start_server()
     try:
         yield server
     finally:

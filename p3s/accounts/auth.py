@@ -47,7 +47,9 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
         try:
             token = ApiToken.objects.select_related("user").get(key_hash=hash_key(key))
         except ApiToken.DoesNotExist:
-            raise exceptions.AuthenticationFailed("unknown token: ask for one with manage.py p3s_token") from None
+            raise exceptions.AuthenticationFailed(
+                "unknown token: ask for one with manage.py p3s_token"
+            ) from None
         if token.revoked:
             raise exceptions.AuthenticationFailed(f"token {token.prefix}... was revoked")
         now = timezone.now()

@@ -26,9 +26,14 @@ class ApiToken(models.Model):
     name = models.CharField(max_length=100)
     role = models.CharField(max_length=16, choices=Role.choices)
     key_hash = models.CharField(max_length=64, unique=True, editable=False)
-    prefix = models.CharField(max_length=8, editable=False, help_text="first characters, to recognise it")
+    prefix = models.CharField(
+        max_length=8, editable=False, help_text="first characters, to recognise it"
+    )
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE,
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
         help_text="the person a personal token belongs to (operator/expert tokens)",
     )
     created = models.DateTimeField(auto_now_add=True)

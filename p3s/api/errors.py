@@ -41,8 +41,10 @@ def exception_handler(exc, context):
     if isinstance(exc, DjangoValidationError):
         return Response({"detail": "; ".join(exc.messages)}, status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, exceptions.ValidationError):
-        return Response({"detail": "; ".join(_flatten(exc.detail)), "errors": exc.detail},
-                        status=status.HTTP_400_BAD_REQUEST)
+        return Response(
+            {"detail": "; ".join(_flatten(exc.detail)), "errors": exc.detail},
+            status=status.HTTP_400_BAD_REQUEST,
+        )
     response = drf_handler(exc, context)
     if response is not None and isinstance(exc, Http404):
         response.data = {"detail": "not found"}

@@ -42,9 +42,15 @@ class FileAnnounceSerializer(serializers.Serializer):
         d = self.validated_data
         name = PurePosixPath(unquote(urlparse(d["url"]).path)).name[:NAME_MAX]
         return {
-            "url": d["url"], "name": name, "stream": d["stream"], "run": d["run"],
-            "subrun": d["subrun"], "data_ts": d["timestamp"], "events": d["events"],
-            "size": d["size"], "checksum": d["checksum"],
+            "url": d["url"],
+            "name": name,
+            "stream": d["stream"],
+            "run": d["run"],
+            "subrun": d["subrun"],
+            "data_ts": d["timestamp"],
+            "events": d["events"],
+            "size": d["size"],
+            "checksum": d["checksum"],
         }
 
 
@@ -63,8 +69,20 @@ class FileSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = DataFile
-        fields = ["id", "url", "name", "stream", "run", "subrun", "timestamp", "events", "size",
-                  "checksum", "created", "dagruns"]
+        fields = [
+            "id",
+            "url",
+            "name",
+            "stream",
+            "run",
+            "subrun",
+            "timestamp",
+            "events",
+            "size",
+            "checksum",
+            "created",
+            "dagruns",
+        ]
 
 
 class JobEventSerializer(serializers.ModelSerializer):
@@ -81,10 +99,35 @@ class JobSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Job
-        fields = ["id", "dagrun", "template", "run", "file", "stage", "payload", "args", "queue",
-                  "priority", "data_ts", "state", "attempt", "max_attempts", "pilot", "timeout",
-                  "event_fraction", "inputs", "outputs", "exit_code", "message", "drop_reason",
-                  "created", "updated", "dispatched_at", "started_at", "ended_at"]
+        fields = [
+            "id",
+            "dagrun",
+            "template",
+            "run",
+            "file",
+            "stage",
+            "payload",
+            "args",
+            "queue",
+            "priority",
+            "data_ts",
+            "state",
+            "attempt",
+            "max_attempts",
+            "pilot",
+            "timeout",
+            "event_fraction",
+            "inputs",
+            "outputs",
+            "exit_code",
+            "message",
+            "drop_reason",
+            "created",
+            "updated",
+            "dispatched_at",
+            "started_at",
+            "ended_at",
+        ]
         read_only_fields = fields
 
 
@@ -96,8 +139,16 @@ class JobDetailSerializer(JobSerializer):
         read_only_fields = fields
 
 
+class ReportAnswerSerializer(serializers.ModelSerializer):
+    """What a pilot gets back from a report: enough to know where its job stands."""
+
+    class Meta:
+        model = Job
+        fields = ["id", "state", "attempt", "dagrun"]
+
+
 class PrioritySerializer(serializers.Serializer):
-    priority = serializers.IntegerField(min_value=-10**6, max_value=10**6)
+    priority = serializers.IntegerField(min_value=-(10**6), max_value=10**6)
 
 
 class DagRunSerializer(serializers.ModelSerializer):
@@ -108,7 +159,17 @@ class DagRunSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = DagRun
-        fields = ["id", "template", "version", "state", "data_ts", "created", "ended", "file", "jobs"]
+        fields = [
+            "id",
+            "template",
+            "version",
+            "state",
+            "data_ts",
+            "created",
+            "ended",
+            "file",
+            "jobs",
+        ]
 
 
 class DagRunListSerializer(serializers.ModelSerializer):
@@ -119,16 +180,30 @@ class DagRunListSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = DagRun
-        fields = ["id", "template", "version", "state", "file", "run", "data_ts", "created", "ended"]
+        fields = [
+            "id",
+            "template",
+            "version",
+            "state",
+            "file",
+            "run",
+            "data_ts",
+            "created",
+            "ended",
+        ]
 
 
 class PilotRegisterSerializer(serializers.Serializer):
     host = serializers.CharField(max_length=255)
     site = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
-    batch_system = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
+    batch_system = serializers.CharField(
+        max_length=32, required=False, allow_blank=True, default=""
+    )
     batch_id = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
     queues = serializers.ListField(
-        child=serializers.RegexField(r"^[a-z0-9][a-z0-9_-]{0,31}$"), min_length=1, max_length=20,
+        child=serializers.RegexField(r"^[a-z0-9][a-z0-9_-]{0,31}$"),
+        min_length=1,
+        max_length=20,
         default=lambda: ["default"],
     )
     resources = serializers.DictField(required=False, default=dict)
@@ -140,9 +215,24 @@ class PilotSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Pilot
-        fields = ["id", "host", "site", "batch_system", "batch_id", "queues", "resources", "version",
-                  "state", "job", "heartbeat_interval", "registered", "last_seen", "jobs_done",
-                  "exit_reason", "token"]
+        fields = [
+            "id",
+            "host",
+            "site",
+            "batch_system",
+            "batch_id",
+            "queues",
+            "resources",
+            "version",
+            "state",
+            "job",
+            "heartbeat_interval",
+            "registered",
+            "last_seen",
+            "jobs_done",
+            "exit_reason",
+            "token",
+        ]
 
 
 class HeartbeatSerializer(serializers.Serializer):
@@ -166,7 +256,9 @@ class ExitSerializer(serializers.Serializer):
 class MetricInSerializer(serializers.Serializer):
     name = serializers.RegexField(r"^[A-Za-z_][A-Za-z0-9_.:-]{0,99}$")
     value = serializers.FloatField()
-    labels = serializers.DictField(child=serializers.CharField(max_length=100), required=False, default=dict)
+    labels = serializers.DictField(
+        child=serializers.CharField(max_length=100), required=False, default=dict
+    )
 
     def validate_value(self, value):
         if not math.isfinite(value):
@@ -185,13 +277,15 @@ class MetricsSerializer(serializers.Serializer):
 
 class ReportSerializer(serializers.Serializer):
     state = serializers.ChoiceField(["running", "finished", "failed", "timeout", "released"])
-    outputs = serializers.ListField(child=serializers.CharField(max_length=1000), required=False,
-                                    default=list, max_length=1000)
+    outputs = serializers.ListField(
+        child=serializers.CharField(max_length=1000), required=False, default=list, max_length=1000
+    )
     metrics = MetricInSerializer(many=True, required=False, default=list, max_length=5000)
     exit_code = serializers.IntegerField(required=False, allow_null=True, default=None)
     message = serializers.CharField(required=False, allow_blank=True, default="", max_length=20000)
-    log_tail = serializers.CharField(required=False, allow_blank=True, default="", max_length=200000,
-                                     trim_whitespace=False)
+    log_tail = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=200000, trim_whitespace=False
+    )
 
     def validate(self, attrs):
         if attrs["state"] == "failed" and attrs.get("exit_code") is None:
@@ -229,7 +323,18 @@ class ProductSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Product
-        fields = ["id", "job", "run", "kind", "title", "labels", "size", "data_ts", "created", "url"]
+        fields = [
+            "id",
+            "job",
+            "run",
+            "kind",
+            "title",
+            "labels",
+            "size",
+            "data_ts",
+            "created",
+            "url",
+        ]
 
     def get_url(self, obj) -> str:
         return f"/products/{obj.pk}/file"

@@ -10,11 +10,11 @@ import django_filters
 from django.conf import settings
 from django.db import connection
 from django.db.models import Count, Max
-from django.http import HttpResponse, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import mixins, status, viewsets
+from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
@@ -46,6 +46,13 @@ def _token(request) -> ApiToken:
     return request.auth
 
 
+def _job_id(pk) -> int:
+    try:
+        return int(pk)
+    except (TypeError, ValueError):
+        raise Http404(f"no job {pk!r}") from None
+
+
 def _pilot_key(request) -> str | None:
     return request.META.get(PILOT_KEY_HEADER)
 
@@ -71,7 +78,9 @@ class FileViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     def get_permissions(self):
         return [roles.IsDaq()] if self.action == "create" else [roles.IsOperator()]
 
-    @extend_schema(request=s.FileAnnounceSerializer, responses={201: s.FileSerializer, 200: s.FileSerializer})
+    @extend_schema(
+        request=s.FileAnnounceSerializer, responses={201: s.FileSerializer, 200: s.FileSerializer}
+    )
     def create(self, request):
         ser = s.FileAnnounceSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
@@ -86,13 +95,32 @@ class FileViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
 def job_spec(job: Job) -> dict:
     """What a pilot gets at claim: the payloads.jobio.JobSpec fields plus the DAG run."""
     f = job.dagrun.file
-    out_dir = Path(settings.DATA_ROOT) / "outputs" / f"run{f.run:06d}" / f"dagrun{job.dagrun_id}" / f"{job.stage}-job{job.pk}-a{job.attempt}"
+    out_dir = (
+        Path(settings.DATA_ROOT)
+        / "outputs"
+        / f"run{f.run:06d}"
+        / f"dagrun{job.dagrun_id}"
+        / f"{job.stage}-job{job.pk}-a{job.attempt}"
+    )
     return {
-        "id": job.pk, "stage": job.stage, "payload": job.payload, "args": job.args,
-        "file": {"url": f.url, "stream": f.stream, "run": f.run, "subrun": f.subrun,
-                 "timestamp": f.data_ts.isoformat(), "events": f.events},
-        "inputs": job.inputs, "parents": job.parents, "output_dir": str(out_dir),
-        "event_fraction": job.event_fraction, "timeout": job.timeout, "attempt": job.attempt,
+        "id": job.pk,
+        "stage": job.stage,
+        "payload": job.payload,
+        "args": job.args,
+        "file": {
+            "url": f.url,
+            "stream": f.stream,
+            "run": f.run,
+            "subrun": f.subrun,
+            "timestamp": f.data_ts.isoformat(),
+            "events": f.events,
+        },
+        "inputs": job.inputs,
+        "parents": job.parents,
+        "output_dir": str(out_dir),
+        "event_fraction": job.event_fraction,
+        "timeout": job.timeout,
+        "attempt": job.attempt,
         "dagrun": job.dagrun_id,
     }
 
@@ -116,17 +144,27 @@ class PilotViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
             raise NotYours(f"no pilot {pk!r}") from None
         return pilots.authenticate(pilot_id, _token(request), _pilot_key(request))
 
-    @extend_schema(request=s.PilotRegisterSerializer, responses={201: OpenApiResponse(description="id, key, heartbeat_interval")})
+    @extend_schema(
+        request=s.PilotRegisterSerializer,
+        responses={201: OpenApiResponse(description="id, key, heartbeat_interval")},
+    )
     def create(self, request):
         ser = s.PilotRegisterSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
         pilot, key = pilots.register(_token(request), dict(ser.validated_data))
         return Response(
-            {"id": pilot.pk, "key": key, "heartbeat_interval": pilot.heartbeat_interval, "state": pilot.state},
+            {
+                "id": pilot.pk,
+                "key": key,
+                "heartbeat_interval": pilot.heartbeat_interval,
+                "state": pilot.state,
+            },
             status=201,
         )
 
-    @extend_schema(request=s.HeartbeatSerializer, responses={200: OpenApiResponse(description="command")})
+    @extend_schema(
+        request=s.HeartbeatSerializer, responses={200: OpenApiResponse(description="command")}
+    )
     @action(detail=True, methods=["post"])
     def heartbeat(self, request, pk=None):
         pilot = self._me(request, pk)
@@ -135,12 +173,17 @@ class PilotViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         command = pilots.heartbeat(pilot, ser.validated_data["job"], ser.validated_data["progress"])
         return Response({"command": command, "heartbeat_interval": pilot.heartbeat_interval})
 
-    @extend_schema(request=s.ClaimSerializer, responses={200: OpenApiResponse(description="the job"), 204: None})
+    @extend_schema(
+        request=s.ClaimSerializer,
+        responses={200: OpenApiResponse(description="the job"), 204: None},
+    )
     @action(detail=True, methods=["post"])
     def claim(self, request, pk=None):
         pilot = self._me(request, pk)
         if pilot.state not in (PilotState.IDLE, PilotState.BUSY):
-            return Response({"detail": f"pilot {pilot.pk} is {pilot.state}: register again"}, status=409)
+            return Response(
+                {"detail": f"pilot {pilot.pk} is {pilot.state}: register again"}, status=409
+            )
         ser = s.ClaimSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
         wait, time_left = ser.validated_data["wait"], ser.validated_data["time_left"]
@@ -206,22 +249,33 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         job = get_object_or_404(Job.objects.select_related("dagrun__file", "settings"), pk=pk)
         return job, pilot
 
-    @extend_schema(request=s.ReportSerializer, responses={200: s.JobSerializer})
+    @extend_schema(request=s.ReportSerializer, responses={200: s.ReportAnswerSerializer})
     @action(detail=True, methods=["post"])
     def report(self, request, pk=None):
-        job, pilot = self._my_job(request, pk)
+        pilot = pilots.by_key(_token(request), _pilot_key(request))
         ser = s.ReportSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
         d = ser.validated_data
-        rep = actions.Report(state=d["state"], outputs=d["outputs"], exit_code=d["exit_code"],
-                             message=d["message"], log_tail=d["log_tail"])
-        job = actions.report(job.pk, pilot.pk, rep, actor=f"pilot:{pilot.pk}")
+        rep = actions.Report(
+            state=d["state"],
+            outputs=d["outputs"],
+            exit_code=d["exit_code"],
+            message=d["message"],
+            log_tail=d["log_tail"],
+        )
+        # The pilot's hot path: one locked read of the job, no pre-fetch, a compact answer.
+        job = actions.report(_job_id(pk), pilot.pk, rep, actor=f"pilot:{pilot.pk}")
         if d["state"] == "finished" and d["metrics"]:
             dqm.record_metrics(job, d["metrics"])
-        return Response(s.JobSerializer(self.get_queryset().get(pk=job.pk)).data)
+        return Response(s.ReportAnswerSerializer(job).data)
 
     def _check_uploader(self, job: Job, pilot: Pilot) -> None:
-        if job.pilot_id != pilot.pk and not job.events.filter(actor=f"pilot:{pilot.pk}", to_state=JobState.DISPATCHED).exists():
+        if (
+            job.pilot_id != pilot.pk
+            and not job.events.filter(
+                actor=f"pilot:{pilot.pk}", to_state=JobState.DISPATCHED
+            ).exists()
+        ):
             raise NotYours(f"job {job.pk} was never given to pilot {pilot.pk}")
 
     @extend_schema(request=s.ProductUploadSerializer, responses={201: s.ProductSerializer})
@@ -238,7 +292,9 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
             raise ValidationError({"file": [str(exc)]}) from None
         return Response(s.ProductSerializer(product).data, status=201)
 
-    @extend_schema(request=s.MetricsSerializer, responses={201: OpenApiResponse(description="count")})
+    @extend_schema(
+        request=s.MetricsSerializer, responses={201: OpenApiResponse(description="count")}
+    )
     @action(detail=True, methods=["post"])
     def metrics(self, request, pk=None):
         job, pilot = self._my_job(request, pk)
@@ -268,7 +324,9 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         ser.is_valid(raise_exception=True)
         extra = set(request.data) - {"priority"} if isinstance(request.data, dict) else set()
         if extra:
-            raise ValidationError({"detail": [f"only priority can be changed, not {', '.join(sorted(extra))}"]})
+            raise ValidationError(
+                {"detail": [f"only priority can be changed, not {', '.join(sorted(extra))}"]}
+            )
         actions.set_priority(job.pk, ser.validated_data["priority"], roles.actor_of(request))
         return Response(s.JobSerializer(self.get_queryset().get(pk=job.pk)).data)
 
@@ -296,15 +354,21 @@ class DagRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     def get_queryset(self):
         qs = super().get_queryset()
         if self.action == "retrieve":
-            qs = qs.prefetch_related("jobs__settings", "jobs__dagrun__template", "jobs__dagrun__file", "file__dagruns")
+            qs = qs.prefetch_related(
+                "jobs__settings", "jobs__dagrun__template", "jobs__dagrun__file", "file__dagruns"
+            )
         return qs
 
 
 def _template_out(template: DagTemplate) -> dict:
     dag = flow.spec_of(template)
     return {
-        "name": template.name, "version": template.current_version.number, "enabled": template.enabled,
-        "updated": template.updated, "spec": dag.to_dict(), "yaml": spec.dump_yaml(dag),
+        "name": template.name,
+        "version": template.current_version.number,
+        "enabled": template.enabled,
+        "updated": template.updated,
+        "spec": dag.to_dict(),
+        "yaml": spec.dump_yaml(dag),
     }
 
 
@@ -317,15 +381,21 @@ class DagViewSet(viewsets.ViewSet):
     lookup_value_regex = r"[a-z0-9][a-z0-9_-]{0,63}"
 
     def _templates(self):
-        return DagTemplate.objects.select_related("current_version").prefetch_related("stage_settings")
+        return DagTemplate.objects.select_related("current_version").prefetch_related(
+            "stage_settings"
+        )
 
     def list(self, request):
-        return Response([_template_out(t) for t in self._templates().filter(current_version__isnull=False)])
+        return Response(
+            [_template_out(t) for t in self._templates().filter(current_version__isnull=False)]
+        )
 
     def retrieve(self, request, name=None):
         template = get_object_or_404(self._templates(), name=name, current_version__isnull=False)
         if request.query_params.get("format") == "yaml":
-            return HttpResponse(spec.dump_yaml(flow.spec_of(template)), content_type="application/yaml")
+            return HttpResponse(
+                spec.dump_yaml(flow.spec_of(template)), content_type="application/yaml"
+            )
         return Response(_template_out(template))
 
     def _parse(self, request) -> tuple[spec.DagSpec, str]:
@@ -337,7 +407,9 @@ class DagViewSet(viewsets.ViewSet):
 
             source = json.dumps(data, indent=1)
         if not isinstance(data, dict):
-            raise ValidationError({"detail": ["a DAG template must be a mapping with name, trigger and stages"]})
+            raise ValidationError(
+                {"detail": ["a DAG template must be a mapping with name, trigger and stages"]}
+            )
         return spec.validate(data), source
 
     def create(self, request):
@@ -350,7 +422,9 @@ class DagViewSet(viewsets.ViewSet):
     def update(self, request, name=None):
         dag, source = self._parse(request)
         if dag.name != name:
-            raise ValidationError({"name": [f"the body names {dag.name!r} but the URL names {name!r}"]})
+            raise ValidationError(
+                {"name": [f"the body names {dag.name!r} but the URL names {name!r}"]}
+            )
         applied = flow.apply_spec(dag, actor=roles.actor_of(request), source=source)
         template = self._templates().get(pk=applied.template.pk)
         out = _template_out(template) | {"new_version": applied.new_version}
@@ -366,22 +440,36 @@ def summary_data() -> dict:
     by_queue: dict[str, dict[str, int]] = {}
     by_stage: dict[str, dict[str, int]] = {}
     live = [JobState.WAITING, JobState.DISPATCHED, JobState.RUNNING]
-    for row in Job.objects.filter(state__in=live).values("state", "queue", "stage").annotate(n=Count("id")):
+    for row in (
+        Job.objects.filter(state__in=live).values("state", "queue", "stage").annotate(n=Count("id"))
+    ):
         jobs_by_state[row["state"]] = jobs_by_state.get(row["state"], 0) + row["n"]
         q = by_queue.setdefault(row["queue"], {})
         q[row["state"]] = q.get(row["state"], 0) + row["n"]
         st = by_stage.setdefault(row["stage"], {})
         st[row["state"]] = st.get(row["state"], 0) + row["n"]
     hour_ago = timezone.now() - timedelta(hours=1)
-    for row in Job.objects.filter(ended_at__gte=hour_ago).exclude(state__in=live).values("state", "stage").annotate(n=Count("id")):
+    for row in (
+        Job.objects.filter(ended_at__gte=hour_ago)
+        .exclude(state__in=live)
+        .values("state", "stage")
+        .annotate(n=Count("id"))
+    ):
         key = f"{row['state']}_last_hour"
         jobs_by_state[key] = jobs_by_state.get(key, 0) + row["n"]
         st = by_stage.setdefault(row["stage"], {})
         st[key] = st.get(key, 0) + row["n"]
-    top = {r["queue"]: r["p"] for r in Job.objects.filter(state=JobState.WAITING).values("queue").annotate(p=Max("priority"))}
+    top = {
+        r["queue"]: r["p"]
+        for r in Job.objects.filter(state=JobState.WAITING)
+        .values("queue")
+        .annotate(p=Max("priority"))
+    }
     pilots_by_state: dict[str, int] = {}
     pilots_by_queue: dict[str, dict[str, int]] = {}
-    for pilot in Pilot.objects.filter(state__in=[PilotState.IDLE, PilotState.BUSY]).only("state", "queues"):
+    for pilot in Pilot.objects.filter(state__in=[PilotState.IDLE, PilotState.BUSY]).only(
+        "state", "queues"
+    ):
         for q in pilot.queues:
             pq = pilots_by_queue.setdefault(q, {})
             pq[pilot.state] = pq.get(pilot.state, 0) + 1
@@ -398,7 +486,11 @@ def summary_data() -> dict:
 
 def latency_figures(since) -> dict:
     """Seconds from file arrival to the end of its DAG run, over runs ended since ``since``."""
-    runs = list(DagRun.objects.filter(ended__gte=since).select_related("file").values_list("file__created", "ended")[:5000])
+    runs = list(
+        DagRun.objects.filter(ended__gte=since)
+        .select_related("file")
+        .values_list("file__created", "ended")[:5000]
+    )
     values = sorted((end - start).total_seconds() for start, end in runs if end and start)
     if not values:
         return {"runs": 0}
@@ -406,13 +498,20 @@ def latency_figures(since) -> dict:
     def pct(p: float) -> float:
         return round(values[min(len(values) - 1, int(p * len(values)))], 3)
 
-    return {"runs": len(values), "median_s": pct(0.5), "p90_s": pct(0.9), "max_s": round(values[-1], 3)}
+    return {
+        "runs": len(values),
+        "median_s": pct(0.5),
+        "p90_s": pct(0.9),
+        "max_s": round(values[-1], 3),
+    }
 
 
 class SummaryView(APIView):
     permission_classes = [roles.IsOperatorOrPilot]
 
-    @extend_schema(responses={200: OpenApiResponse(description="queue, pilots and latency summary")})
+    @extend_schema(
+        responses={200: OpenApiResponse(description="queue, pilots and latency summary")}
+    )
     def get(self, request):
         return Response(summary_data())
 
@@ -421,12 +520,19 @@ class HealthView(APIView):
     permission_classes = [AllowAny]
     authentication_classes: list = []
 
-    @extend_schema(responses={200: OpenApiResponse(description="ok"), 503: OpenApiResponse(description="database down")})
+    @extend_schema(
+        responses={
+            200: OpenApiResponse(description="ok"),
+            503: OpenApiResponse(description="database down"),
+        }
+    )
     def get(self, request):
         try:
             with connection.cursor() as cur:
                 cur.execute("SELECT 1")
                 cur.fetchone()
         except Exception as exc:
-            return JsonResponse({"status": "error", "detail": f"database does not answer: {exc}"}, status=503)
+            return JsonResponse(
+                {"status": "error", "detail": f"database does not answer: {exc}"}, status=503
+            )
         return JsonResponse({"status": "ok"})

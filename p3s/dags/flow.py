@@ -40,8 +40,7 @@ def announce_file(fields: dict[str, Any], actor: str) -> Announcement:
         with transaction.atomic():
             datafile = DataFile.objects.create(**fields)
             runs = [
-                start_dagrun(template, datafile, actor)
-                for template in matching_templates(datafile)
+                start_dagrun(template, datafile, actor) for template in matching_templates(datafile)
             ]
             return Announcement(datafile, True, runs)
     except IntegrityError:
@@ -56,7 +55,8 @@ def matching_templates(datafile: DataFile) -> list[DagTemplate]:
         enabled=True, trigger_stream=datafile.stream, current_version__isnull=False
     ).select_related("current_version")
     return [
-        t for t in templates
+        t
+        for t in templates
         if not t.trigger_pattern or fnmatch.fnmatch(datafile.name, t.trigger_pattern)
     ]
 
@@ -87,26 +87,44 @@ def prescale_selects(template: str, stage: str, file_url: str, fraction: float) 
 
 
 def _create_job(
-    run: DagRun, stage: str, node: dict[str, Any], st: StageSettings,
-    parents: dict[str, list[str]], actor: str,
+    run: DagRun,
+    stage: str,
+    node: dict[str, Any],
+    st: StageSettings,
+    parents: dict[str, list[str]],
+    actor: str,
 ) -> Job:
     selected = prescale_selects(run.template.name, stage, run.file.url, st.prescale)
     inputs = [run.file.url] + [url for urls in parents.values() for url in urls]
     job = Job.objects.create(
-        dagrun=run, stage=stage, settings=st, payload=node["payload"], args=node["args"],
-        queue=node["queue"], priority=st.priority, data_ts=run.data_ts,
+        dagrun=run,
+        stage=stage,
+        settings=st,
+        payload=node["payload"],
+        args=node["args"],
+        queue=node["queue"],
+        priority=st.priority,
+        data_ts=run.data_ts,
         state=JobState.WAITING if selected else JobState.DROPPED,
-        drop_reason="" if selected else PRESCALED, inputs=inputs, parents=parents,
+        drop_reason="" if selected else PRESCALED,
+        inputs=inputs,
+        parents=parents,
         event_fraction=st.event_fraction,
         ended_at=None if selected else timezone.now(),
     )
-    record_new(job, actor=actor, reason="" if selected else f"prescaled out (prescale {st.prescale:g})")
+    record_new(
+        job, actor=actor, reason="" if selected else f"prescaled out (prescale {st.prescale:g})"
+    )
     return job
 
 
 def on_job_finished(job: Job, actor: str) -> list[Job]:
     """Create the children whose parents have all finished; settle the run. Returns them."""
-    run = DagRun.objects.select_for_update().select_related("version", "template", "file").get(pk=job.dagrun_id)
+    run = (
+        DagRun.objects.select_for_update()
+        .select_related("version", "template", "file")
+        .get(pk=job.dagrun_id)
+    )
     graph = run.version.graph
     jobs = {j.stage: j for j in run.jobs.all()}
     settings = {s.stage: s for s in run.template.stage_settings.all()}
@@ -132,7 +150,9 @@ def settle_dagrun(run: DagRun) -> str:
         new = DagRunState.FAILED
     elif any(s == JobState.CANCELLED for s, _ in states):
         new = DagRunState.CANCELLED
-    elif any(s == JobState.TIMEOUT or (s == JobState.DROPPED and r != PRESCALED) for s, r in states):
+    elif any(
+        s == JobState.TIMEOUT or (s == JobState.DROPPED and r != PRESCALED) for s, r in states
+    ):
         new = DagRunState.PARTIAL
     else:
         new = DagRunState.SUCCEEDED
@@ -185,14 +205,18 @@ def apply_spec(spec: DagSpec, actor: str, source: str = "") -> Applied:
         template.save()
         for stage in spec.order:
             tun = spec.tunables[stage]
-            st, made = StageSettings.objects.get_or_create(template=template, stage=stage, defaults=tun)
+            st, made = StageSettings.objects.get_or_create(
+                template=template, stage=stage, defaults=tun
+            )
             if not made:
                 old_priority = st.priority
                 for key, value in tun.items():
                     setattr(st, key, value)
                 st.save()
                 if st.priority != old_priority:
-                    Job.objects.filter(settings=st, state=JobState.WAITING).update(priority=st.priority)
+                    Job.objects.filter(settings=st, state=JobState.WAITING).update(
+                        priority=st.priority
+                    )
         return Applied(template, created, new_version)
 
 
@@ -208,15 +232,23 @@ def spec_of(template: DagTemplate) -> DagSpec:
     settings = {s.stage: s for s in template.stage_settings.all()}
     tunables = {
         s: {
-            "priority": settings[s].priority, "timeout": settings[s].timeout,
-            "max_attempts": settings[s].max_attempts, "prescale": settings[s].prescale,
+            "priority": settings[s].priority,
+            "timeout": settings[s].timeout,
+            "max_attempts": settings[s].max_attempts,
+            "prescale": settings[s].prescale,
             "event_fraction": settings[s].event_fraction,
         }
         for s in graph
     }
     return DagSpec(
-        name=template.name, description=template.description, enabled=template.enabled,
-        stream=template.trigger_stream, pattern=template.trigger_pattern,
-        max_age=template.max_age, max_waiting=template.max_waiting, graph=graph,
-        tunables=tunables, order=list(order),
+        name=template.name,
+        description=template.description,
+        enabled=template.enabled,
+        stream=template.trigger_stream,
+        pattern=template.trigger_pattern,
+        max_age=template.max_age,
+        max_waiting=template.max_waiting,
+        graph=graph,
+        tunables=tunables,
+        order=list(order),
     )

@@ -38,12 +38,16 @@ class DagTemplate(models.Model):
     description = models.TextField(blank=True)
     enabled = models.BooleanField(default=True)
     trigger_stream = models.CharField(max_length=32)
-    trigger_pattern = models.CharField(max_length=200, blank=True, help_text="fnmatch on the file name")
+    trigger_pattern = models.CharField(
+        max_length=200, blank=True, help_text="fnmatch on the file name"
+    )
     max_age = models.FloatField(
         null=True, blank=True, help_text="seconds: waiting jobs on older data are dropped"
     )
     max_waiting = models.PositiveIntegerField(
-        null=True, blank=True, help_text="per stage: beyond this many waiting jobs, the oldest data are dropped"
+        null=True,
+        blank=True,
+        help_text="per stage: beyond this many waiting jobs, the oldest data are dropped",
     )
     current_version = models.ForeignKey(
         "DagVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
@@ -81,7 +85,9 @@ class DagVersion(models.Model):
 class StageSettings(models.Model):
     """Live tunables of one stage of a template, shared by all its versions and runs."""
 
-    template = models.ForeignKey(DagTemplate, on_delete=models.CASCADE, related_name="stage_settings")
+    template = models.ForeignKey(
+        DagTemplate, on_delete=models.CASCADE, related_name="stage_settings"
+    )
     stage = models.CharField(max_length=64)
     priority = models.IntegerField(default=0)
     timeout = models.FloatField(default=600.0)
@@ -113,7 +119,9 @@ class DagRun(models.Model):
     template = models.ForeignKey(DagTemplate, on_delete=models.PROTECT, related_name="runs")
     version = models.ForeignKey(DagVersion, on_delete=models.PROTECT, related_name="runs")
     file = models.ForeignKey(DataFile, on_delete=models.CASCADE, related_name="dagruns")
-    state = models.CharField(max_length=16, choices=DagRunState.choices, default=DagRunState.RUNNING)
+    state = models.CharField(
+        max_length=16, choices=DagRunState.choices, default=DagRunState.RUNNING
+    )
     data_ts = models.DateTimeField()
     created = models.DateTimeField(auto_now_add=True)
     ended = models.DateTimeField(null=True, blank=True)
@@ -125,7 +133,9 @@ class DagRun(models.Model):
             models.Index(fields=["state", "-id"], name="dagrun_state"),
         ]
         constraints = [
-            models.UniqueConstraint(fields=["template", "file"], name="dagrun_one_per_template_file")
+            models.UniqueConstraint(
+                fields=["template", "file"], name="dagrun_one_per_template_file"
+            )
         ]
 
     def __str__(self) -> str:

@@ -22,7 +22,13 @@ GRAPH_KEYS = ("payload", "args", "queue", "parents")
 TUNABLE_KEYS = ("priority", "timeout", "max_attempts", "prescale", "event_fraction")
 STAGE_KEYS = set(GRAPH_KEYS) | set(TUNABLE_KEYS)
 TOP_KEYS = {"name", "description", "enabled", "trigger", "policy", "stages"}
-DEFAULTS = {"queue": "default", "timeout": 600.0, "max_attempts": 2, "prescale": 1.0, "event_fraction": 1.0}
+DEFAULTS = {
+    "queue": "default",
+    "timeout": 600.0,
+    "max_attempts": 2,
+    "prescale": 1.0,
+    "event_fraction": 1.0,
+}
 PRIORITY_STEP = 10
 
 
@@ -52,13 +58,20 @@ class DagSpec:
 
     def to_dict(self) -> dict[str, Any]:
         stages = {s: {**self.graph[s], **self.tunables[s]} for s in self.order}
-        policy = {k: v for k, v in (("max_age", self.max_age), ("max_waiting", self.max_waiting)) if v is not None}
+        policy = {
+            k: v
+            for k, v in (("max_age", self.max_age), ("max_waiting", self.max_waiting))
+            if v is not None
+        }
         trigger = {"stream": self.stream}
         if self.pattern:
             trigger["pattern"] = self.pattern
         out: dict[str, Any] = {
-            "name": self.name, "description": self.description, "enabled": self.enabled,
-            "trigger": trigger, "stages": stages,
+            "name": self.name,
+            "description": self.description,
+            "enabled": self.enabled,
+            "trigger": trigger,
+            "stages": stages,
         }
         if policy:
             out["policy"] = policy
@@ -76,7 +89,9 @@ def parse_text(text: str) -> dict[str, Any]:
     return data
 
 
-def _number(where: str, value: Any, lo: float, hi: float, *, lo_open: bool = False, integer: bool = False) -> float:
+def _number(
+    where: str, value: Any, lo: float, hi: float, *, lo_open: bool = False, integer: bool = False
+) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise InvalidDag(f"{where} must be a number, got {value!r}")
     if integer and int(value) != value:
@@ -118,23 +133,43 @@ def validate(data: dict[str, Any], payloads: set[str] | None = None) -> DagSpec:
     payloads = known_payloads() if payloads is None else payloads
     unknown = set(data) - TOP_KEYS
     if unknown:
-        raise InvalidDag(f"unknown top-level keys: {', '.join(sorted(unknown))} (allowed: {', '.join(sorted(TOP_KEYS))})")
+        raise InvalidDag(
+            f"unknown top-level keys: {', '.join(sorted(unknown))} (allowed: {', '.join(sorted(TOP_KEYS))})"
+        )
     name = data.get("name")
     if not isinstance(name, str) or not NAME_RE.match(name):
-        raise InvalidDag(f"name {name!r} must be lower-case letters, digits, '-' or '_' (at most 64)")
+        raise InvalidDag(
+            f"name {name!r} must be lower-case letters, digits, '-' or '_' (at most 64)"
+        )
     trigger = data.get("trigger")
-    if not isinstance(trigger, dict) or not isinstance(trigger.get("stream"), str) or not trigger["stream"]:
-        raise InvalidDag("trigger must be a mapping with a stream, e.g. {stream: tpc, pattern: '*.h5'}")
+    if (
+        not isinstance(trigger, dict)
+        or not isinstance(trigger.get("stream"), str)
+        or not trigger["stream"]
+    ):
+        raise InvalidDag(
+            "trigger must be a mapping with a stream, e.g. {stream: tpc, pattern: '*.h5'}"
+        )
     if set(trigger) - {"stream", "pattern"}:
-        raise InvalidDag(f"unknown trigger keys: {', '.join(sorted(set(trigger) - {'stream', 'pattern'}))}")
+        raise InvalidDag(
+            f"unknown trigger keys: {', '.join(sorted(set(trigger) - {'stream', 'pattern'}))}"
+        )
     pattern = trigger.get("pattern") or ""
     if not isinstance(pattern, str):
         raise InvalidDag("trigger.pattern must be a string (fnmatch on the file name)")
     policy = data.get("policy") or {}
     if not isinstance(policy, dict) or set(policy) - {"max_age", "max_waiting"}:
         raise InvalidDag("policy may only hold max_age (seconds) and max_waiting (jobs per stage)")
-    max_age = _number("policy.max_age", policy["max_age"], 0, 1e9, lo_open=True) if policy.get("max_age") is not None else None
-    max_waiting = int(_number("policy.max_waiting", policy["max_waiting"], 1, 1e9, integer=True)) if policy.get("max_waiting") is not None else None
+    max_age = (
+        _number("policy.max_age", policy["max_age"], 0, 1e9, lo_open=True)
+        if policy.get("max_age") is not None
+        else None
+    )
+    max_waiting = (
+        int(_number("policy.max_waiting", policy["max_waiting"], 1, 1e9, integer=True))
+        if policy.get("max_waiting") is not None
+        else None
+    )
     enabled = data.get("enabled", True)
     if not isinstance(enabled, bool):
         raise InvalidDag("enabled must be true or false")
@@ -155,12 +190,16 @@ def validate(data: dict[str, Any], payloads: set[str] | None = None) -> DagSpec:
             raise InvalidDag(f"{where} must be a mapping with at least a payload")
         extra = set(stage) - STAGE_KEYS
         if extra:
-            raise InvalidDag(f"{where}: unknown keys {', '.join(sorted(extra))} (allowed: {', '.join(sorted(STAGE_KEYS))})")
+            raise InvalidDag(
+                f"{where}: unknown keys {', '.join(sorted(extra))} (allowed: {', '.join(sorted(STAGE_KEYS))})"
+            )
         payload = stage.get("payload")
         if not isinstance(payload, str) or not payload:
             raise InvalidDag(f"{where} has no payload")
         if payload not in payloads:
-            raise InvalidDag(f"{where}: unknown payload {payload!r} (installed: {', '.join(sorted(payloads)) or 'none'})")
+            raise InvalidDag(
+                f"{where}: unknown payload {payload!r} (installed: {', '.join(sorted(payloads)) or 'none'})"
+            )
         parents = stage.get("parents") or []
         if isinstance(parents, str):
             parents = [parents]
@@ -171,13 +210,40 @@ def validate(data: dict[str, Any], payloads: set[str] | None = None) -> DagSpec:
         queue = stage.get("queue", DEFAULTS["queue"])
         if not isinstance(queue, str) or not NAME_RE.match(queue):
             raise InvalidDag(f"{where}: queue {queue!r} must be a simple name")
-        graph[sname] = {"payload": payload, "args": _args(where, stage.get("args")), "queue": queue, "parents": parents}
+        graph[sname] = {
+            "payload": payload,
+            "args": _args(where, stage.get("args")),
+            "queue": queue,
+            "parents": parents,
+        }
         raw_tunables[sname] = {
             "priority": stage.get("priority"),
-            "timeout": _number(f"{where}.timeout", stage.get("timeout", DEFAULTS["timeout"]), 0, 7 * 86400, lo_open=True),
-            "max_attempts": int(_number(f"{where}.max_attempts", stage.get("max_attempts", DEFAULTS["max_attempts"]), 1, 100, integer=True)),
-            "prescale": _number(f"{where}.prescale", stage.get("prescale", DEFAULTS["prescale"]), 0, 1),
-            "event_fraction": _number(f"{where}.event_fraction", stage.get("event_fraction", DEFAULTS["event_fraction"]), 0, 1, lo_open=True),
+            "timeout": _number(
+                f"{where}.timeout",
+                stage.get("timeout", DEFAULTS["timeout"]),
+                0,
+                7 * 86400,
+                lo_open=True,
+            ),
+            "max_attempts": int(
+                _number(
+                    f"{where}.max_attempts",
+                    stage.get("max_attempts", DEFAULTS["max_attempts"]),
+                    1,
+                    100,
+                    integer=True,
+                )
+            ),
+            "prescale": _number(
+                f"{where}.prescale", stage.get("prescale", DEFAULTS["prescale"]), 0, 1
+            ),
+            "event_fraction": _number(
+                f"{where}.event_fraction",
+                stage.get("event_fraction", DEFAULTS["event_fraction"]),
+                0,
+                1,
+                lo_open=True,
+            ),
         }
     for sname, node in graph.items():
         for parent in node["parents"]:
@@ -195,12 +261,21 @@ def validate(data: dict[str, Any], payloads: set[str] | None = None) -> DagSpec:
         if t["priority"] is None:
             t["priority"] = PRIORITY_STEP * depth[sname]
         else:
-            t["priority"] = int(_number(f"stage {sname!r}.priority", t["priority"], -1e6, 1e6, integer=True))
+            t["priority"] = int(
+                _number(f"stage {sname!r}.priority", t["priority"], -1e6, 1e6, integer=True)
+            )
         tunables[sname] = t
     return DagSpec(
-        name=name, description=description, enabled=enabled, stream=trigger["stream"],
-        pattern=pattern, max_age=max_age, max_waiting=max_waiting, graph=graph,
-        tunables=tunables, order=order,
+        name=name,
+        description=description,
+        enabled=enabled,
+        stream=trigger["stream"],
+        pattern=pattern,
+        max_age=max_age,
+        max_waiting=max_waiting,
+        graph=graph,
+        tunables=tunables,
+        order=order,
     )
 
 
@@ -211,7 +286,9 @@ def _topological_order(graph: dict[str, dict[str, Any]]) -> list[str]:
     while remaining:
         ready = [s for s, parents in remaining.items() if not parents]
         if not ready:
-            raise InvalidDag(f"the stages {', '.join(_find_cycle(graph, set(remaining)))} form a cycle")
+            raise InvalidDag(
+                f"the stages {', '.join(_find_cycle(graph, set(remaining)))} form a cycle"
+            )
         for s in ready:
             order.append(s)
             del remaining[s]
@@ -227,7 +304,7 @@ def _find_cycle(graph: dict[str, dict[str, Any]], nodes: set[str]) -> list[str]:
     while node not in path:
         path.append(node)
         node = next(p for p in graph[node]["parents"] if p in nodes)
-    cycle = path[path.index(node):]
+    cycle = path[path.index(node) :]
     cycle.reverse()
     return cycle + [cycle[0]]
 

@@ -40,7 +40,9 @@ def _tail(text: str) -> str:
 def report(job_id: int, pilot_id: int, rep: Report, actor: str) -> Job:
     """Apply a pilot's report. Repeats are harmless; a job no longer this pilot's is a Conflict."""
     if rep.state not in REPORTABLE:
-        raise IllegalTransition(f"unknown report state {rep.state!r}: use one of {', '.join(sorted(REPORTABLE))}")
+        raise IllegalTransition(
+            f"unknown report state {rep.state!r}: use one of {', '.join(sorted(REPORTABLE))}"
+        )
     with transaction.atomic():
         job = Job.objects.select_for_update().get(pk=job_id)
         if job.pilot_id != pilot_id:
@@ -66,8 +68,15 @@ def report(job_id: int, pilot_id: int, rep: Report, actor: str) -> Job:
             raise Conflict(f"job {job_id} is already {job.state}")
         _free_pilot(job, done=rep.state in ("finished", "failed", "timeout"))
         if rep.state == "finished":
-            move(job, JobState.FINISHED, actor=actor, outputs=list(rep.outputs), log_tail=_tail(rep.log_tail),
-                 exit_code=0, message="")
+            move(
+                job,
+                JobState.FINISHED,
+                actor=actor,
+                outputs=list(rep.outputs),
+                log_tail=_tail(rep.log_tail),
+                exit_code=0,
+                message="",
+            )
             flow.on_job_finished(job, actor)
             return job
         if rep.state == "released":
@@ -75,14 +84,27 @@ def report(job_id: int, pilot_id: int, rep: Report, actor: str) -> Job:
             flow.settle_dagrun_of(job)
             return job
         if rep.state == "timeout":
-            move(job, JobState.TIMEOUT, actor=actor, reason=rep.message or "killed at its time limit",
-                 message=rep.message or "killed by the pilot at its time limit", log_tail=_tail(rep.log_tail),
-                 exit_code=rep.exit_code)
+            move(
+                job,
+                JobState.TIMEOUT,
+                actor=actor,
+                reason=rep.message or "killed at its time limit",
+                message=rep.message or "killed by the pilot at its time limit",
+                log_tail=_tail(rep.log_tail),
+                exit_code=rep.exit_code,
+            )
             flow.settle_dagrun_of(job)
             return job
         # failed
-        move(job, JobState.FAILED, actor=actor, reason=rep.message[:500], exit_code=rep.exit_code,
-             message=rep.message, log_tail=_tail(rep.log_tail))
+        move(
+            job,
+            JobState.FAILED,
+            actor=actor,
+            reason=rep.message[:500],
+            exit_code=rep.exit_code,
+            message=rep.message,
+            log_tail=_tail(rep.log_tail),
+        )
         _retry_if_attempts_left(job, actor)
         flow.settle_dagrun_of(job)
         return job
@@ -106,7 +128,10 @@ def _free_pilot(job: Job, done: bool) -> None:
 
     update: dict[str, Any] = {
         "job": Case(When(job_id=job.pk, then=Value(None)), default=F("job")),
-        "state": Case(When(job_id=job.pk, state=PilotState.BUSY, then=Value(PilotState.IDLE)), default=F("state")),
+        "state": Case(
+            When(job_id=job.pk, state=PilotState.BUSY, then=Value(PilotState.IDLE)),
+            default=F("state"),
+        ),
         "last_seen": timezone.now(),
     }
     if done:
@@ -117,9 +142,13 @@ def _free_pilot(job: Job, done: bool) -> None:
 def _retry_if_attempts_left(job: Job, actor: str) -> bool:
     max_attempts = job.settings.max_attempts
     if job.attempt < max_attempts:
-        move(job, JobState.WAITING, actor="system",
-             reason=f"automatic retry {job.attempt + 1}/{max_attempts} after failure",
-             attempt=job.attempt + 1)
+        move(
+            job,
+            JobState.WAITING,
+            actor="system",
+            reason=f"automatic retry {job.attempt + 1}/{max_attempts} after failure",
+            attempt=job.attempt + 1,
+        )
         return True
     return False
 
@@ -128,8 +157,13 @@ def requeue_lost(job: Job, actor: str, reason: str) -> None:
     """A job whose pilot vanished goes back to waiting with its attempt raised (lock held)."""
     _free_pilot(job, done=False)
     if job.attempt >= job.settings.max_attempts:
-        move(job, JobState.FAILED, actor=actor, reason=f"{reason}; no attempts left",
-             message=f"{reason}; no attempts left")
+        move(
+            job,
+            JobState.FAILED,
+            actor=actor,
+            reason=f"{reason}; no attempts left",
+            message=f"{reason}; no attempts left",
+        )
     else:
         move(job, JobState.WAITING, actor=actor, reason=reason, attempt=job.attempt + 1)
     flow.settle_dagrun_of(job)
@@ -138,8 +172,13 @@ def requeue_lost(job: Job, actor: str, reason: str) -> None:
 def expire(job: Job, actor: str) -> None:
     """A job past its deadline: set aside as timeout, not retried automatically (lock held)."""
     _free_pilot(job, done=False)
-    move(job, JobState.TIMEOUT, actor=actor, reason=f"past its stage timeout of {job.timeout:g} s",
-         message=f"no result within the stage timeout of {job.timeout:g} s")
+    move(
+        job,
+        JobState.TIMEOUT,
+        actor=actor,
+        reason=f"past its stage timeout of {job.timeout:g} s",
+        message=f"no result within the stage timeout of {job.timeout:g} s",
+    )
     flow.settle_dagrun_of(job)
 
 
@@ -154,10 +193,25 @@ def drop(job: Job, actor: str, why: str, reason: str) -> None:
 def retry(job_id: int, actor: str) -> Job:
     with transaction.atomic():
         job = Job.objects.select_for_update().get(pk=job_id)
-        if job.state not in (JobState.FAILED, JobState.TIMEOUT, JobState.DROPPED, JobState.CANCELLED):
-            raise IllegalTransition(f"job {job_id} is {job.state}: only failed, timeout, dropped or cancelled jobs can be retried")
-        move(job, JobState.WAITING, actor=actor, reason="retried by an operator",
-             attempt=job.attempt + 1, drop_reason="", exit_code=None, message="")
+        if job.state not in (
+            JobState.FAILED,
+            JobState.TIMEOUT,
+            JobState.DROPPED,
+            JobState.CANCELLED,
+        ):
+            raise IllegalTransition(
+                f"job {job_id} is {job.state}: only failed, timeout, dropped or cancelled jobs can be retried"
+            )
+        move(
+            job,
+            JobState.WAITING,
+            actor=actor,
+            reason="retried by an operator",
+            attempt=job.attempt + 1,
+            drop_reason="",
+            exit_code=None,
+            message="",
+        )
         flow.settle_dagrun_of(job)
         return job
 
@@ -166,7 +220,9 @@ def cancel(job_id: int, actor: str) -> Job:
     with transaction.atomic():
         job = Job.objects.select_for_update().get(pk=job_id)
         if job.state not in (JobState.WAITING, JobState.DISPATCHED, JobState.RUNNING):
-            raise IllegalTransition(f"job {job_id} is {job.state}: only waiting, dispatched or running jobs can be cancelled")
+            raise IllegalTransition(
+                f"job {job_id} is {job.state}: only waiting, dispatched or running jobs can be cancelled"
+            )
         _free_pilot(job, done=False)
         move(job, JobState.CANCELLED, actor=actor, reason="cancelled by an operator")
         flow.settle_dagrun_of(job)
@@ -181,8 +237,14 @@ def set_priority(job_id: int, priority: int, actor: str) -> Job:
         job.priority = priority
         from p3s.jobs.models import JobEvent
 
-        JobEvent.objects.create(job=job, from_state=job.state, to_state=job.state, actor=actor,
-                                reason=f"priority {old} -> {priority}", attempt=job.attempt)
+        JobEvent.objects.create(
+            job=job,
+            from_state=job.state,
+            to_state=job.state,
+            actor=actor,
+            reason=f"priority {old} -> {priority}",
+            attempt=job.attempt,
+        )
         return job
 
 

@@ -62,6 +62,7 @@ def ensure_prepared(cur, raw_connection) -> None:
             cur.execute(PREPARE_POSTGRES)
         _prepared.add(key)
 
+
 _CLAIM_SQLITE = """
     UPDATE jobs_job
     SET state = 'dispatched', pilot_id = %(pilot)s, dispatched_at = %(now)s, updated = %(now)s,
@@ -72,7 +73,9 @@ _CLAIM_SQLITE = """
 """
 
 
-def claim_next(pilot_id: int, queues: list[str], time_left: float | None = None, actor: str = "") -> Job | None:
+def claim_next(
+    pilot_id: int, queues: list[str], time_left: float | None = None, actor: str = ""
+) -> Job | None:
     """Dispatch the next job of ``queues`` to the pilot, or return None when there is none.
 
     ``time_left``: seconds the pilot has left; jobs whose stage timeout exceeds it are skipped.
@@ -92,7 +95,9 @@ def claim_next(pilot_id: int, queues: list[str], time_left: float | None = None,
                 for i, queue in enumerate(queues):
                     params[f"q{i}"] = queue
                     names.append(f"%(q{i})s")
-                cur.execute(_CLAIM_SQLITE.format(pick=_PICK.format(queues=", ".join(names))), params)
+                cur.execute(
+                    _CLAIM_SQLITE.format(pick=_PICK.format(queues=", ".join(names))), params
+                )
             row = cur.fetchone()
         if row is None:
             return None
@@ -102,10 +107,15 @@ def claim_next(pilot_id: int, queues: list[str], time_left: float | None = None,
             job.deadline = now + timedelta(seconds=job.timeout + grace)
             Job.objects.filter(pk=job_id).update(deadline=job.deadline)
         JobEvent.objects.create(
-            job_id=job_id, from_state=JobState.WAITING, to_state=JobState.DISPATCHED,
-            actor=actor or f"pilot:{pilot_id}", attempt=attempt,
+            job_id=job_id,
+            from_state=JobState.WAITING,
+            to_state=JobState.DISPATCHED,
+            actor=actor or f"pilot:{pilot_id}",
+            attempt=attempt,
         )
         from p3s.pilots.models import Pilot, PilotState
 
-        Pilot.objects.filter(pk=pilot_id).update(job_id=job_id, state=PilotState.BUSY, last_seen=now)
+        Pilot.objects.filter(pk=pilot_id).update(
+            job_id=job_id, state=PilotState.BUSY, last_seen=now
+        )
     return job

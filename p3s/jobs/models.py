@@ -13,12 +13,16 @@ class Job(models.Model):
 
     dagrun = models.ForeignKey("dags.DagRun", on_delete=models.CASCADE, related_name="jobs")
     stage = models.CharField(max_length=64)
-    settings = models.ForeignKey("dags.StageSettings", on_delete=models.PROTECT, related_name="jobs")
+    settings = models.ForeignKey(
+        "dags.StageSettings", on_delete=models.PROTECT, related_name="jobs"
+    )
     payload = models.CharField(max_length=64)
     args = models.JSONField(default=list)
     queue = models.CharField(max_length=32, default="default")
     priority = models.IntegerField(default=0)
-    data_ts = models.DateTimeField(help_text="copied from the file: LIFO order among equal priorities")
+    data_ts = models.DateTimeField(
+        help_text="copied from the file: LIFO order among equal priorities"
+    )
     state = models.CharField(max_length=16, choices=JobState.choices, default=JobState.WAITING)
     attempt = models.PositiveSmallIntegerField(default=1)
     pilot = models.ForeignKey(
@@ -32,7 +36,9 @@ class Job(models.Model):
     exit_code = models.IntegerField(null=True, blank=True)
     message = models.TextField(blank=True)
     log_tail = models.TextField(blank=True)
-    drop_reason = models.CharField(max_length=32, blank=True, help_text="prescaled, too-old, queue-depth")
+    drop_reason = models.CharField(
+        max_length=32, blank=True, help_text="prescaled, too-old, queue-depth"
+    )
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
     dispatched_at = models.DateTimeField(null=True, blank=True)
@@ -48,12 +54,16 @@ class Job(models.Model):
         indexes = [
             # jobs.claim.claim_next: the claim's ORDER BY over claimable rows only.
             models.Index(
-                models.F("priority").desc(), models.F("data_ts").desc(), "id",
-                name="job_claim_order", condition=Q(state="waiting"),
+                models.F("priority").desc(),
+                models.F("data_ts").desc(),
+                "id",
+                name="job_claim_order",
+                condition=Q(state="waiting"),
             ),
             # jobs.sweep.expire_timeouts / requeue_undispatched: live jobs by deadline.
             models.Index(
-                fields=["deadline"], name="job_live_deadline",
+                fields=["deadline"],
+                name="job_live_deadline",
                 condition=Q(state__in=["dispatched", "running"]),
             ),
             # jobs.sweep.drop_stale / front dashboard: counts by state and stage.

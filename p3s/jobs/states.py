@@ -1,9 +1,9 @@
 """Job states and the transitions allowed between them: written down once, here.
 
-    waiting -> dispatched -> running -> finished | failed | timeout
-    (a lost pilot, a failure with attempts left, a released job, an operator retry: back to waiting)
-    dropped: not worth running any more (prescaled out, too old, queue too deep)
-    cancelled: an operator said so
+waiting -> dispatched -> running -> finished | failed | timeout
+(a lost pilot, a failure with attempts left, a released job, an operator retry: back to waiting)
+dropped: not worth running any more (prescaled out, too old, queue too deep)
+cancelled: an operator said so
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from p3s.dags.models import DagTemplate
 from p3s.jobs import actions
 from p3s.jobs.models import Job
 from p3s.jobs.states import ON_PILOT, JobState
+from p3s.pilots import beacon
 from p3s.pilots.models import Pilot, PilotState
 
 log = logging.getLogger("p3s.sweep")
@@ -26,14 +27,21 @@ ACTOR = "sweeper"
 
 
 def _locked(ids: list[int], states) -> list[Job]:
-    return list(Job.objects.select_for_update(skip_locked=True).select_related("settings")
-                .filter(pk__in=ids, state__in=states))
+    return list(
+        Job.objects.select_for_update(skip_locked=True)
+        .select_related("settings")
+        .filter(pk__in=ids, state__in=states)
+    )
 
 
 def expire_timeouts(now: datetime | None = None) -> int:
     """Jobs past their stage timeout (plus grace) become ``timeout``."""
     now = now or timezone.now()
-    ids = list(Job.objects.filter(state__in=ON_PILOT, deadline__lt=now).values_list("id", flat=True)[:BATCH])
+    ids = list(
+        Job.objects.filter(state__in=ON_PILOT, deadline__lt=now).values_list("id", flat=True)[
+            :BATCH
+        ]
+    )
     done = 0
     for job_id in ids:
         with transaction.atomic():
@@ -49,13 +57,18 @@ def requeue_undispatched(now: datetime | None = None) -> int:
     """Jobs dispatched but never reported running within DISPATCH_GRACE go back to waiting."""
     now = now or timezone.now()
     limit = now - timedelta(seconds=settings.P3S["DISPATCH_GRACE"])
-    ids = list(Job.objects.filter(state=JobState.DISPATCHED, dispatched_at__lt=limit)
-               .values_list("id", flat=True)[:BATCH])
+    ids = list(
+        Job.objects.filter(state=JobState.DISPATCHED, dispatched_at__lt=limit).values_list(
+            "id", flat=True
+        )[:BATCH]
+    )
     done = 0
     for job_id in ids:
         with transaction.atomic():
             for job in _locked([job_id], [JobState.DISPATCHED]):
-                actions.requeue_lost(job, ACTOR, f"dispatched to pilot {job.pilot_id} but never started")
+                actions.requeue_lost(
+                    job, ACTOR, f"dispatched to pilot {job.pilot_id} but never started"
+                )
                 log.info("job %s re-queued: never started", job.pk)
                 done += 1
     return done
@@ -65,29 +78,53 @@ def find_lost_pilots(now: datetime | None = None) -> int:
     """Pilots silent for more than LOST_AFTER_BEATS heartbeats are lost; their jobs re-queued."""
     now = now or timezone.now()
     beats = settings.P3S["LOST_AFTER_BEATS"]
+    since = beacon.listening_since(now)
+    if since is None:
+        log.warning(
+            "the API server is not beating: no pilot is declared lost while it cannot hear them"
+        )
+        return 0
     live = Pilot.objects.filter(state__in=[PilotState.IDLE, PilotState.BUSY])
     # last_seen + beats * interval < now, evaluated per pilot (intervals may differ).
     candidates = [
-        p for p in live.filter(last_seen__lt=now - timedelta(seconds=0.1))
-        .only("id", "last_seen", "heartbeat_interval")[:BATCH]
-        if p.last_seen + timedelta(seconds=beats * p.heartbeat_interval) < now
+        p
+        for p in live.filter(last_seen__lt=now - timedelta(seconds=0.1)).only(
+            "id", "last_seen", "heartbeat_interval"
+        )[:BATCH]
+        if max(p.last_seen, since) + timedelta(seconds=beats * p.heartbeat_interval) < now
     ]
     done = 0
     for cand in candidates:
         with transaction.atomic():
-            pilot = Pilot.objects.select_for_update(skip_locked=True).filter(
-                pk=cand.pk, state__in=[PilotState.IDLE, PilotState.BUSY]).first()
-            if pilot is None or pilot.last_seen + timedelta(seconds=beats * pilot.heartbeat_interval) >= now:
+            pilot = (
+                Pilot.objects.select_for_update(skip_locked=True)
+                .filter(pk=cand.pk, state__in=[PilotState.IDLE, PilotState.BUSY])
+                .first()
+            )
+            if (
+                pilot is None
+                or max(pilot.last_seen, since) + timedelta(seconds=beats * pilot.heartbeat_interval)
+                >= now
+            ):
                 continue
             silent = (now - pilot.last_seen).total_seconds()
             pilot.state = PilotState.LOST
             pilot.exit_reason = f"silent for {silent:.0f} s"
             pilot.save(update_fields=["state", "exit_reason"])
-            jobs = list(Job.objects.select_for_update().select_related("settings")
-                        .filter(pilot=pilot, state__in=ON_PILOT))
+            jobs = list(
+                Job.objects.select_for_update()
+                .select_related("settings")
+                .filter(pilot=pilot, state__in=ON_PILOT)
+            )
             for job in jobs:
                 actions.requeue_lost(job, ACTOR, f"pilot {pilot.pk} lost (silent {silent:.0f} s)")
-            log.info("pilot %s on %s lost after %.0f s; %d job(s) re-queued", pilot.pk, pilot.host, silent, len(jobs))
+            log.info(
+                "pilot %s on %s lost after %.0f s; %d job(s) re-queued",
+                pilot.pk,
+                pilot.host,
+                silent,
+                len(jobs),
+            )
             done += 1
     return done
 
@@ -96,20 +133,39 @@ def drop_stale(now: datetime | None = None) -> int:
     """Prompt policy: drop waiting jobs on data older than max_age, and beyond max_waiting."""
     now = now or timezone.now()
     done = 0
-    for template in DagTemplate.objects.filter(Q(max_age__isnull=False) | Q(max_waiting__isnull=False)):
+    for template in DagTemplate.objects.filter(
+        Q(max_age__isnull=False) | Q(max_waiting__isnull=False)
+    ):
         if template.max_age:
             cutoff = now - timedelta(seconds=template.max_age)
-            ids = list(Job.objects.filter(settings__template=template, state=JobState.WAITING, data_ts__lt=cutoff)
-                       .values_list("id", flat=True)[:BATCH])
-            done += _drop(ids, "too-old", f"data older than the policy's max_age of {template.max_age:g} s")
+            ids = list(
+                Job.objects.filter(
+                    settings__template=template, state=JobState.WAITING, data_ts__lt=cutoff
+                ).values_list("id", flat=True)[:BATCH]
+            )
+            done += _drop(
+                ids, "too-old", f"data older than the policy's max_age of {template.max_age:g} s"
+            )
         if template.max_waiting:
-            deep = (Job.objects.filter(settings__template=template, state=JobState.WAITING)
-                    .values("settings").annotate(n=Count("id")).filter(n__gt=template.max_waiting))
+            deep = (
+                Job.objects.filter(settings__template=template, state=JobState.WAITING)
+                .values("settings")
+                .annotate(n=Count("id"))
+                .filter(n__gt=template.max_waiting)
+            )
             for row in deep:
-                ids = list(Job.objects.filter(settings_id=row["settings"], state=JobState.WAITING)
-                           .order_by(F("data_ts").desc(), "-id").values_list("id", flat=True)
-                           [template.max_waiting:template.max_waiting + BATCH])
-                done += _drop(ids, "queue-depth", f"more than {template.max_waiting} waiting: oldest data dropped")
+                ids = list(
+                    Job.objects.filter(settings_id=row["settings"], state=JobState.WAITING)
+                    .order_by(F("data_ts").desc(), "-id")
+                    .values_list("id", flat=True)[
+                        template.max_waiting : template.max_waiting + BATCH
+                    ]
+                )
+                done += _drop(
+                    ids,
+                    "queue-depth",
+                    f"more than {template.max_waiting} waiting: oldest data dropped",
+                )
     return done
 
 

@@ -25,7 +25,13 @@ def move(job: Job, to: str, *, actor: str, reason: str = "", **fields: Any) -> J
     job.state = to
     for name, value in fields.items():
         setattr(job, name, value)
-    if to in (JobState.FINISHED, JobState.FAILED, JobState.TIMEOUT, JobState.DROPPED, JobState.CANCELLED):
+    if to in (
+        JobState.FINISHED,
+        JobState.FAILED,
+        JobState.TIMEOUT,
+        JobState.DROPPED,
+        JobState.CANCELLED,
+    ):
         job.ended_at = now
     if to == JobState.WAITING:
         job.pilot = None
@@ -44,6 +50,8 @@ def move(job: Job, to: str, *, actor: str, reason: str = "", **fields: Any) -> J
 
 def record_new(job: Job, *, actor: str, reason: str = "") -> None:
     """The creation event of a job (from nothing to its first state)."""
-    JobEvent.objects.create(job=job, from_state="", to_state=job.state, actor=actor, reason=reason, attempt=job.attempt)
+    JobEvent.objects.create(
+        job=job, from_state="", to_state=job.state, actor=actor, reason=reason, attempt=job.attempt
+    )
     if job.state == JobState.WAITING:
         wakeup.notify_claimable()

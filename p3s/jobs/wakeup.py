@@ -106,8 +106,10 @@ def _listen_postgres() -> None:
     while not _stop.is_set():
         try:
             conn = _listener_conn = psycopg2.connect(
-                dbname=connection.settings_dict["NAME"], user=db.get("USER") or None,
-                password=db.get("PASSWORD") or None, host=db.get("HOST") or None,
+                dbname=connection.settings_dict["NAME"],
+                user=db.get("USER") or None,
+                password=db.get("PASSWORD") or None,
+                host=db.get("HOST") or None,
                 port=db.get("PORT") or None,
             )
             conn.set_isolation_level(psycopg2.extensions.ISOLATION_LEVEL_AUTOCOMMIT)
@@ -126,7 +128,9 @@ def _listen_postgres() -> None:
             _listener_ok.clear()
             if _stop.is_set():
                 return
-            log.warning("wake-up listener lost its connection (%s); retrying in %.1fs", exc, backoff)
+            log.warning(
+                "wake-up listener lost its connection (%s); retrying in %.1fs", exc, backoff
+            )
             threading.Event().wait(backoff)
             backoff = min(backoff * 2, 10.0)
 

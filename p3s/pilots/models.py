@@ -15,7 +15,9 @@ class PilotState(models.TextChoices):
 
 class Pilot(models.Model):
     token = models.ForeignKey("accounts.ApiToken", on_delete=models.PROTECT, related_name="pilots")
-    key_hash = models.CharField(max_length=64, help_text="hash of the per-pilot key given at registration")
+    key_hash = models.CharField(
+        max_length=64, help_text="hash of the per-pilot key given at registration"
+    )
     host = models.CharField(max_length=255)
     site = models.CharField(max_length=100, blank=True)
     batch_system = models.CharField(max_length=32, blank=True)
@@ -25,7 +27,11 @@ class Pilot(models.Model):
     version = models.CharField(max_length=32, blank=True)
     state = models.CharField(max_length=16, choices=PilotState.choices, default=PilotState.IDLE)
     job = models.ForeignKey(
-        "jobs.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        "jobs.Job",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
         help_text="the job it is running now",
     )
     heartbeat_interval = models.FloatField()
@@ -43,3 +49,17 @@ class Pilot(models.Model):
 
     def __str__(self) -> str:
         return f"pilot {self.pk} on {self.host} ({self.state})"
+
+
+class ServerBeacon(models.Model):
+    """One row: when the API server last said it was up, and since when it has been up.
+
+    A pilot's silence only counts while the server could hear it: after an outage, every
+    pilot gets its full grace again (pilots.beacon, jobs.sweep.find_lost_pilots).
+    """
+
+    alive_at = models.DateTimeField()
+    up_since = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"server up since {self.up_since:%F %T}, alive at {self.alive_at:%F %T}"

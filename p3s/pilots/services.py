@@ -18,8 +18,11 @@ def register(token: ApiToken, info: dict[str, Any]) -> tuple[Pilot, str]:
     """A new pilot and its key (shown once; the pilot sends it with every pilot call)."""
     key = secrets.token_urlsafe(24)
     pilot = Pilot.objects.create(
-        token=token, key_hash=hash_key(key), heartbeat_interval=settings.P3S["HEARTBEAT_INTERVAL"],
-        last_seen=timezone.now(), **info,
+        token=token,
+        key_hash=hash_key(key),
+        heartbeat_interval=settings.P3S["HEARTBEAT_INTERVAL"],
+        last_seen=timezone.now(),
+        **info,
     )
     return pilot, key
 
@@ -83,7 +86,11 @@ def say_goodbye(pilot: Pilot, reason: str, ok: bool) -> Pilot:
             from p3s.jobs.models import Job
             from p3s.jobs.states import ON_PILOT
 
-            job = Job.objects.select_for_update().filter(pk=pilot.job_id, state__in=ON_PILOT, pilot=pilot).first()
+            job = (
+                Job.objects.select_for_update()
+                .filter(pk=pilot.job_id, state__in=ON_PILOT, pilot=pilot)
+                .first()
+            )
             if job is not None:
                 requeue_lost(job, f"pilot:{pilot.pk}", f"pilot {pilot.pk} exited: {reason}")
     return pilot

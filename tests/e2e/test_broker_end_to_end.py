@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -27,13 +27,21 @@ stages:
 
 
 def announce(server, stream: str, name: str):
-    body = {"url": f"file:///e2e/{name}", "stream": stream, "run": 7, "subrun": 1,
-            "timestamp": datetime.now(timezone.utc).isoformat(), "events": 3}
+    body = {
+        "url": f"file:///e2e/{name}",
+        "stream": stream,
+        "run": 7,
+        "subrun": 1,
+        "timestamp": datetime.now(UTC).isoformat(),
+        "events": 3,
+    }
     return server.post("/api/v1/files/", role="daq", json=body)
 
 
 def put_dag(server, text: str, name: str):
-    r = server.post("/api/v1/dags/", role="expert", data=text, headers={"Content-Type": "application/yaml"})
+    r = server.post(
+        "/api/v1/dags/", role="expert", data=text, headers={"Content-Type": "application/yaml"}
+    )
     assert r.status_code in (200, 201), r.text
 
 
@@ -47,7 +55,11 @@ def test_a_fan_out_and_join_dag_runs_to_succeeded_from_one_announcement(live_p3s
     r = announce(live_p3s, "diag", "fanjoin-1.dat")
     assert r.status_code == 201, r.text
     run_id = r.json()["dagruns"][0]["id"]
-    run = live_p3s.wait_for(lambda: (d := dagrun(live_p3s, run_id))["state"] != "running" and d, 90, "the DAG run to end")
+    run = live_p3s.wait_for(
+        lambda: (d := dagrun(live_p3s, run_id))["state"] != "running" and d,
+        90,
+        "the DAG run to end",
+    )
     assert run["state"] == "succeeded", run
     jobs = {j["stage"]: j for j in run["jobs"]}
     assert sorted(jobs) == ["a", "b", "c", "d"]
@@ -71,13 +83,19 @@ def test_a_pilot_killed_mid_job_has_its_job_rerun_by_another_pilot(live_p3s):
     live_p3s.start_sweeper()
     first = live_p3s.start_pilot("--idle-exit", "60", name="victim")
     run_id = announce(live_p3s, "slow", "slow-1.dat").json()["dagruns"][0]["id"]
-    job = live_p3s.wait_for(lambda: (j := dagrun(live_p3s, run_id)["jobs"][0])["state"] == "running" and j, 60,
-                            "the job to run on the first pilot")
+    job = live_p3s.wait_for(
+        lambda: (j := dagrun(live_p3s, run_id)["jobs"][0])["state"] == "running" and j,
+        60,
+        "the job to run on the first pilot",
+    )
     victim_pilot = job["pilot"]
     os.kill(first.pid, signal.SIGKILL)
     live_p3s.start_pilot("--idle-exit", "60", name="rescuer")
-    run = live_p3s.wait_for(lambda: (d := dagrun(live_p3s, run_id))["state"] != "running" and d, 120,
-                            "the job to be re-run elsewhere")
+    run = live_p3s.wait_for(
+        lambda: (d := dagrun(live_p3s, run_id))["state"] != "running" and d,
+        120,
+        "the job to be re-run elsewhere",
+    )
     assert run["state"] == "succeeded", run
     job = live_p3s.get(f"/api/v1/jobs/{job['id']}/").json()
     assert job["attempt"] == 2 and job["pilot"] != victim_pilot
@@ -92,7 +110,33 @@ def test_a_job_exceeding_its_timeout_ends_as_timeout(live_p3s):
     live_p3s.start_sweeper()
     live_p3s.start_pilot("--idle-exit", "60", name="pilot")
     run_id = announce(live_p3s, "stuck", "stuck-1.dat").json()["dagruns"][0]["id"]
-    run = live_p3s.wait_for(lambda: (d := dagrun(live_p3s, run_id))["state"] != "running" and d, 60, "the run to end")
+    run = live_p3s.wait_for(
+        lambda: (d := dagrun(live_p3s, run_id))["state"] != "running" and d, 60, "the run to end"
+    )
     assert run["state"] == "partial"
     [job] = run["jobs"]
     assert job["state"] == "timeout" and job["attempt"] == 1  # set aside, not retried
+
+
+def test_a_server_crash_mid_job_loses_nothing(live_p3s):
+    put_dag(live_p3s, SLOW_DAG.replace("seconds: 8", "seconds: 4"), "slow")
+    live_p3s.start_sweeper()  # it keeps sweeping through the outage (longer than 3 heartbeats)
+    live_p3s.start_pilot("--idle-exit", "60", name="pilot")
+    run_id = announce(live_p3s, "slow", "crash-1.dat").json()["dagruns"][0]["id"]
+    live_p3s.wait_for(
+        lambda: dagrun(live_p3s, run_id)["jobs"][0]["state"] == "running", 60, "the job to run"
+    )
+    live_p3s.kill_server()
+    # The payload ends while the server is down; the pilot keeps its report and retries.
+    import time
+
+    time.sleep(6)
+    live_p3s.start_server()
+    run = live_p3s.wait_for(
+        lambda: (d := dagrun(live_p3s, run_id))["state"] != "running" and d,
+        90,
+        "the spooled report to arrive",
+    )
+    assert run["state"] == "succeeded"
+    job = live_p3s.get(f"/api/v1/jobs/{run['jobs'][0]['id']}/").json()
+    assert job["attempt"] == 1, "the job was re-run instead of its report being delivered"

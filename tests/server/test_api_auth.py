@@ -49,7 +49,17 @@ def test_bad_tokens_are_refused_with_a_message(client):
     assert r.status_code == 401 and "unknown token" in r.json()["detail"]
 
 
-@pytest.mark.parametrize("path", ["/api/v1/jobs/", "/api/v1/files/", "/api/v1/dagruns/", "/api/v1/dags/", "/api/v1/summary/", "/api/v1/pilots/"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/jobs/",
+        "/api/v1/files/",
+        "/api/v1/dagruns/",
+        "/api/v1/dags/",
+        "/api/v1/summary/",
+        "/api/v1/pilots/",
+    ],
+)
 def test_reads_need_an_operator(client_as, anonymous, path):
     assert anonymous.get(path).status_code == 401
     assert client_as("daq").get(path).status_code == 403
@@ -64,9 +74,18 @@ def test_a_pilot_can_only_report_on_its_own_jobs(daq, new_pilot, make_dag):
     for body in ({"state": "running"}, {"state": "finished"}, {"state": "failed", "exit_code": 1}):
         r = stranger.post(f"/api/v1/jobs/{job['id']}/report/", body, format="json")
         assert r.status_code == 403, r.content
-    r = stranger.post(f"/api/v1/jobs/{job['id']}/metrics/", {"metrics": [{"name": "x", "value": 1}]}, format="json")
+    r = stranger.post(
+        f"/api/v1/jobs/{job['id']}/metrics/",
+        {"metrics": [{"name": "x", "value": 1}]},
+        format="json",
+    )
     assert r.status_code == 403
-    assert owner.post(f"/api/v1/jobs/{job['id']}/report/", {"state": "running"}, format="json").status_code == 200
+    assert (
+        owner.post(
+            f"/api/v1/jobs/{job['id']}/report/", {"state": "running"}, format="json"
+        ).status_code
+        == 200
+    )
 
 
 def test_a_pilot_cannot_act_as_another_pilot(new_pilot):
@@ -77,7 +96,10 @@ def test_a_pilot_cannot_act_as_another_pilot(new_pilot):
 
 
 def test_operators_cannot_edit_dags_but_experts_can(operator, expert):
-    assert operator.post("/api/v1/dags/", FANOUT_JOIN, content_type="application/yaml").status_code == 403
+    assert (
+        operator.post("/api/v1/dags/", FANOUT_JOIN, content_type="application/yaml").status_code
+        == 403
+    )
     r = expert.post("/api/v1/dags/", FANOUT_JOIN, content_type="application/yaml")
     assert r.status_code == 201, r.content
     assert operator.get("/api/v1/dags/fanjoin/").json()["version"] == 1

@@ -9,8 +9,16 @@ from tests.conftest import FANOUT_JOIN
 
 pytestmark = pytest.mark.django_db
 
-FILE = {"url": "file:///d/run5/r5_1.h5", "stream": "diag", "run": 5, "subrun": 1,
-        "timestamp": "2026-11-22T03:00:00Z", "events": 20, "size": 123, "checksum": "adler32:0badf00d"}
+FILE = {
+    "url": "file:///d/run5/r5_1.h5",
+    "stream": "diag",
+    "run": 5,
+    "subrun": 1,
+    "timestamp": "2026-11-22T03:00:00Z",
+    "events": 20,
+    "size": 123,
+    "checksum": "adler32:0badf00d",
+}
 
 
 def test_announcing_a_file_starts_its_dag_runs(daq, make_dag):
@@ -60,7 +68,11 @@ def test_malformed_json_is_a_400(daq):
 def test_operators_list_files_with_filters(daq, operator, make_dag):
     make_dag(FANOUT_JOIN)
     daq.post("/api/v1/files/", FILE, format="json")
-    daq.post("/api/v1/files/", {**FILE, "url": "file:///d/x.h5", "run": 9, "stream": "crt"}, format="json")
+    daq.post(
+        "/api/v1/files/",
+        {**FILE, "url": "file:///d/x.h5", "run": 9, "stream": "crt"},
+        format="json",
+    )
     assert operator.get("/api/v1/files/?run=9").json()["count"] == 1
     assert operator.get("/api/v1/files/?stream=diag").json()["count"] == 1
     assert operator.get("/api/v1/files/?since=2030-01-01T00:00:00Z").json()["count"] == 0

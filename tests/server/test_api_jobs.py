@@ -19,11 +19,25 @@ def test_claim_returns_the_job_spec_or_204(daq, new_pilot, make_dag, settings, t
     settings.DATA_ROOT = tmp_path
     make_dag(FANOUT_JOIN)
     pilot = new_pilot()
-    assert pilot.post(f"/api/v1/pilots/{pilot.pilot_id}/claim/", {}, format="json").status_code == 204
+    assert (
+        pilot.post(f"/api/v1/pilots/{pilot.pilot_id}/claim/", {}, format="json").status_code == 204
+    )
     daq.post("/api/v1/files/", FILE, format="json")
     job = pilot.post(f"/api/v1/pilots/{pilot.pilot_id}/claim/", {"wait": 1}, format="json").json()
-    assert set(job) >= {"id", "stage", "payload", "args", "file", "inputs", "parents", "output_dir",
-                        "event_fraction", "timeout", "attempt", "dagrun"}
+    assert set(job) >= {
+        "id",
+        "stage",
+        "payload",
+        "args",
+        "file",
+        "inputs",
+        "parents",
+        "output_dir",
+        "event_fraction",
+        "timeout",
+        "attempt",
+        "dagrun",
+    }
     assert job["stage"] == "a" and job["inputs"] == [FILE["url"]] and job["timeout"] == 60
     assert job["output_dir"].startswith(str(tmp_path))
 
@@ -50,22 +64,37 @@ def test_a_long_poll_returns_as_soon_as_a_job_becomes_claimable(daq, new_pilot, 
 
 
 @pytest.mark.django_db
-def test_a_finished_report_stores_metrics_and_makes_children_claimable(daq, new_pilot, operator, make_dag):
+def test_a_finished_report_stores_metrics_and_makes_children_claimable(
+    daq, new_pilot, operator, make_dag
+):
     make_dag(FANOUT_JOIN)
     daq.post("/api/v1/files/", FILE, format="json")
     pilot = new_pilot()
     job = pilot.post(f"/api/v1/pilots/{pilot.pilot_id}/claim/", {}, format="json").json()
     url = f"/api/v1/jobs/{job['id']}/report/"
     assert pilot.post(url, {"state": "running"}, format="json").status_code == 200
-    r = pilot.post(url, {"state": "finished", "outputs": ["file:///o/a"], "log_tail": "done\n",
-                         "metrics": [{"name": "rms", "value": 4.2, "labels": {"apa": "1"}}]}, format="json")
+    r = pilot.post(
+        url,
+        {
+            "state": "finished",
+            "outputs": ["file:///o/a"],
+            "log_tail": "done\n",
+            "metrics": [{"name": "rms", "value": 4.2, "labels": {"apa": "1"}}],
+        },
+        format="json",
+    )
     assert r.status_code == 200 and r.json()["state"] == "finished"
     assert Metric.objects.get().labels == {"apa": "1"}
     jobs = operator.get(f"/api/v1/jobs/?dagrun={job['dagrun']}&state=waiting").json()
     assert sorted(j["stage"] for j in jobs["results"]) == ["b", "c"]
     detail = operator.get(f"/api/v1/jobs/{job['id']}/").json()
     assert detail["log_tail"] == "done\n"
-    assert [e["to_state"] for e in detail["events"]] == ["waiting", "dispatched", "running", "finished"]
+    assert [e["to_state"] for e in detail["events"]] == [
+        "waiting",
+        "dispatched",
+        "running",
+        "finished",
+    ]
 
 
 @pytest.mark.django_db
@@ -75,16 +104,30 @@ def test_bad_reports_are_400_and_change_nothing(daq, new_pilot, make_dag):
     pilot = new_pilot()
     job = pilot.post(f"/api/v1/pilots/{pilot.pilot_id}/claim/", {}, format="json").json()
     url = f"/api/v1/jobs/{job['id']}/report/"
-    for body in ({"state": "exploded"}, {"state": "failed"}, {"state": "finished", "outputs": "x"},
-                 {"state": "finished", "metrics": [{"name": "x", "value": "NaN"}]}):
+    for body in (
+        {"state": "exploded"},
+        {"state": "failed"},
+        {"state": "finished", "outputs": "x"},
+        {"state": "finished", "metrics": [{"name": "x", "value": "NaN"}]},
+    ):
         r = pilot.post(url, body, format="json")
         assert r.status_code == 400, (body, r.content)
-    assert pilot.post(f"/api/v1/jobs/{job['id']}/report/", {"state": "running"}, format="json").json()["state"] == "running"
-    assert pilot.post("/api/v1/jobs/999999/report/", {"state": "running"}, format="json").status_code == 404
+    assert (
+        pilot.post(f"/api/v1/jobs/{job['id']}/report/", {"state": "running"}, format="json").json()[
+            "state"
+        ]
+        == "running"
+    )
+    assert (
+        pilot.post("/api/v1/jobs/999999/report/", {"state": "running"}, format="json").status_code
+        == 404
+    )
 
 
 @pytest.mark.django_db
-def test_products_are_checked_and_stored_under_a_server_made_name(daq, new_pilot, make_dag, settings, tmp_path):
+def test_products_are_checked_and_stored_under_a_server_made_name(
+    daq, new_pilot, make_dag, settings, tmp_path
+):
     settings.MEDIA_ROOT = tmp_path
     make_dag(FANOUT_JOIN)
     daq.post("/api/v1/files/", FILE, format="json")
@@ -95,7 +138,11 @@ def test_products_are_checked_and_stored_under_a_server_made_name(daq, new_pilot
     def upload(data, kind="png", title="../../etc/passwd", name="x.png"):
         f = io.BytesIO(data)
         f.name = name
-        return pilot.post(url, {"file": f, "kind": kind, "title": title, "labels": '{"apa": "2"}'}, format="multipart")
+        return pilot.post(
+            url,
+            {"file": f, "kind": kind, "title": title, "labels": '{"apa": "2"}'},
+            format="multipart",
+        )
 
     assert upload(b"not a png").status_code == 400
     assert upload(b"{}", kind="bokeh").status_code == 400
@@ -114,8 +161,18 @@ def test_operators_retry_cancel_and_reprioritise(daq, new_pilot, operator, make_
     make_dag(FANOUT_JOIN)
     daq.post("/api/v1/files/", FILE, format="json")
     job = operator.get("/api/v1/jobs/").json()["results"][0]
-    assert operator.patch(f"/api/v1/jobs/{job['id']}/", {"priority": 99}, format="json").json()["priority"] == 99
-    assert operator.patch(f"/api/v1/jobs/{job['id']}/", {"priority": "high"}, format="json").status_code == 400
+    assert (
+        operator.patch(f"/api/v1/jobs/{job['id']}/", {"priority": 99}, format="json").json()[
+            "priority"
+        ]
+        == 99
+    )
+    assert (
+        operator.patch(
+            f"/api/v1/jobs/{job['id']}/", {"priority": "high"}, format="json"
+        ).status_code
+        == 400
+    )
     assert operator.post(f"/api/v1/jobs/{job['id']}/retry/").status_code == 409
     assert operator.post(f"/api/v1/jobs/{job['id']}/cancel/").json()["state"] == "cancelled"
     assert operator.post(f"/api/v1/jobs/{job['id']}/retry/").json()["state"] == "waiting"
@@ -128,7 +185,12 @@ def test_heartbeat_answers_kill_job_for_a_cancelled_job(daq, new_pilot, operator
     pilot = new_pilot()
     job = pilot.post(f"/api/v1/pilots/{pilot.pilot_id}/claim/", {}, format="json").json()
     hb = f"/api/v1/pilots/{pilot.pilot_id}/heartbeat/"
-    assert pilot.post(hb, {"job": job["id"], "progress": {"elapsed": 1}}, format="json").json()["command"] == "continue"
+    assert (
+        pilot.post(hb, {"job": job["id"], "progress": {"elapsed": 1}}, format="json").json()[
+            "command"
+        ]
+        == "continue"
+    )
     operator.post(f"/api/v1/jobs/{job['id']}/cancel/")
     assert pilot.post(hb, {"job": job["id"]}, format="json").json()["command"] == "kill-job"
 

@@ -1,7 +1,7 @@
 """Real parallel claimers on real PostgreSQL: disjoint jobs, none left behind."""
 
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db import connection
@@ -25,13 +25,21 @@ stages:
   only: {payload: diag}
 """)
     st = StageSettings.objects.get(template=template)
-    t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
     files = DataFile.objects.bulk_create(
-        DataFile(url=f"file:///b/{i}.h5", name=f"{i}.h5", stream="bulk", run=1, subrun=i, data_ts=t0 + timedelta(seconds=i % 97))
+        DataFile(
+            url=f"file:///b/{i}.h5",
+            name=f"{i}.h5",
+            stream="bulk",
+            run=1,
+            subrun=i,
+            data_ts=t0 + timedelta(seconds=i % 97),
+        )
         for i in range(n)
     )
     runs = DagRun.objects.bulk_create(
-        DagRun(template=template, version=template.current_version, file=f, data_ts=f.data_ts) for f in files
+        DagRun(template=template, version=template.current_version, file=f, data_ts=f.data_ts)
+        for f in files
     )
     Job.objects.bulk_create(
         Job(dagrun=r, stage="only", settings=st, payload="diag", priority=i % 5, data_ts=r.data_ts)
@@ -44,7 +52,9 @@ def _pilots(n: int):
     from p3s.pilots import services
 
     token, _ = ApiToken.issue("claimers", "pilot")
-    return [services.register(token, {"host": f"wn{i}", "queues": ["default"]})[0] for i in range(n)]
+    return [
+        services.register(token, {"host": f"wn{i}", "queues": ["default"]})[0] for i in range(n)
+    ]
 
 
 def test_sixteen_claimers_draining_2000_jobs_never_get_the_same_job_twice(make_dag):

@@ -1,6 +1,6 @@
 """The claim order is exactly: priority desc, then newest data, then oldest job."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -24,7 +24,7 @@ def pilot(pilot_record):
 
 def test_claim_order_is_priority_then_newest_data_then_oldest_job(make_dag, announce, pilot):
     make_dag(SINGLE)
-    t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
     made = []
     # Two jobs per (priority, data time) so the id tie-break is exercised too.
     for prio in (1, 7, 3):
@@ -49,7 +49,9 @@ def test_claim_marks_dispatched_records_event_and_busies_the_pilot(make_dag, ann
     pilot.refresh_from_db()
     assert job.state == "dispatched" and job.pilot_id == pilot.pk and job.timeout == 600.0
     assert job.deadline is not None and job.dispatched_at is not None
-    assert JobEvent.objects.filter(job=job, from_state="waiting", to_state="dispatched").count() == 1
+    assert (
+        JobEvent.objects.filter(job=job, from_state="waiting", to_state="dispatched").count() == 1
+    )
     assert pilot.state == "busy" and pilot.job_id == job.pk
     assert claim_next(pilot.pk, ["default"]) is None
 

@@ -45,16 +45,26 @@ def test_fan_out_then_join_runs_the_join_once_after_both_parents(make_dag, annou
     assert Job.objects.filter(dagrun=run).count() == 4
 
 
-def test_a_failed_job_with_attempts_left_goes_back_to_waiting_then_fails_the_run(make_dag, announce, pilot_record):
-    make_dag(FANOUT_JOIN.replace("a: {payload: diag, timeout: 60}", "a: {payload: diag, timeout: 60, max_attempts: 2}"))
+def test_a_failed_job_with_attempts_left_goes_back_to_waiting_then_fails_the_run(
+    make_dag, announce, pilot_record
+):
+    make_dag(
+        FANOUT_JOIN.replace(
+            "a: {payload: diag, timeout: 60}", "a: {payload: diag, timeout: 60, max_attempts: 2}"
+        )
+    )
     run = announce().dagruns[0]
     pilot = pilot_record()
     run_next(pilot, "failed", exit_code=3, message="boom")
     job = run.jobs.get(stage="a")
     assert (job.state, job.attempt) == ("waiting", 2)
     assert list(job.events.values_list("from_state", "to_state")) == [
-        ("", "waiting"), ("waiting", "dispatched"), ("dispatched", "running"),
-        ("running", "failed"), ("failed", "waiting")]
+        ("", "waiting"),
+        ("waiting", "dispatched"),
+        ("dispatched", "running"),
+        ("running", "failed"),
+        ("failed", "waiting"),
+    ]
     run_next(pilot, "failed", exit_code=3, message="boom again")
     job.refresh_from_db()
     run.refresh_from_db()
@@ -99,8 +109,15 @@ def test_prescale_picks_a_stable_fraction_of_files():
     assert not any(prescale_selects("tpc", "sig", f"file:///f{i}", 0.0) for i in range(100))
 
 
-def test_prescaled_out_stages_are_dropped_and_the_run_still_succeeds(make_dag, announce, pilot_record):
-    make_dag(FANOUT_JOIN.replace("c: {payload: diag, parents: [a], timeout: 60}", "c: {payload: diag, parents: [a], timeout: 60, prescale: 0}"))
+def test_prescaled_out_stages_are_dropped_and_the_run_still_succeeds(
+    make_dag, announce, pilot_record
+):
+    make_dag(
+        FANOUT_JOIN.replace(
+            "c: {payload: diag, parents: [a], timeout: 60}",
+            "c: {payload: diag, parents: [a], timeout: 60, prescale: 0}",
+        )
+    )
     run = announce().dagruns[0]
     pilot = pilot_record()
     run_next(pilot)
@@ -114,7 +131,11 @@ def test_prescaled_out_stages_are_dropped_and_the_run_still_succeeds(make_dag, a
 
 def test_a_file_starts_one_run_per_matching_enabled_template(make_dag, announce):
     make_dag(FANOUT_JOIN)
-    make_dag(FANOUT_JOIN.replace("name: fanjoin", "name: other").replace("trigger: {stream: diag}", "trigger: {stream: diag, pattern: 'x*.h5'}"))
+    make_dag(
+        FANOUT_JOIN.replace("name: fanjoin", "name: other").replace(
+            "trigger: {stream: diag}", "trigger: {stream: diag, pattern: 'x*.h5'}"
+        )
+    )
     make_dag(FANOUT_JOIN.replace("name: fanjoin", "name: disabled-one\nenabled: false"))
     ann = announce()
     assert [r.template.name for r in ann.dagruns] == ["fanjoin"]

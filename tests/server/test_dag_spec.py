@@ -24,17 +24,57 @@ def test_a_fan_out_and_join_is_accepted_with_later_stages_at_higher_priority():
 @pytest.mark.parametrize(
     "bad, reason",
     [
-        (FANOUT_JOIN.replace("parents: [a], timeout: 60}\n  c", "parents: [a, d], timeout: 60}\n  c"), "form a cycle"),
+        (
+            FANOUT_JOIN.replace(
+                "parents: [a], timeout: 60}\n  c", "parents: [a, d], timeout: 60}\n  c"
+            ),
+            "form a cycle",
+        ),
         (FANOUT_JOIN.replace("a: {payload: diag,", "a: {payload: diag, parents: [a],"), "cycle"),
         (FANOUT_JOIN.replace("d: {payload: diag", "d: {payload: rm-rf"), "unknown payload 'rm-rf'"),
         (FANOUT_JOIN.replace("parents: [b, c]", "parents: [b, x]"), "unknown parent 'x'"),
-        (FANOUT_JOIN.replace("a: {payload: diag, timeout: 60}", "a: {payload: diag, timeout: -1}"), "out of range"),
-        (FANOUT_JOIN.replace("a: {payload: diag, timeout: 60}", "a: {payload: diag, prescale: 1.5}"), "prescale = 1.5 is out of range"),
-        (FANOUT_JOIN.replace("a: {payload: diag, timeout: 60}", "a: {payload: diag, event_fraction: 0}"), "event_fraction"),
-        (FANOUT_JOIN.replace("a: {payload: diag, timeout: 60}", "a: {payload: diag, max_attempts: 0}"), "max_attempts"),
-        (FANOUT_JOIN.replace("a: {payload: diag, timeout: 60}", "a: {payload: diag, max_attempts: 1.5}"), "whole number"),
-        (FANOUT_JOIN.replace("a: {payload: diag, timeout: 60}", "a: {payload: diag, timeout: yes}"), "must be a number"),
-        (FANOUT_JOIN.replace("a: {payload: diag, timeout: 60}", "a: {payload: diag, colour: red}"), "unknown keys colour"),
+        (
+            FANOUT_JOIN.replace(
+                "a: {payload: diag, timeout: 60}", "a: {payload: diag, timeout: -1}"
+            ),
+            "out of range",
+        ),
+        (
+            FANOUT_JOIN.replace(
+                "a: {payload: diag, timeout: 60}", "a: {payload: diag, prescale: 1.5}"
+            ),
+            "prescale = 1.5 is out of range",
+        ),
+        (
+            FANOUT_JOIN.replace(
+                "a: {payload: diag, timeout: 60}", "a: {payload: diag, event_fraction: 0}"
+            ),
+            "event_fraction",
+        ),
+        (
+            FANOUT_JOIN.replace(
+                "a: {payload: diag, timeout: 60}", "a: {payload: diag, max_attempts: 0}"
+            ),
+            "max_attempts",
+        ),
+        (
+            FANOUT_JOIN.replace(
+                "a: {payload: diag, timeout: 60}", "a: {payload: diag, max_attempts: 1.5}"
+            ),
+            "whole number",
+        ),
+        (
+            FANOUT_JOIN.replace(
+                "a: {payload: diag, timeout: 60}", "a: {payload: diag, timeout: yes}"
+            ),
+            "must be a number",
+        ),
+        (
+            FANOUT_JOIN.replace(
+                "a: {payload: diag, timeout: 60}", "a: {payload: diag, colour: red}"
+            ),
+            "unknown keys colour",
+        ),
         (FANOUT_JOIN.replace("trigger: {stream: diag}", ""), "trigger must be"),
         (FANOUT_JOIN.replace("name: fanjoin", "name: Fan Join"), "name 'Fan Join'"),
         ("stages: [1, 2", "not valid YAML"),
@@ -62,16 +102,26 @@ stages:
 
 
 def test_args_mapping_becomes_command_line_options():
-    dag = load(FANOUT_JOIN.replace("a: {payload: diag, timeout: 60}", "a: {payload: diag, args: {seconds: 2, exit_code: 1, verbose: true, quiet: false}}"))
+    dag = load(
+        FANOUT_JOIN.replace(
+            "a: {payload: diag, timeout: 60}",
+            "a: {payload: diag, args: {seconds: 2, exit_code: 1, verbose: true, quiet: false}}",
+        )
+    )
     assert dag.graph["a"]["args"] == ["--seconds", "2", "--exit-code", "1", "--verbose"]
 
 
 @pytest.mark.django_db
-def test_changing_the_graph_makes_a_new_version_and_running_dag_runs_keep_theirs(make_dag, announce):
+def test_changing_the_graph_makes_a_new_version_and_running_dag_runs_keep_theirs(
+    make_dag, announce
+):
     template = make_dag(FANOUT_JOIN)
     run = announce().dagruns[0]
     assert template.current_version.number == 1
-    changed = FANOUT_JOIN.replace("d: {payload: diag, parents: [b, c]", "d: {payload: diag, parents: [b, c], args: [--seconds, '1']")
+    changed = FANOUT_JOIN.replace(
+        "d: {payload: diag, parents: [b, c]",
+        "d: {payload: diag, parents: [b, c], args: [--seconds, '1']",
+    )
     applied = flow.apply_spec(spec.load(changed), actor="test")
     assert applied.new_version and applied.template.current_version.number == 2
     run.refresh_from_db()
@@ -80,11 +130,20 @@ def test_changing_the_graph_makes_a_new_version_and_running_dag_runs_keep_theirs
 
 
 @pytest.mark.django_db
-def test_changing_only_tunables_keeps_the_version_and_reprioritises_waiting_jobs(make_dag, announce):
+def test_changing_only_tunables_keeps_the_version_and_reprioritises_waiting_jobs(
+    make_dag, announce
+):
     make_dag(FANOUT_JOIN)
     job = announce().dagruns[0].jobs.get(stage="a")
     assert job.priority == 10
-    applied = flow.apply_spec(spec.load(FANOUT_JOIN.replace("a: {payload: diag, timeout: 60}", "a: {payload: diag, timeout: 90, priority: 77}")), actor="test")
+    applied = flow.apply_spec(
+        spec.load(
+            FANOUT_JOIN.replace(
+                "a: {payload: diag, timeout: 60}", "a: {payload: diag, timeout: 90, priority: 77}"
+            )
+        ),
+        actor="test",
+    )
     assert not applied.new_version and applied.template.current_version.number == 1
     job.refresh_from_db()
     assert job.priority == 77

@@ -64,7 +64,9 @@ def test_a_pilot_cannot_report_on_a_job_it_was_never_given(make_dag, announce, p
     assert job.state == "dispatched"
 
 
-def test_released_jobs_go_back_to_waiting_without_using_an_attempt(make_dag, announce, pilot_record):
+def test_released_jobs_go_back_to_waiting_without_using_an_attempt(
+    make_dag, announce, pilot_record
+):
     make_dag(FANOUT_JOIN)
     announce()
     pilot = pilot_record()
@@ -90,4 +92,9 @@ def test_operators_cancel_and_retry_only_from_sensible_states(make_dag, announce
     job.refresh_from_db()
     assert (job.state, job.attempt) == ("waiting", 2)
     ev = job.events.last()
-    assert (ev.from_state, ev.to_state, ev.actor, ev.reason) == ("cancelled", "waiting", "user:op", "retried by an operator")
+    assert (ev.from_state, ev.to_state, ev.actor, ev.reason) == (
+        "cancelled",
+        "waiting",
+        "user:op",
+        "retried by an operator",
+    )

@@ -13,14 +13,15 @@ from django.utils import timezone
 from p3s.jobs import actions, sweep
 from p3s.jobs.actions import Report
 from p3s.jobs.claim import claim_next
-from p3s.jobs.models import Job
 from p3s.pilots.models import Pilot
 from tests.conftest import FANOUT_JOIN, ROOT
 
 pytestmark = pytest.mark.django_db
 
 
-def test_a_job_past_its_stage_timeout_becomes_timeout_and_is_not_retried(make_dag, announce, pilot_record):
+def test_a_job_past_its_stage_timeout_becomes_timeout_and_is_not_retried(
+    make_dag, announce, pilot_record
+):
     make_dag(FANOUT_JOIN)
     run = announce().dagruns[0]
     pilot = pilot_record()
@@ -36,7 +37,9 @@ def test_a_job_past_its_stage_timeout_becomes_timeout_and_is_not_retried(make_da
     assert Pilot.objects.get(pk=pilot.pk).job_id is None
 
 
-def test_a_silent_pilot_is_lost_and_its_job_goes_back_with_attempt_plus_one(make_dag, announce, pilot_record):
+def test_a_silent_pilot_is_lost_and_its_job_goes_back_with_attempt_plus_one(
+    make_dag, announce, pilot_record
+):
     make_dag(FANOUT_JOIN)
     announce()
     pilot = pilot_record()
@@ -53,7 +56,11 @@ def test_a_silent_pilot_is_lost_and_its_job_goes_back_with_attempt_plus_one(make
 
 
 def test_a_lost_pilots_job_with_no_attempts_left_fails(make_dag, announce, pilot_record):
-    make_dag(FANOUT_JOIN.replace("a: {payload: diag, timeout: 60}", "a: {payload: diag, timeout: 60, max_attempts: 1}"))
+    make_dag(
+        FANOUT_JOIN.replace(
+            "a: {payload: diag, timeout: 60}", "a: {payload: diag, timeout: 60, max_attempts: 1}"
+        )
+    )
     run = announce().dagruns[0]
     pilot = pilot_record()
     claim_next(pilot.pk, ["default"])
@@ -62,7 +69,9 @@ def test_a_lost_pilots_job_with_no_attempts_left_fails(make_dag, announce, pilot
     assert run.jobs.get().state == "failed" and run.state == "failed"
 
 
-def test_a_dispatched_job_never_started_goes_back_to_waiting(make_dag, announce, pilot_record, settings):
+def test_a_dispatched_job_never_started_goes_back_to_waiting(
+    make_dag, announce, pilot_record, settings
+):
     make_dag(FANOUT_JOIN)
     announce()
     pilot = pilot_record()
@@ -75,7 +84,11 @@ def test_a_dispatched_job_never_started_goes_back_to_waiting(make_dag, announce,
 
 
 def test_waiting_jobs_on_data_older_than_max_age_are_dropped(make_dag, announce):
-    make_dag(FANOUT_JOIN.replace("trigger: {stream: diag}", "trigger: {stream: diag}\npolicy: {max_age: 3600}"))
+    make_dag(
+        FANOUT_JOIN.replace(
+            "trigger: {stream: diag}", "trigger: {stream: diag}\npolicy: {max_age: 3600}"
+        )
+    )
     old = announce(ts=timezone.now() - timedelta(hours=2)).dagruns[0]
     new = announce(ts=timezone.now() - timedelta(minutes=5)).dagruns[0]
     assert sweep.drop_stale() == 1
@@ -86,7 +99,11 @@ def test_waiting_jobs_on_data_older_than_max_age_are_dropped(make_dag, announce)
 
 
 def test_beyond_max_waiting_the_oldest_data_are_dropped(make_dag, announce):
-    make_dag(FANOUT_JOIN.replace("trigger: {stream: diag}", "trigger: {stream: diag}\npolicy: {max_waiting: 3}"))
+    make_dag(
+        FANOUT_JOIN.replace(
+            "trigger: {stream: diag}", "trigger: {stream: diag}\npolicy: {max_waiting: 3}"
+        )
+    )
     now = timezone.now()
     runs = [announce(ts=now - timedelta(minutes=m)).dagruns[0] for m in (50, 10, 40, 20, 30)]
     assert sweep.drop_stale() == 2
@@ -95,13 +112,62 @@ def test_beyond_max_waiting_the_oldest_data_are_dropped(make_dag, announce):
 
 
 def test_the_sweeper_loop_runs_in_a_subprocess_and_stops_on_sigterm(tmp_path):
-    env = {**os.environ, "P3S_DATABASE_URL": f"sqlite:///{tmp_path / 'sweep.sqlite3'}", "P3S_VAR_DIR": str(tmp_path)}
-    subprocess.run([sys.executable, str(ROOT / "manage.py"), "migrate", "-v0"], env=env, check=True, cwd=ROOT)
-    proc = subprocess.Popen([sys.executable, str(ROOT / "manage.py"), "p3s_sweep", "--loop", "--interval", "0.2"],
-                            env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    env = {
+        **os.environ,
+        "P3S_DATABASE_URL": f"sqlite:///{tmp_path / 'sweep.sqlite3'}",
+        "P3S_VAR_DIR": str(tmp_path),
+    }
+    subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), "migrate", "-v0"], env=env, check=True, cwd=ROOT
+    )
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "manage.py"), "p3s_sweep", "--loop", "--interval", "0.2"],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     time.sleep(1.5)
     assert proc.poll() is None, proc.stdout.read()
     proc.send_signal(signal.SIGTERM)
     out, _ = proc.communicate(timeout=10)
     assert proc.returncode == 0, out
     assert "sweeper: stopped" in out
+
+
+def test_after_a_server_outage_pilots_get_their_grace_again(
+    make_dag, announce, pilot_record, settings
+):
+    from p3s.pilots import beacon
+
+    make_dag(FANOUT_JOIN)
+    announce()
+    pilot = pilot_record()
+    claim_next(pilot.pk, ["default"])
+    t0 = timezone.now()
+    beacon.beat(t0)
+    grace = timedelta(seconds=3 * pilot.heartbeat_interval)
+    # The server stops beating: while it is silent, nobody is declared lost.
+    assert sweep.find_lost_pilots(t0 + grace + timedelta(seconds=60)) == 0
+    # It comes back: up_since restarts, and the pilot has a full grace from then.
+    back = t0 + grace + timedelta(seconds=60)
+    period = timedelta(seconds=beacon.period())
+    t = back
+    while t < back + grace:
+        beacon.beat(t)
+        t += period
+    assert sweep.find_lost_pilots(back + grace - timedelta(seconds=1)) == 0
+    beacon.beat(back + grace + timedelta(seconds=1))
+    assert sweep.find_lost_pilots(back + grace + timedelta(seconds=2)) == 1
+
+
+def test_a_continuously_beating_server_declares_a_silent_pilot_lost(pilot_record):
+    from p3s.pilots import beacon
+
+    pilot = pilot_record()
+    t0 = pilot.last_seen
+    period = timedelta(seconds=beacon.period())
+    for i in range(0, 40):
+        beacon.beat(t0 + i * period)
+    assert sweep.find_lost_pilots(t0 + 39 * period) == 1

@@ -11,7 +11,9 @@ DEFAULTS = Path(__file__).resolve().parents[2] / "defaults"
 
 
 class Command(BaseCommand):
-    help = "Create or update DAG templates from YAML/JSON files (a changed graph makes a new version)."
+    help = (
+        "Create or update DAG templates from YAML/JSON files (a changed graph makes a new version)."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("files", nargs="*", help=f"template files (default: {DEFAULTS}/*.yaml)")
@@ -27,5 +29,9 @@ class Command(BaseCommand):
             except InvalidDag as exc:
                 raise CommandError(f"{path}: {exc}") from None
             applied = flow.apply_spec(dag, actor="p3s_load_dags", source=text)
-            what = "created" if applied.created else ("new version" if applied.new_version else "tunables updated")
+            what = (
+                "created"
+                if applied.created
+                else ("new version" if applied.new_version else "tunables updated")
+            )
             self.stdout.write(f"{dag.name}: {what} (v{applied.template.current_version.number})")

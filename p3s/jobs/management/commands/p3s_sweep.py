@@ -15,8 +15,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--loop", action="store_true", help="repeat until SIGTERM")
-        parser.add_argument("--interval", type=float, default=None,
-                            help="seconds between sweeps (default P3S_SWEEP_INTERVAL)")
+        parser.add_argument(
+            "--interval",
+            type=float,
+            default=None,
+            help="seconds between sweeps (default P3S_SWEEP_INTERVAL)",
+        )
 
     def handle(self, *args, **opts):
         interval = opts["interval"] or settings.P3S["SWEEP_INTERVAL"]
@@ -29,7 +33,9 @@ class Command(BaseCommand):
             close_old_connections()
             result = sweep_once()
             if result.total or not opts["loop"]:
-                self.stdout.write("sweep: " + ", ".join(f"{k}={v}" for k, v in result.counts.items()))
+                self.stdout.write(
+                    "sweep: " + ", ".join(f"{k}={v}" for k, v in result.counts.items())
+                )
             if not opts["loop"] or stop.wait(0 if result.total else interval):
                 break
         self.stdout.write("sweeper: stopped")
