@@ -39,6 +39,9 @@ write_config() {
     local cpus mem
     cpus=$(nproc)
     mem=$(awk '/MemTotal/ {printf "%d", $2 / 1024 / 2}' /proc/meminfo)  # half the RAM, in MB
+    if [ -f "$CONF" ] && ! grep -q "Written by p3s scripts/ensure-slurm.sh" "$CONF"; then
+        die "$CONF is not ours (a site Slurm?): not overwriting it; start that Slurm instead"
+    fi
     mkdir -p /etc/slurm /var/spool/slurmctld /var/spool/slurmd /var/log/slurm "$RUN"
     chown slurm:slurm /var/spool/slurmctld /var/log/slurm "$RUN"
     cat > "$CONF.new" <<EOF
