@@ -25,6 +25,7 @@ _PICK = """
     JOIN dags_stagesettings s ON s.id = j.settings_id
     WHERE j.state = 'waiting' AND j.queue IN ({queues})
       AND (%(time_left)s IS NULL OR s.timeout <= %(time_left)s)
+      AND EXISTS (SELECT 1 FROM pilots_pilot p WHERE p.id = %(pilot)s AND p.state IN ('idle', 'busy'))
     ORDER BY j.priority DESC, j.data_ts DESC, j.id
     LIMIT 1
 """
@@ -38,6 +39,7 @@ PREPARE_POSTGRES = """
         JOIN dags_stagesettings s ON s.id = j.settings_id
         WHERE j.state = 'waiting' AND j.queue = ANY($4)
           AND ($3 IS NULL OR s.timeout <= $3)
+          AND EXISTS (SELECT 1 FROM pilots_pilot p WHERE p.id = $1 AND p.state IN ('idle', 'busy'))
         ORDER BY j.priority DESC, j.data_ts DESC, j.id
         LIMIT 1
         FOR UPDATE OF j SKIP LOCKED)
@@ -115,7 +117,10 @@ def claim_next(
         )
         from p3s.pilots.models import Pilot, PilotState
 
-        Pilot.objects.filter(pk=pilot_id).update(
-            job_id=job_id, state=PilotState.BUSY, last_seen=now
-        )
+        # A pilot that said goodbye (or was declared lost) while this claim ran gets nothing:
+        # the row lock on the pilot orders this against pilots.services.say_goodbye.
+        live = Pilot.objects.filter(pk=pilot_id, state__in=[PilotState.IDLE, PilotState.BUSY])
+        if not live.update(job_id=job_id, state=PilotState.BUSY, last_seen=now):
+            transaction.set_rollback(True)
+            return None
     return job

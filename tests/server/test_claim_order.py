@@ -78,3 +78,13 @@ def test_timeout_and_event_fraction_are_read_at_claim_time(make_dag, announce, p
     StageSettings.objects.filter(stage="only").update(timeout=42, event_fraction=0.25)
     job = claim_next(pilot.pk, ["default"])
     assert (job.timeout, job.event_fraction) == (42, 0.25)
+
+
+def test_a_pilot_that_has_left_gets_no_job(make_dag, announce, pilot):
+    from p3s.pilots import services
+
+    make_dag(SINGLE)
+    announce()
+    services.say_goodbye(pilot, "SIGTERM", ok=True)
+    assert claim_next(pilot.pk, ["default"]) is None
+    assert Job.objects.get().state == "waiting"
