@@ -50,6 +50,7 @@ def strip_chart(
         d["labels"].append(", ".join(f"{k}={v}" for k, v in sorted(labels.items())) or "-")
     figures = []
     x_range = None
+    t_last = max((p[0] for p in points), default=None)
     panel_names = sorted(panels, key=_sort_key) or [""]
     for panel in panel_names:
         title = metric if not split else f"{metric} \u2014 {split} {panel or '(none)'}"
@@ -84,12 +85,13 @@ def strip_chart(
             bad = {"gt": {"bottom": rule.threshold}, "ge": {"bottom": rule.threshold},
                    "lt": {"top": rule.threshold}, "le": {"top": rule.threshold}}[rule.comparison]
             fig.add_layout(BoxAnnotation(fill_color=colour, fill_alpha=0.07, **bad))
-            fig.add_layout(Label(x=5, y=rule.threshold, x_units="screen", text=f"{rule.name} ({rule.severity})",
-                                 text_font_size="10px", text_color=colour, y_offset=2))
+            if t_last is not None:
+                fig.add_layout(Label(x=t_last, y=rule.threshold, text=f"{rule.name} ({rule.severity})",
+                                     text_font_size="10px", text_color=colour, text_align="right", y_offset=3))
         if fig.legend:
             fig.legend.click_policy = "hide"
-            fig.legend.location = "top_left"
             fig.legend.label_text_font_size = "10px"
+            fig.add_layout(fig.legend[0], "right")  # beside the plot, never over the data
         figures.append(fig)
     layout = figures[0] if len(figures) == 1 else column(*figures, sizing_mode="stretch_width")
     return json_item(layout)

@@ -155,8 +155,17 @@ def dashboard(request):
         status = ("warn", "; ".join(bits))
     else:
         status = ("ok", "All quiet: no open alarms, no failures in the last hour")
+    queues = [
+        {"queue": q, "waiting": summary["claimable"].get(q, 0), "busy": v.get("busy", 0), "idle": v.get("idle", 0),
+         "top": summary["top_priority"].get(q, "")}
+        for q, v in sorted(summary["pilots"]["by_queue"].items())
+    ]
+    for q in sorted(set(summary["claimable"]) - set(summary["pilots"]["by_queue"])):
+        queues.append({"queue": q, "waiting": summary["claimable"][q], "busy": 0, "idle": 0,
+                       "top": summary["top_priority"].get(q, ""), "starved": True})
     ctx = {
         "now": now,
+        "queues": queues,
         "refresh": _refresh_seconds(),
         "status": status,
         "summary": summary,
