@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.db import connections
 
 from p3s.dqm.models import Alarm
 from p3s.jobs.models import Job
@@ -36,6 +37,9 @@ def browser(monkeypatch):
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
     # playwright's sync API runs an event loop in this thread; our ORM calls here are plain sync code.
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    # The live server's request threads must not keep database sessions open after the test
+    # (PostgreSQL refuses to drop a test database that still has sessions).
+    monkeypatch.setitem(connections.databases["default"], "CONN_MAX_AGE", 0)
     SHOTS.mkdir(parents=True, exist_ok=True)
     with sync_api.sync_playwright() as pw:
         b = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
@@ -43,6 +47,9 @@ def browser(monkeypatch):
             yield b
         finally:
             b.close()
+            # Database connections opened while playwright's loop ran belong to its context:
+            # close them here, or PostgreSQL keeps a session that blocks dropping the test database.
+            connections.close_all()
 
 
 def shot(page, name: str) -> None:

@@ -62,8 +62,8 @@ def _insert_jobs(template, pilot_id: int, now) -> None:
                               attempt, pilot_id, event_fraction, inputs, parents, outputs, message, log_tail,
                               drop_reason, created, updated)
         SELECT r.id, s.stage, s.id, 'diag', '[]', 'default', s.priority, r.data_ts,
-               CASE (r.id * 7 + s.id * 3) % 18 {states} ELSE 'finished' END,
-               1, CASE (r.id * 7 + s.id * 3) % 18 WHEN 2 THEN CAST(%s AS BIGINT) ELSE NULL END,
+               CASE (r.id * 7 + s.id * 3) %% 18 {states} ELSE 'finished' END,
+               1, CASE (r.id * 7 + s.id * 3) %% 18 WHEN 2 THEN CAST(%s AS BIGINT) ELSE NULL END,
                1.0, '[]', '{{}}', '[]', '', 'line', '', %s, %s
         FROM dags_dagrun r CROSS JOIN dags_stagesettings s
         WHERE r.template_id = %s AND s.template_id = %s
