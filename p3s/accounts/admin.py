@@ -33,10 +33,16 @@ class ApiTokenAdmin(ExpertAdmin):
         for f in ApiToken._meta.concrete_fields:
             setattr(obj, f.attname, getattr(token, f.attname))
         obj._state.adding = False
-        messages.warning(request, format_html(
-            "The key of token <b>{}</b> ({}) is <code id='new-token-key'>{}</code> &mdash; copy it now: "
-            "only its hash is stored, it will not be shown again.", token.name, token.role, key,
-        ))
+        messages.warning(
+            request,
+            format_html(
+                "The key of token <b>{}</b> ({}) is <code id='new-token-key'>{}</code> &mdash; copy it now: "
+                "only its hash is stored, it will not be shown again.",
+                token.name,
+                token.role,
+                key,
+            ),
+        )
 
     @admin.action(description="Revoke selected tokens")
     def revoke(self, request, queryset):

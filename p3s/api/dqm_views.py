@@ -20,13 +20,32 @@ class AlarmSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Alarm
-        fields = ["id", "rule", "metric", "condition", "severity", "state", "labels", "value", "last_value",
-                  "run", "job", "data_ts", "last_data_ts", "opened_at", "acked_at", "acked_by", "cleared_at"]
+        fields = [
+            "id",
+            "rule",
+            "metric",
+            "condition",
+            "severity",
+            "state",
+            "labels",
+            "value",
+            "last_value",
+            "run",
+            "job",
+            "data_ts",
+            "last_data_ts",
+            "opened_at",
+            "acked_at",
+            "acked_by",
+            "cleared_at",
+        ]
         read_only_fields = fields
 
 
 class AlarmFilter(django_filters.FilterSet):
-    state = django_filters.CharFilter(method="filter_state", help_text="open, acknowledged, cleared or active")
+    state = django_filters.CharFilter(
+        method="filter_state", help_text="open, acknowledged, cleared or active"
+    )
     rule = django_filters.CharFilter(field_name="rule__name")
     since = django_filters.IsoDateTimeFilter(field_name="opened_at", lookup_expr="gte")
 

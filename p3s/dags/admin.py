@@ -37,9 +37,13 @@ stages:
 
 
 def spec_svg(dag: spec.DagSpec) -> str:
-    return dag_svg(dag.order, dag.graph, subtitles={
-        s: f"{dag.graph[s]['payload']} · prio {dag.tunables[s]['priority']}" for s in dag.order
-    })
+    return dag_svg(
+        dag.order,
+        dag.graph,
+        subtitles={
+            s: f"{dag.graph[s]['payload']} · prio {dag.tunables[s]['priority']}" for s in dag.order
+        },
+    )
 
 
 class DagTemplateForm(forms.ModelForm):
@@ -47,11 +51,18 @@ class DagTemplateForm(forms.ModelForm):
 
     yaml = forms.CharField(
         label="Template (YAML)",
-        widget=forms.Textarea(attrs={"rows": 26, "cols": 90, "class": "vLargeTextField p3s-yaml",
-                                     "spellcheck": "false", "style": "font-family: monospace; font-size: 13px"}),
+        widget=forms.Textarea(
+            attrs={
+                "rows": 26,
+                "cols": 90,
+                "class": "vLargeTextField p3s-yaml",
+                "spellcheck": "false",
+                "style": "font-family: monospace; font-size: 13px",
+            }
+        ),
         help_text="Stages with payload, args, queue, parents and the tunables priority, timeout, "
-                  "max_attempts, prescale, event_fraction. A changed graph makes a new version "
-                  "(running DAG runs keep theirs); tunables change live.",
+        "max_attempts, prescale, event_fraction. A changed graph makes a new version "
+        "(running DAG runs keep theirs); tunables change live.",
     )
 
     class Meta:
@@ -78,7 +89,9 @@ class DagTemplateForm(forms.ModelForm):
                 "to make a new template, use 'Add DAG template' or import"
             )
         if not self.instance.pk and DagTemplate.objects.filter(name=dag.name).exists():
-            raise forms.ValidationError(f"a template named {dag.name!r} exists already: edit that one")
+            raise forms.ValidationError(
+                f"a template named {dag.name!r} exists already: edit that one"
+            )
         self.dag = dag
         return text
 
@@ -107,7 +120,15 @@ class DagTemplateAdmin(ExpertAdmin):
     form = DagTemplateForm
     change_form_template = "admin/dags/dagtemplate/change_form.html"
     change_list_template = "admin/dags/dagtemplate/change_list.html"
-    list_display = ["name", "enabled", "trigger_stream", "trigger_pattern", "version", "stage_list", "updated"]
+    list_display = [
+        "name",
+        "enabled",
+        "trigger_stream",
+        "trigger_pattern",
+        "version",
+        "stage_list",
+        "updated",
+    ]
     list_filter = ["enabled", "trigger_stream"]
     search_fields = ["name", "description"]
     list_select_related = ["current_version"]
@@ -141,16 +162,20 @@ class DagTemplateAdmin(ExpertAdmin):
             setattr(obj, f.attname, getattr(saved, f.attname))
         obj._state.adding = False
         if change:
-            note = (f"new graph: version {saved.current_version.number}" if applied.new_version
-                    else "same graph; tunables and trigger updated live")
+            note = (
+                f"new graph: version {saved.current_version.number}"
+                if applied.new_version
+                else "same graph; tunables and trigger updated live"
+            )
             messages.info(request, f"{saved.name}: {note}")
 
     def get_urls(self):
-        info = self.opts.app_label, self.opts.model_name
+        prefix = f"{self.opts.app_label}_{self.opts.model_name}"
+        wrap = self.admin_site.admin_view
         return [
-            path("preview/", self.admin_site.admin_view(self.preview_view), name="%s_%s_preview" % info),
-            path("import/", self.admin_site.admin_view(self.import_view), name="%s_%s_import" % info),
-            path("<int:pk>/export/", self.admin_site.admin_view(self.export_view), name="%s_%s_export" % info),
+            path("preview/", wrap(self.preview_view), name=f"{prefix}_preview"),
+            path("import/", wrap(self.import_view), name=f"{prefix}_import"),
+            path("<int:pk>/export/", wrap(self.export_view), name=f"{prefix}_export"),
         ] + super().get_urls()
 
     def preview_view(self, request):
@@ -171,7 +196,9 @@ class DagTemplateAdmin(ExpertAdmin):
 
     @admin.action(description="Export selected templates as YAML")
     def export_yaml(self, request, queryset):
-        return self._yaml_response(list(queryset.filter(current_version__isnull=False)), "dag-templates.yaml")
+        return self._yaml_response(
+            list(queryset.filter(current_version__isnull=False)), "dag-templates.yaml"
+        )
 
     @admin.action(description="Enable selected templates")
     def enable(self, request, queryset):
@@ -186,7 +213,9 @@ class DagTemplateAdmin(ExpertAdmin):
             dag = flow.spec_of(template)
             dag.enabled = enabled
             flow.apply_spec(dag, actor=actor(request), source=spec.dump_yaml(dag))
-        self.message_user(request, f"{queryset.count()} template(s) {'enabled' if enabled else 'disabled'}")
+        self.message_user(
+            request, f"{queryset.count()} template(s) {'enabled' if enabled else 'disabled'}"
+        )
 
     def _yaml_response(self, templates, filename: str) -> HttpResponse:
         text = "".join("---\n" + spec.dump_yaml(flow.spec_of(t)) for t in templates)
@@ -202,7 +231,9 @@ class DagTemplateAdmin(ExpertAdmin):
         text = ""
         if request.method == "POST":
             upload = request.FILES.get("file")
-            text = upload.read().decode("utf-8", "replace") if upload else request.POST.get("yaml", "")
+            text = (
+                upload.read().decode("utf-8", "replace") if upload else request.POST.get("yaml", "")
+            )
             specs = []
             try:
                 docs = [d for d in yaml.safe_load_all(text) if d is not None]
@@ -214,21 +245,30 @@ class DagTemplateAdmin(ExpertAdmin):
             for i, doc in enumerate(docs, 1):
                 try:
                     if not isinstance(doc, dict):
-                        raise InvalidDag("a DAG template must be a mapping with name, trigger and stages")
+                        raise InvalidDag(
+                            "a DAG template must be a mapping with name, trigger and stages"
+                        )
                     specs.append((spec.validate(doc), yaml.safe_dump(doc, sort_keys=False)))
                 except InvalidDag as exc:
                     name = doc.get("name") if isinstance(doc, dict) else None
                     errors.append(f"document {i}{f' ({name})' if name else ''}: {exc}")
             if not errors:
                 with transaction.atomic():
-                    results = [flow.apply_spec(dag, actor=actor(request), source=src) for dag, src in specs]
+                    results = [
+                        flow.apply_spec(dag, actor=actor(request), source=src) for dag, src in specs
+                    ]
                 for r in results:
-                    what = "created" if r.created else ("new version" if r.new_version else "updated")
+                    what = (
+                        "created" if r.created else ("new version" if r.new_version else "updated")
+                    )
                     messages.success(request, f"{r.template.name}: {what}")
                 return redirect(reverse("admin:dags_dagtemplate_changelist"))
         context = {
-            **self.admin_site.each_context(request), "opts": self.opts, "title": "Import DAG templates",
-            "errors": errors, "text": text,
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "Import DAG templates",
+            "errors": errors,
+            "text": text,
         }
         return TemplateResponse(request, "admin/dags/dagtemplate/import.html", context)
 
@@ -243,7 +283,17 @@ class DataFileAdmin(ReadOnlyAdmin):
 
 @admin.register(DagRun)
 class DagRunAdmin(ReadOnlyAdmin):
-    list_display = ["id", "template", "version_number", "file", "run", "state", "created", "ended", "page"]
+    list_display = [
+        "id",
+        "template",
+        "version_number",
+        "file",
+        "run",
+        "state",
+        "created",
+        "ended",
+        "page",
+    ]
     list_filter = ["state", "template"]
     list_select_related = ["template", "version", "file"]
     search_fields = ["=id", "file__name"]

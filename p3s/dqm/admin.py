@@ -37,7 +37,9 @@ class ProductAdmin(ReadOnlyAdmin):
     def thumb(self, obj):
         url = reverse("front:product-file", args=[obj.pk])
         if obj.kind == "png":
-            return format_html('<a href="{}"><img src="{}" loading="lazy" style="height:48px"></a>', url, url)
+            return format_html(
+                '<a href="{}"><img src="{}" loading="lazy" style="height:48px"></a>', url, url
+            )
         return format_html('<a href="{}">{}</a>', reverse("front:product", args=[obj.pk]), obj.kind)
 
     @admin.display(description="labels")
@@ -58,32 +60,60 @@ class MetricAdmin(ReadOnlyAdmin):
 
 
 class AlarmRuleForm(forms.ModelForm):
-    webhook = forms.URLField(required=False, max_length=500, assume_scheme="https",
-                             help_text=AlarmRule._meta.get_field("webhook").help_text)
+    webhook = forms.URLField(
+        required=False,
+        max_length=500,
+        assume_scheme="https",
+        help_text=AlarmRule._meta.get_field("webhook").help_text,
+    )
 
     class Meta:
         model = AlarmRule
-        fields = ["name", "description", "metric", "labels", "comparison", "threshold", "severity", "enabled",
-                  "webhook"]
+        fields = [
+            "name",
+            "description",
+            "metric",
+            "labels",
+            "comparison",
+            "threshold",
+            "severity",
+            "enabled",
+            "webhook",
+        ]
 
     def clean_labels(self):
         labels = self.cleaned_data.get("labels") or {}
-        if not isinstance(labels, dict) or not all(isinstance(v, (str, int)) for v in labels.values()):
-            raise forms.ValidationError('labels must be a JSON object of names to values, e.g. {"apa": "3", "plane": "x"}')
+        if not isinstance(labels, dict) or not all(
+            isinstance(v, (str, int)) for v in labels.values()
+        ):
+            raise forms.ValidationError(
+                'labels must be a JSON object of names to values, e.g. {"apa": "3", "plane": "x"}'
+            )
         return {str(k): str(v) for k, v in labels.items()}
 
 
 @admin.register(AlarmRule)
 class AlarmRuleAdmin(ExpertAdmin):
     form = AlarmRuleForm
-    list_display = ["name", "condition", "label_text", "severity", "enabled", "has_webhook", "active_alarms", "updated"]
+    list_display = [
+        "name",
+        "condition",
+        "label_text",
+        "severity",
+        "enabled",
+        "has_webhook",
+        "active_alarms",
+        "updated",
+    ]
     list_filter = ["severity", "enabled", "metric"]
     search_fields = ["name", "metric", "description"]
     actions = ["enable", "disable"]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(
-            n_active=Count("alarms", filter=Q(alarms__state__in=ACTIVE_ALARM_STATES))
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(n_active=Count("alarms", filter=Q(alarms__state__in=ACTIVE_ALARM_STATES)))
         )
 
     @admin.display(description="labels")
@@ -109,8 +139,20 @@ class AlarmRuleAdmin(ExpertAdmin):
 
 @admin.register(Alarm)
 class AlarmAdmin(ReadOnlyAdmin):
-    list_display = ["id", "rule", "severity", "state", "condition", "label_text", "value", "last_value", "run",
-                    "opened_at", "acked_by", "cleared_at"]
+    list_display = [
+        "id",
+        "rule",
+        "severity",
+        "state",
+        "condition",
+        "label_text",
+        "value",
+        "last_value",
+        "run",
+        "opened_at",
+        "acked_by",
+        "cleared_at",
+    ]
     list_filter = ["state", "severity", "rule"]
     list_select_related = ["rule"]
     raw_id_fields = ["job"]
@@ -179,4 +221,6 @@ class RetentionRuleAdmin(ExpertAdmin):
     @admin.action(description="Apply all enabled retention rules now (one batch)")
     def apply_now(self, request, queryset):
         n = retention.apply_retention()
-        self.message_user(request, f"retention deleted {n} row(s); the sweeper continues with the rest")
+        self.message_user(
+            request, f"retention deleted {n} row(s); the sweeper continues with the rest"
+        )

@@ -31,7 +31,9 @@ log = logging.getLogger(__name__)
 
 def webhook_timeout() -> float:
     """Seconds a webhook may take (``P3S_ALARM_WEBHOOK_TIMEOUT``, default 3)."""
-    raw = getattr(settings, "P3S_ALARM_WEBHOOK_TIMEOUT", None) or os.environ.get("P3S_ALARM_WEBHOOK_TIMEOUT", "3")
+    raw = getattr(settings, "P3S_ALARM_WEBHOOK_TIMEOUT", None) or os.environ.get(
+        "P3S_ALARM_WEBHOOK_TIMEOUT", "3"
+    )
     try:
         value = float(raw)
     except ValueError:
@@ -96,11 +98,16 @@ def _update(alarm: Alarm, rule: AlarmRule, metric: Metric) -> str | None:
         return None  # older data than the alarm has seen: not news
     now = timezone.now()
     if rule.breaks(metric.value):
-        Alarm.objects.filter(pk=alarm.pk).update(last_value=metric.value, last_data_ts=metric.data_ts)
+        Alarm.objects.filter(pk=alarm.pk).update(
+            last_value=metric.value, last_data_ts=metric.data_ts
+        )
         alarm.last_value, alarm.last_data_ts = metric.value, metric.data_ts
         return None
     changed = Alarm.objects.filter(pk=alarm.pk, state__in=ACTIVE_ALARM_STATES).update(
-        state=AlarmState.CLEARED, cleared_at=now, last_value=metric.value, last_data_ts=metric.data_ts
+        state=AlarmState.CLEARED,
+        cleared_at=now,
+        last_value=metric.value,
+        last_data_ts=metric.data_ts,
     )
     alarm.state, alarm.cleared_at = AlarmState.CLEARED, now
     alarm.last_value, alarm.last_data_ts = metric.value, metric.data_ts
@@ -115,9 +122,16 @@ def _open(rule: AlarmRule, key: str, metric: Metric) -> Alarm | None:
     try:
         with transaction.atomic():
             return Alarm.objects.create(
-                rule=rule, series=key, labels=metric.labels, severity=rule.severity,
-                condition=rule.condition, value=metric.value, last_value=metric.value,
-                run=metric.run, job_id=metric.job_id, data_ts=metric.data_ts,
+                rule=rule,
+                series=key,
+                labels=metric.labels,
+                severity=rule.severity,
+                condition=rule.condition,
+                value=metric.value,
+                last_value=metric.value,
+                run=metric.run,
+                job_id=metric.job_id,
+                data_ts=metric.data_ts,
                 last_data_ts=metric.data_ts,
             )
     except IntegrityError:
@@ -132,7 +146,9 @@ def acknowledge(alarm_id: int, actor: str) -> Alarm:
         if alarm.state == AlarmState.ACKNOWLEDGED:
             return alarm
         if alarm.state != AlarmState.OPEN:
-            raise IllegalTransition(f"alarm {alarm_id} is {alarm.state}: only open alarms can be acknowledged")
+            raise IllegalTransition(
+                f"alarm {alarm_id} is {alarm.state}: only open alarms can be acknowledged"
+            )
         alarm.state = AlarmState.ACKNOWLEDGED
         alarm.acked_at = timezone.now()
         alarm.acked_by = actor[:150]
@@ -157,7 +173,7 @@ def message_of(event: str, alarm: Alarm) -> dict[str, Any]:
         "data_ts": _iso(alarm.last_data_ts),
         "opened_at": _iso(alarm.opened_at),
         "text": f"[{alarm.severity}] {rule.name} {event}: {alarm.condition} "
-                f"({', '.join(f'{k}={v}' for k, v in alarm.labels.items()) or 'all'}) value {alarm.last_value:g}",
+        f"({', '.join(f'{k}={v}' for k, v in alarm.labels.items()) or 'all'}) value {alarm.last_value:g}",
     }
 
 
@@ -173,7 +189,9 @@ def notify(event: str, alarm: Alarm) -> bool:
     try:
         resp = requests.post(url, json=message_of(event, alarm), timeout=webhook_timeout())
         if resp.status_code >= 400:
-            log.warning("alarm webhook %s answered %s for alarm %s", url, resp.status_code, alarm.pk)
+            log.warning(
+                "alarm webhook %s answered %s for alarm %s", url, resp.status_code, alarm.pk
+            )
             return False
         return True
     except Exception as exc:  # a webhook must never break metric intake

@@ -49,7 +49,8 @@ def _to_login(request):
     return HttpResponseRedirect(f"{settings.LOGIN_URL}?{query}")
 
 
-def _refuse(request):
+def refuse(request):
+    """Anonymous: to the login page. Logged in without a role: 403."""
     if not request.user.is_authenticated:
         return _to_login(request)
     return render(request, "front/forbidden.html", page_context(request, {}), status=403)
@@ -63,7 +64,7 @@ def page(view):
         if request.method not in ("GET", "HEAD"):
             return HttpResponseNotAllowed(["GET", "HEAD"])
         if not can_read(request):
-            return _refuse(request)
+            return refuse(request)
         return view(request, *args, **kwargs)
 
     return wrapper
@@ -77,7 +78,7 @@ def operator_action(view):
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
         if not can_act(request):
-            return _refuse(request)
+            return refuse(request)
         return view(request, *args, **kwargs)
 
     return wrapper
@@ -90,7 +91,9 @@ def actor(request) -> str:
 def back(request, default: str) -> HttpResponseRedirect:
     """Redirect to the form's ``next`` when it is on this site, else to ``default``."""
     target = request.POST.get("next") or request.GET.get("next") or ""
-    if target and url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
+    if target and url_has_allowed_host_and_scheme(
+        target, {request.get_host()}, request.is_secure()
+    ):
         return HttpResponseRedirect(target)
     return HttpResponseRedirect(default)
 

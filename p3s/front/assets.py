@@ -30,7 +30,9 @@ def _file_response(path: str | Path, max_age: int, immutable: bool = False) -> F
     resp = FileResponse(open(path, "rb"), content_type=ctype or "application/octet-stream")
     if encoding:
         resp.headers["Content-Encoding"] = encoding
-    resp.headers["Cache-Control"] = f"public, max-age={max_age}" + (", immutable" if immutable else "")
+    resp.headers["Cache-Control"] = f"public, max-age={max_age}" + (
+        ", immutable" if immutable else ""
+    )
     return resp
 
 

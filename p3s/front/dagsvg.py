@@ -28,7 +28,9 @@ def layout(order: list[str], stages: dict[str, dict[str, Any]]) -> dict[str, tup
     """(column, row) of each stage: column = longest path from a root."""
     depth: dict[str, int] = {}
     for s in order:
-        depth[s] = 1 + max((depth[p] for p in stages[s].get("parents", []) if p in depth), default=-1)
+        depth[s] = 1 + max(
+            (depth[p] for p in stages[s].get("parents", []) if p in depth), default=-1
+        )
     rows: dict[int, int] = {}
     pos = {}
     for s in order:
@@ -93,7 +95,7 @@ def dag_svg(
         sub = subtitles.get(s) or (state or "not started")
         node = (
             f'<g class="node state-{escape(state or "none")}" data-stage="{escape(s)}">'
-            f'<title>{escape(s)}: {escape(sub)}</title>'
+            f"<title>{escape(s)}: {escape(sub)}</title>"
             f'<rect x="{x}" y="{y}" width="{NODE_W}" height="{NODE_H}" rx="8" fill="{fill}" '
             f'stroke="#424a53" stroke-width="1.2"{dash}/>'
             f'<text x="{x + NODE_W / 2}" y="{y + 19}" text-anchor="middle" font-size="14" '

@@ -21,6 +21,8 @@ urlpatterns = [
     path("alarms/", views.alarms, name="alarms"),
     path("alarms/<int:pk>/ack/", views.alarm_ack, name="alarm-ack"),
     path("pilots/", views.pilots, name="pilots"),
-    re_path(r"^bokehjs/(?P<version>[0-9][0-9A-Za-z.+-]*)/(?P<path>.+)$", assets.bokehjs, name="bokehjs"),
+    re_path(
+        r"^bokehjs/(?P<version>[0-9][0-9A-Za-z.+-]*)/(?P<path>.+)$", assets.bokehjs, name="bokehjs"
+    ),
     path("static/<path:path>", assets.static_file, name="static"),
 ]

@@ -16,20 +16,36 @@ from django.contrib import messages
 from django.core.cache import cache
 from django.core.paginator import Paginator
 from django.db.models import Count, Max, Min, Q
-from django.http import FileResponse, Http404, HttpResponseNotModified
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpResponseNotAllowed,
+    HttpResponseNotModified,
+    JsonResponse,
+)
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import http_date, parse_http_date_safe
 from django.utils.safestring import mark_safe
+from rest_framework.exceptions import AuthenticationFailed
 
+from p3s.accounts.auth import ApiTokenAuthentication
 from p3s.api.views import summary_data
 from p3s.dags.models import DagRun, DagRunState, DataFile, StageSettings
 from p3s.dqm import alarms as alarm_service
-from p3s.dqm.models import ACTIVE_ALARM_STATES, Alarm, AlarmRule, AlarmState, Metric, Product, ProductKind
+from p3s.dqm.models import (
+    ACTIVE_ALARM_STATES,
+    Alarm,
+    AlarmRule,
+    AlarmState,
+    Metric,
+    Product,
+    ProductKind,
+)
 from p3s.exceptions import IllegalTransition
 from p3s.front import charts
-from p3s.front.access import actor, back, can_read, operator_action, page, page_context
+from p3s.front.access import actor, back, can_read, operator_action, page, page_context, refuse
 from p3s.front.assets import bokeh_js_urls
 from p3s.front.dagsvg import dag_svg
 from p3s.jobs import actions
@@ -81,7 +97,11 @@ def dqm_latency(since) -> dict:
         .annotate(arrived=Min("job__dagrun__file__created"), last=Max("created"), run=Min("run"))
         .order_by("-last")[:2000]
     )
-    points = [((r["last"] - r["arrived"]).total_seconds(), r["last"], r["run"]) for r in rows if r["arrived"]]
+    points = [
+        ((r["last"] - r["arrived"]).total_seconds(), r["last"], r["run"])
+        for r in rows
+        if r["arrived"]
+    ]
     if not points:
         return {"files": 0, "points": []}
     values = sorted(p[0] for p in points)
@@ -90,8 +110,12 @@ def dqm_latency(since) -> dict:
         return values[min(len(values) - 1, int(p * len(values)))]
 
     return {
-        "files": len(values), "median_s": pct(0.5), "p90_s": pct(0.9), "max_s": values[-1],
-        "points": points, "svg": mark_safe(_latency_svg(points, since)),
+        "files": len(values),
+        "median_s": pct(0.5),
+        "p90_s": pct(0.9),
+        "max_s": values[-1],
+        "points": points,
+        "svg": mark_safe(_latency_svg(points, since)),
     }
 
 
@@ -101,18 +125,22 @@ def _latency_svg(points, since) -> str:
     now = timezone.now()
     span = max((now - since).total_seconds(), 1)
     top = max(p[0] for p in points) * 1.1 or 1
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" class="latency" role="img" '
-           'aria-label="DQM latency over the last hour">',
-           f'<line x1="{pad}" y1="{h - pad}" x2="{w - 4}" y2="{h - pad}" stroke="#8c959f"/>',
-           f'<line x1="{pad}" y1="4" x2="{pad}" y2="{h - pad}" stroke="#8c959f"/>',
-           f'<text x="{pad - 4}" y="12" font-size="10" text-anchor="end" fill="#57606a">{top:.0f}s</text>',
-           f'<text x="{pad}" y="{h - 10}" font-size="10" fill="#57606a">-60 min</text>',
-           f'<text x="{w - 4}" y="{h - 10}" font-size="10" text-anchor="end" fill="#57606a">now</text>']
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" class="latency" role="img" '
+        'aria-label="DQM latency over the last hour">',
+        f'<line x1="{pad}" y1="{h - pad}" x2="{w - 4}" y2="{h - pad}" stroke="#8c959f"/>',
+        f'<line x1="{pad}" y1="4" x2="{pad}" y2="{h - pad}" stroke="#8c959f"/>',
+        f'<text x="{pad - 4}" y="12" font-size="10" text-anchor="end" fill="#57606a">{top:.0f}s</text>',
+        f'<text x="{pad}" y="{h - 10}" font-size="10" fill="#57606a">-60 min</text>',
+        f'<text x="{w - 4}" y="{h - 10}" font-size="10" text-anchor="end" fill="#57606a">now</text>',
+    ]
     for lat, last, run in points:
         x = pad + (w - pad - 6) * min(1.0, max(0.0, (last - since).total_seconds() / span))
         y = (h - pad) - (h - pad - 6) * (lat / top)
-        out.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="#218bff" fill-opacity="0.7">'
-                   f'<title>run {run}: {lat:.1f} s</title></circle>')
+        out.append(
+            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="#218bff" fill-opacity="0.7">'
+            f"<title>run {run}: {lat:.1f} s</title></circle>"
+        )
     out.append("</svg>")
     return "".join(out)
 
@@ -126,16 +154,20 @@ def dashboard(request):
     stage_rows = []
     for stage in sorted(by_stage):
         counts = by_stage[stage]
-        stage_rows.append({
-            "stage": stage,
-            "live": [(s, counts.get(s, 0)) for s in ("waiting", "dispatched", "running")],
-            "done": [(s, counts.get(f"{s}_last_hour", 0)) for s in DONE_COLUMNS],
-        })
+        stage_rows.append(
+            {
+                "stage": stage,
+                "live": [(s, counts.get(s, 0)) for s in ("waiting", "dispatched", "running")],
+                "done": [(s, counts.get(f"{s}_last_hour", 0)) for s in DONE_COLUMNS],
+            }
+        )
     by_state = summary["jobs"]["by_state"]
     pilots = summary["pilots"]["by_state"]
     alarm_counts = {
         (r["state"], r["severity"]): r["n"]
-        for r in Alarm.objects.filter(state__in=ACTIVE_ALARM_STATES).values("state", "severity").annotate(n=Count("id"))
+        for r in Alarm.objects.filter(state__in=ACTIVE_ALARM_STATES)
+        .values("state", "severity")
+        .annotate(n=Count("id"))
     }
     open_critical = alarm_counts.get(("open", "critical"), 0)
     open_warning = alarm_counts.get(("open", "warning"), 0)
@@ -151,18 +183,33 @@ def dashboard(request):
         if lost:
             bits.append(f"{lost} pilot{'s' if lost != 1 else ''} lost")
         if failed_hour:
-            bits.append(f"{failed_hour} job{'s' if failed_hour != 1 else ''} failed or timed out in the last hour")
+            bits.append(
+                f"{failed_hour} job{'s' if failed_hour != 1 else ''} failed or timed out in the last hour"
+            )
         status = ("warn", "; ".join(bits))
     else:
         status = ("ok", "All quiet: no open alarms, no failures in the last hour")
     queues = [
-        {"queue": q, "waiting": summary["claimable"].get(q, 0), "busy": v.get("busy", 0), "idle": v.get("idle", 0),
-         "top": summary["top_priority"].get(q, "")}
+        {
+            "queue": q,
+            "waiting": summary["claimable"].get(q, 0),
+            "busy": v.get("busy", 0),
+            "idle": v.get("idle", 0),
+            "top": summary["top_priority"].get(q, ""),
+        }
         for q, v in sorted(summary["pilots"]["by_queue"].items())
     ]
     for q in sorted(set(summary["claimable"]) - set(summary["pilots"]["by_queue"])):
-        queues.append({"queue": q, "waiting": summary["claimable"][q], "busy": 0, "idle": 0,
-                       "top": summary["top_priority"].get(q, ""), "starved": True})
+        queues.append(
+            {
+                "queue": q,
+                "waiting": summary["claimable"][q],
+                "busy": 0,
+                "idle": 0,
+                "top": summary["top_priority"].get(q, ""),
+                "starved": True,
+            }
+        )
     ctx = {
         "now": now,
         "queues": queues,
@@ -178,7 +225,9 @@ def dashboard(request):
             "failed": failed_hour,
         },
         "pilots": {s: pilots.get(s, 0) for s in ("busy", "idle", "lost", "exited", "invalid")},
-        "open_alarms": list(Alarm.objects.filter(state__in=ACTIVE_ALARM_STATES).select_related("rule")[:8]),
+        "open_alarms": list(
+            Alarm.objects.filter(state__in=ACTIVE_ALARM_STATES).select_related("rule")[:8]
+        ),
         "alarm_counts": {"critical": open_critical, "warning": open_warning, "acknowledged": acked},
         "latency": dqm_latency(hour_ago),
         "dagrun_latency": summary["latency"],
@@ -192,43 +241,75 @@ def dashboard(request):
 
 @page
 def runs(request):
-    qs = DataFile.objects.values("run").annotate(
-        files=Count("id"), first=Min("data_ts"), last=Max("data_ts"), arrived=Max("created")
-    ).order_by("-run")
+    qs = (
+        DataFile.objects.values("run")
+        .annotate(
+            files=Count("id"), first=Min("data_ts"), last=Max("data_ts"), arrived=Max("created")
+        )
+        .order_by("-run")
+    )
     stream = request.GET.get("stream") or ""
     if stream:
         qs = qs.filter(stream=stream)
     page_obj, query = _paginate(request, qs, 50)
     numbers = [r["run"] for r in page_obj]
     states: dict[int, dict[str, int]] = {}
-    for r in DagRun.objects.filter(file__run__in=numbers).values("file__run", "state").annotate(n=Count("id")):
+    for r in (
+        DagRun.objects.filter(file__run__in=numbers)
+        .values("file__run", "state")
+        .annotate(n=Count("id"))
+    ):
         states.setdefault(r["file__run"], {})[r["state"]] = r["n"]
     streams: dict[int, list[str]] = {}
-    for run, s in DataFile.objects.filter(run__in=numbers).values_list("run", "stream").distinct().order_by("stream"):
+    for run, s in (
+        DataFile.objects.filter(run__in=numbers)
+        .values_list("run", "stream")
+        .distinct()
+        .order_by("stream")
+    ):
         streams.setdefault(run, []).append(s)
     rows = [
-        {**r, "states": [(s, states.get(r["run"], {}).get(s, 0)) for s in DagRunState.values],
-         "streams": streams.get(r["run"], [])}
+        {
+            **r,
+            "states": [(s, states.get(r["run"], {}).get(s, 0)) for s in DagRunState.values],
+            "streams": streams.get(r["run"], []),
+        }
         for r in page_obj
     ]
-    return _render(request, "front/runs.html", {
-        "page_obj": page_obj, "query": query, "rows": rows, "stream": stream,
-        "dagrun_states": DagRunState.values,
-    })
+    return _render(
+        request,
+        "front/runs.html",
+        {
+            "page_obj": page_obj,
+            "query": query,
+            "rows": rows,
+            "stream": stream,
+            "dagrun_states": DagRunState.values,
+        },
+    )
 
 
 @page
 def run_detail(request, run: int):
-    files = DataFile.objects.filter(run=run).order_by("-data_ts", "-id").prefetch_related(
-        "dagruns__template", "dagruns__version"
+    files = (
+        DataFile.objects.filter(run=run)
+        .order_by("-data_ts", "-id")
+        .prefetch_related("dagruns__template", "dagruns__version")
     )
     page_obj, query = _paginate(request, files, 50)
     if not page_obj.paginator.count:
         raise Http404(f"no files of run {run}")
     products = Product.objects.filter(run=run).count()
-    return _render(request, "front/run_detail.html", {
-        "run": run, "page_obj": page_obj, "query": query, "products": products,
-    })
+    return _render(
+        request,
+        "front/run_detail.html",
+        {
+            "run": run,
+            "page_obj": page_obj,
+            "query": query,
+            "products": products,
+        },
+    )
 
 
 @page
@@ -238,7 +319,8 @@ def dagrun_detail(request, pk: int):
     graph = dagrun.version.graph
     by_stage = {j.stage: j for j in jobs}
     svg = dag_svg(
-        graph["order"], graph["stages"],
+        graph["order"],
+        graph["stages"],
         states={s: j.state for s, j in by_stage.items()},
         links={s: reverse("front:job", args=[j.pk]) for s, j in by_stage.items()},
         subtitles={s: f"{j.state} · try {j.attempt}" for s, j in by_stage.items()},
@@ -247,10 +329,18 @@ def dagrun_detail(request, pk: int):
     jobs.sort(key=lambda j: order.get(j.stage, 999))
     products = list(Product.objects.filter(job__dagrun=dagrun).order_by("title")[:60])
     siblings = list(dagrun.file.dagruns.exclude(pk=dagrun.pk).select_related("template"))
-    return _render(request, "front/dagrun_detail.html", {
-        "dagrun": dagrun, "jobs": jobs, "svg": mark_safe(svg), "products": products,
-        "siblings": siblings, "pending": [s for s in graph["order"] if s not in by_stage],
-    })
+    return _render(
+        request,
+        "front/dagrun_detail.html",
+        {
+            "dagrun": dagrun,
+            "jobs": jobs,
+            "svg": mark_safe(svg),
+            "products": products,
+            "siblings": siblings,
+            "pending": [s for s in graph["order"] if s not in by_stage],
+        },
+    )
 
 
 # -- jobs -------------------------------------------------------------------------------------
@@ -262,8 +352,15 @@ JOB_FILTERS = ("state", "stage", "template", "run", "queue", "pilot", "dagrun")
 @page
 def jobs(request):
     qs = Job.objects.select_related("dagrun__template", "dagrun__file", "pilot").defer(
-        "log_tail", "inputs", "parents", "outputs", "args", "message",
-        "dagrun__file__url", "dagrun__file__checksum", "dagrun__template__description",
+        "log_tail",
+        "inputs",
+        "parents",
+        "outputs",
+        "args",
+        "message",
+        "dagrun__file__url",
+        "dagrun__file__checksum",
+        "dagrun__template__description",
     )
     f = {k: (request.GET.get(k) or "").strip() for k in JOB_FILTERS}
     if f["state"] in JOB_STATES:
@@ -276,7 +373,11 @@ def jobs(request):
         qs = qs.filter(dagrun__template__name=f["template"])
     if f["queue"]:
         qs = qs.filter(queue=f["queue"])
-    for key, field in (("run", "dagrun__file__run"), ("pilot", "pilot_id"), ("dagrun", "dagrun_id")):
+    for key, field in (
+        ("run", "dagrun__file__run"),
+        ("pilot", "pilot_id"),
+        ("dagrun", "dagrun_id"),
+    ):
         if f[key]:
             value = _int(f[key])
             if value is None:
@@ -287,11 +388,16 @@ def jobs(request):
     counts_qs = Job.objects.all()
     for key in ("stage", "template", "queue", "run", "pilot", "dagrun"):
         if f[key]:
-            counts_qs = counts_qs.filter(**{
-                "stage": {"stage": f[key]}, "template": {"dagrun__template__name": f[key]},
-                "queue": {"queue": f[key]}, "run": {"dagrun__file__run": _int(f[key])},
-                "pilot": {"pilot_id": _int(f[key])}, "dagrun": {"dagrun_id": _int(f[key])},
-            }[key])
+            counts_qs = counts_qs.filter(
+                **{
+                    "stage": {"stage": f[key]},
+                    "template": {"dagrun__template__name": f[key]},
+                    "queue": {"queue": f[key]},
+                    "run": {"dagrun__file__run": _int(f[key])},
+                    "pilot": {"pilot_id": _int(f[key])},
+                    "dagrun": {"dagrun_id": _int(f[key])},
+                }[key]
+            )
     state_counts = dict(counts_qs.order_by().values_list("state").annotate(n=Count("id")))
     page_obj, query = _paginate(request, qs.order_by("-id"), JOBS_PER_PAGE)
     base = {k: v for k, v in f.items() if v and k != "state"}
@@ -299,26 +405,46 @@ def jobs(request):
         (s, s, state_counts.get(s, 0), "?" + urlencode({**base, "state": s})) for s in JOB_STATES
     ]
     stages = sorted(set(StageSettings.objects.values_list("stage", flat=True)))
-    return _render(request, "front/jobs.html", {
-        "page_obj": page_obj, "query": query, "f": f, "chips": chips, "stages": stages,
-        "retryable": {"failed", "timeout", "dropped", "cancelled"}, "cancellable": {"waiting", "dispatched", "running"},
-    })
+    return _render(
+        request,
+        "front/jobs.html",
+        {
+            "page_obj": page_obj,
+            "query": query,
+            "f": f,
+            "chips": chips,
+            "stages": stages,
+            "retryable": {"failed", "timeout", "dropped", "cancelled"},
+            "cancellable": {"waiting", "dispatched", "running"},
+        },
+    )
 
 
 @page
 def job_detail(request, pk: int):
     job = get_object_or_404(
-        Job.objects.select_related("dagrun__template", "dagrun__file", "dagrun__version", "settings", "pilot"), pk=pk
+        Job.objects.select_related(
+            "dagrun__template", "dagrun__file", "dagrun__version", "settings", "pilot"
+        ),
+        pk=pk,
     )
     events = list(job.events.all())
     products = list(job.products.all())
     metrics = list(job.metrics.order_by("name", "id")[:300])
     alarms = list(Alarm.objects.filter(job=job).select_related("rule")[:20])
-    return _render(request, "front/job_detail.html", {
-        "job": job, "events": events, "products": products, "metrics": metrics, "alarms": alarms,
-        "retryable": job.state in ("failed", "timeout", "dropped", "cancelled"),
-        "cancellable": job.state in ("waiting", "dispatched", "running"),
-    })
+    return _render(
+        request,
+        "front/job_detail.html",
+        {
+            "job": job,
+            "events": events,
+            "products": products,
+            "metrics": metrics,
+            "alarms": alarms,
+            "retryable": job.state in ("failed", "timeout", "dropped", "cancelled"),
+            "cancellable": job.state in ("waiting", "dispatched", "running"),
+        },
+    )
 
 
 def _job_action(request, pk: int, fn, done: str):
@@ -334,22 +460,30 @@ def _job_action(request, pk: int, fn, done: str):
 
 @operator_action
 def job_retry(request, pk: int):
-    return _job_action(request, pk, lambda: actions.retry(pk, actor(request)), f"job {pk} goes back to waiting")
+    return _job_action(
+        request, pk, lambda: actions.retry(pk, actor(request)), f"job {pk} goes back to waiting"
+    )
 
 
 @operator_action
 def job_cancel(request, pk: int):
-    return _job_action(request, pk, lambda: actions.cancel(pk, actor(request)), f"job {pk} cancelled")
+    return _job_action(
+        request, pk, lambda: actions.cancel(pk, actor(request)), f"job {pk} cancelled"
+    )
 
 
 @operator_action
 def job_priority(request, pk: int):
     value = _int(request.POST.get("priority"))
-    if value is None or not -10**6 <= value <= 10**6:
+    if value is None or not -(10**6) <= value <= 10**6:
         messages.error(request, "priority must be a whole number between -1000000 and 1000000")
         return back(request, reverse("front:job", args=[pk]))
-    return _job_action(request, pk, lambda: actions.set_priority(pk, value, actor(request)),
-                       f"job {pk} priority set to {value}")
+    return _job_action(
+        request,
+        pk,
+        lambda: actions.set_priority(pk, value, actor(request)),
+        f"job {pk} priority set to {value}",
+    )
 
 
 # -- products ---------------------------------------------------------------------------------
@@ -361,8 +495,19 @@ PRODUCT_FILTERS = ("run", "apa", "plane", "kind", "stream", "q", "dagrun")
 @page
 def products(request):
     qs = Product.objects.select_related("job__dagrun__file").only(
-        "id", "run", "kind", "title", "labels", "size", "data_ts", "created", "job_id",
-        "job__stage", "job__dagrun_id", "job__dagrun__file__name", "job__dagrun__file__stream",
+        "id",
+        "run",
+        "kind",
+        "title",
+        "labels",
+        "size",
+        "data_ts",
+        "created",
+        "job_id",
+        "job__stage",
+        "job__dagrun_id",
+        "job__dagrun__file__name",
+        "job__dagrun__file__stream",
     )
     f = {k: (request.GET.get(k) or "").strip() for k in PRODUCT_FILTERS}
     run = _int(f["run"])
@@ -386,25 +531,42 @@ def products(request):
     page_obj, query = _paginate(request, qs.order_by("-data_ts", "-id"), PRODUCTS_PER_PAGE)
     recent_runs = cache.get("p3s.front.product_runs")
     if recent_runs is None:
-        recent_runs = list(Product.objects.order_by("-run").values_list("run", flat=True).distinct()[:30])
+        recent_runs = list(
+            Product.objects.order_by("-run").values_list("run", flat=True).distinct()[:30]
+        )
         cache.set("p3s.front.product_runs", recent_runs, 30)
-    return _render(request, "front/products.html", {
-        "page_obj": page_obj, "query": query, "f": f, "kinds": ProductKind.choices,
-        "planes": ["u", "v", "x"], "recent_runs": recent_runs, "bokeh_js": bokeh_js_urls(),
-        "has_bokeh": any(p.kind == "bokeh" for p in page_obj),
-    })
+    return _render(
+        request,
+        "front/products.html",
+        {
+            "page_obj": page_obj,
+            "query": query,
+            "f": f,
+            "kinds": ProductKind.choices,
+            "planes": ["u", "v", "x"],
+            "recent_runs": recent_runs,
+            "bokeh_js": bokeh_js_urls(),
+            "has_bokeh": any(p.kind == "bokeh" for p in page_obj),
+        },
+    )
 
 
 @page
 def product_detail(request, pk: int):
-    product = get_object_or_404(Product.objects.select_related("job__dagrun__file", "job__dagrun__template"), pk=pk)
+    product = get_object_or_404(
+        Product.objects.select_related("job__dagrun__file", "job__dagrun__template"), pk=pk
+    )
     history = list(
-        Product.objects.filter(title=product.title, kind=product.kind).exclude(pk=pk)
-        .order_by("-data_ts", "-id").only("id", "run", "kind", "title", "data_ts", "labels")[:12]
+        Product.objects.filter(title=product.title, kind=product.kind)
+        .exclude(pk=pk)
+        .order_by("-data_ts", "-id")
+        .only("id", "run", "kind", "title", "data_ts", "labels")[:12]
     )
     siblings = list(
-        Product.objects.filter(job__dagrun_id=product.job.dagrun_id).exclude(pk=pk)
-        .order_by("title").only("id", "title", "kind", "labels")[:60]
+        Product.objects.filter(job__dagrun_id=product.job.dagrun_id)
+        .exclude(pk=pk)
+        .order_by("title")
+        .only("id", "title", "kind", "labels")[:60]
     )
     preview = None
     if product.kind == ProductKind.JSON:
@@ -414,10 +576,17 @@ def product_detail(request, pk: int):
             preview = json.dumps(json.loads(raw), indent=2)[:100_000]
         except (OSError, ValueError):
             preview = "(the file could not be read as JSON)"
-    return _render(request, "front/product_detail.html", {
-        "product": product, "history": history, "siblings": siblings, "preview": preview,
-        "bokeh_js": bokeh_js_urls(),
-    })
+    return _render(
+        request,
+        "front/product_detail.html",
+        {
+            "product": product,
+            "history": history,
+            "siblings": siblings,
+            "preview": preview,
+            "bokeh_js": bokeh_js_urls(),
+        },
+    )
 
 
 CONTENT_TYPES = {"png": "image/png", "bokeh": "application/json", "json": "application/json"}
@@ -426,27 +595,19 @@ CONTENT_TYPES = {"png": "image/png", "bokeh": "application/json", "json": "appli
 def product_file(request, pk: int):
     """The product file itself, for people (session) and programs (API token)."""
     if request.method not in ("GET", "HEAD"):
-        from django.http import HttpResponseNotAllowed
-
         return HttpResponseNotAllowed(["GET", "HEAD"])
     if "HTTP_AUTHORIZATION" in request.META:
-        from rest_framework.exceptions import AuthenticationFailed
-
-        from p3s.accounts.auth import ApiTokenAuthentication
-
         try:
             result = ApiTokenAuthentication().authenticate(request)
         except AuthenticationFailed as exc:
-            from django.http import JsonResponse
-
             return JsonResponse({"detail": str(exc.detail)}, status=401)
         if result is not None:
             request.user, request.auth = result
     if not can_read(request):
-        from p3s.front.access import _refuse
-
-        return _refuse(request)
-    product = get_object_or_404(Product.objects.only("id", "kind", "file", "created", "slug"), pk=pk)
+        return refuse(request)
+    product = get_object_or_404(
+        Product.objects.only("id", "kind", "file", "created", "slug"), pk=pk
+    )
     modified = int(product.created.timestamp())
     since = parse_http_date_safe(request.META.get("HTTP_IF_MODIFIED_SINCE") or "")
     if since is not None and since >= modified:
@@ -456,8 +617,12 @@ def product_file(request, pk: int):
     except (OSError, ValueError):
         raise Http404(f"the file of product {pk} is missing (deleted by retention?)") from None
     ext = "png" if product.kind == "png" else "json"
-    resp = FileResponse(fh, content_type=CONTENT_TYPES[product.kind],
-                        filename=f"{product.slug}.{ext}", as_attachment=False)
+    resp = FileResponse(
+        fh,
+        content_type=CONTENT_TYPES[product.kind],
+        filename=f"{product.slug}.{ext}",
+        as_attachment=False,
+    )
     # Product files never change (the server names them): cache, but only in the viewer's browser.
     resp.headers["Cache-Control"] = "private, max-age=86400"
     resp.headers["Last-Modified"] = http_date(modified)
@@ -474,7 +639,9 @@ GROUPS = ["apa", "plane", "femb", "stream", ""]
 def strip_charts(request):
     names = cache.get("p3s.front.metric_names")
     if names is None:
-        names = list(Metric.objects.order_by("name").values_list("name", flat=True).distinct()[:500])
+        names = list(
+            Metric.objects.order_by("name").values_list("name", flat=True).distinct()[:500]
+        )
         cache.set("p3s.front.metric_names", names, 30)
     metric = request.GET.get("metric") or (names[0] if names else "")
     group = request.GET.get("group", "apa")
@@ -501,17 +668,37 @@ def strip_charts(request):
             latest = qs.aggregate(t=Max("data_ts"))["t"]
             if latest is not None:
                 qs = qs.filter(data_ts__gte=latest - timedelta(hours=hours))
-        points = list(qs.order_by("-data_ts").values_list("data_ts", "value", "labels", "run")[:MAX_CHART_POINTS])
+        points = list(
+            qs.order_by("-data_ts").values_list("data_ts", "value", "labels", "run")[
+                :MAX_CHART_POINTS
+            ]
+        )
         npoints = len(points)
-        rules = [r for r in AlarmRule.objects.filter(metric=metric, enabled=True)
-                 if all(f[k] in ("", str(r.labels.get(k, f[k]))) for k in ("apa", "plane"))]
+        rules = [
+            r
+            for r in AlarmRule.objects.filter(metric=metric, enabled=True)
+            if all(f[k] in ("", str(r.labels.get(k, f[k]))) for k in ("apa", "plane"))
+        ]
         if points:
             chart = charts.strip_chart(metric, points, rules, group=group, split=split)
-    return _render(request, "front/charts.html", {
-        "names": names, "metric": metric, "group": group, "split": split, "hours": hours, "f": f,
-        "groups": [g for g in GROUPS if g], "chart": chart, "npoints": npoints, "latest": latest,
-        "max_points": MAX_CHART_POINTS, "bokeh_js": bokeh_js_urls(),
-    })
+    return _render(
+        request,
+        "front/charts.html",
+        {
+            "names": names,
+            "metric": metric,
+            "group": group,
+            "split": split,
+            "hours": hours,
+            "f": f,
+            "groups": [g for g in GROUPS if g],
+            "chart": chart,
+            "npoints": npoints,
+            "latest": latest,
+            "max_points": MAX_CHART_POINTS,
+            "bokeh_js": bokeh_js_urls(),
+        },
+    )
 
 
 # -- alarms -----------------------------------------------------------------------------------
@@ -531,13 +718,23 @@ def alarms(request):
     counts["active"] = counts.get("open", 0) + counts.get("acknowledged", 0)
     counts["all"] = sum(counts.get(s, 0) for s in AlarmState.values)
     page_obj, query = _paginate(request, qs.order_by("-opened_at", "-id"), 50)
-    rules = list(AlarmRule.objects.annotate(
-        active=Count("alarms", filter=Q(alarms__state__in=ACTIVE_ALARM_STATES))
-    ).order_by("metric", "name")[:200])
+    rules = list(
+        AlarmRule.objects.annotate(
+            active=Count("alarms", filter=Q(alarms__state__in=ACTIVE_ALARM_STATES))
+        ).order_by("metric", "name")[:200]
+    )
     tabs = [(t, counts.get(t, 0)) for t in ("active", "open", "acknowledged", "cleared", "all")]
-    return _render(request, "front/alarms.html", {
-        "page_obj": page_obj, "query": query, "state": state, "tabs": tabs, "rules": rules,
-    })
+    return _render(
+        request,
+        "front/alarms.html",
+        {
+            "page_obj": page_obj,
+            "query": query,
+            "state": state,
+            "tabs": tabs,
+            "rules": rules,
+        },
+    )
 
 
 @operator_action
@@ -578,7 +775,15 @@ def pilots(request):
     page_obj, query = _paginate(request, qs.order_by("-last_seen", "-id"), 50)
     now = timezone.now()
     rows = [(p, (now - p.last_seen).total_seconds()) for p in page_obj]
-    return _render(request, "front/pilots.html", {
-        "page_obj": page_obj, "query": query, "tab": tab, "tabs": tabs, "rows": rows,
-        "lost_after": settings.P3S["HEARTBEAT_INTERVAL"] * settings.P3S["LOST_AFTER_BEATS"],
-    })
+    return _render(
+        request,
+        "front/pilots.html",
+        {
+            "page_obj": page_obj,
+            "query": query,
+            "tab": tab,
+            "tabs": tabs,
+            "rows": rows,
+            "lost_after": settings.P3S["HEARTBEAT_INTERVAL"] * settings.P3S["LOST_AFTER_BEATS"],
+        },
+    )

@@ -22,14 +22,27 @@ class JobEventInline(ReadOnlyInline):
 
 
 class PriorityActionForm(ActionForm):
-    priority = forms.IntegerField(required=False, min_value=-10**6, max_value=10**6,
-                                  help_text="for 'Set priority'")
+    priority = forms.IntegerField(
+        required=False, min_value=-(10**6), max_value=10**6, help_text="for 'Set priority'"
+    )
 
 
 @admin.register(Job)
 class JobAdmin(ReadOnlyAdmin):
-    list_display = ["id", "stage", "template", "run", "state", "attempt", "priority", "queue", "pilot",
-                    "data_ts", "updated", "page"]
+    list_display = [
+        "id",
+        "stage",
+        "template",
+        "run",
+        "state",
+        "attempt",
+        "priority",
+        "queue",
+        "pilot",
+        "data_ts",
+        "updated",
+        "page",
+    ]
     list_filter = ["state", "queue"]
     list_select_related = ["dagrun__template", "dagrun__file", "pilot"]
     search_fields = ["=id", "=dagrun__id", "stage"]
@@ -64,11 +77,15 @@ class JobAdmin(ReadOnlyAdmin):
         for text in refused[:10]:
             self.message_user(request, text, messages.WARNING)
         if len(refused) > 10:
-            self.message_user(request, f"... and {len(refused) - 10} more refused", messages.WARNING)
+            self.message_user(
+                request, f"... and {len(refused) - 10} more refused", messages.WARNING
+            )
 
     @admin.action(description="Retry selected jobs (failed, timeout, dropped, cancelled)")
     def retry(self, request, queryset):
-        self._each(request, queryset, lambda pk: actions.retry(pk, actor(request)), "sent back to waiting")
+        self._each(
+            request, queryset, lambda pk: actions.retry(pk, actor(request)), "sent back to waiting"
+        )
 
     @admin.action(description="Cancel selected jobs (waiting, dispatched, running)")
     def cancel(self, request, queryset):
@@ -81,8 +98,15 @@ class JobAdmin(ReadOnlyAdmin):
         except forms.ValidationError:
             value = None
         if value is None:
-            self.message_user(request, "enter a whole-number priority (-1000000 to 1000000) next to the action",
-                              messages.ERROR)
+            self.message_user(
+                request,
+                "enter a whole-number priority (-1000000 to 1000000) next to the action",
+                messages.ERROR,
+            )
             return
-        self._each(request, queryset, lambda pk: actions.set_priority(pk, value, actor(request)),
-                   f"set to priority {value}")
+        self._each(
+            request,
+            queryset,
+            lambda pk: actions.set_priority(pk, value, actor(request)),
+            f"set to priority {value}",
+        )

@@ -10,8 +10,19 @@ from p3s.pilots.models import Pilot
 
 @admin.register(Pilot)
 class PilotAdmin(ReadOnlyAdmin):
-    list_display = ["id", "host", "site", "batch_system", "batch_id", "state", "job", "jobs_done",
-                    "last_seen", "registered", "version"]
+    list_display = [
+        "id",
+        "host",
+        "site",
+        "batch_system",
+        "batch_id",
+        "state",
+        "job",
+        "jobs_done",
+        "last_seen",
+        "registered",
+        "version",
+    ]
     list_filter = ["state", "batch_system", "site"]
     search_fields = ["host", "batch_id"]
     list_select_related = ["job"]

@@ -146,10 +146,27 @@ def run_job(job, pilot, metrics=None, fail: bool = False):
     actor = f"pilot:{pilot.pk}"
     actions.report(job.pk, pilot.pk, actions.Report(state="running"), actor=actor)
     if fail:
-        return actions.report(job.pk, pilot.pk, actions.Report(state="failed", exit_code=3, message="payload crashed",
-                                                               log_tail="Traceback...\nValueError: bad FEMB 7\n"), actor=actor)
-    done = actions.report(job.pk, pilot.pk, actions.Report(state="finished", outputs=[f"file:///out/{job.pk}.h5"],
-                                                           log_tail=f"stage {job.stage} ok\n"), actor=actor)
+        return actions.report(
+            job.pk,
+            pilot.pk,
+            actions.Report(
+                state="failed",
+                exit_code=3,
+                message="payload crashed",
+                log_tail="Traceback...\nValueError: bad FEMB 7\n",
+            ),
+            actor=actor,
+        )
+    done = actions.report(
+        job.pk,
+        pilot.pk,
+        actions.Report(
+            state="finished",
+            outputs=[f"file:///out/{job.pk}.h5"],
+            log_tail=f"stage {job.stage} ok\n",
+        ),
+        actor=actor,
+    )
     if metrics:
         record_metrics(done, metrics)
     return done
@@ -165,22 +182,41 @@ def dqm_world(db):
         world = World(template=applied.template)
         if rule:
             world.rule = AlarmRule.objects.create(
-                name="adc-rms-high", metric="adc_rms", comparison="gt", threshold=6.0, severity="critical",
+                name="adc-rms-high",
+                metric="adc_rms",
+                comparison="gt",
+                threshold=6.0,
+                severity="critical",
                 description="noise above 6 ADC: check the FEMB power",
             )
         token, _ = ApiToken.issue("pilots", "pilot")
-        world.pilot, _ = pilot_services.register(token, {
-            "host": "np04-srv-021", "site": "CERN", "batch_system": "condor", "batch_id": "4711.0",
-            "queues": ["default"],
-        })
+        world.pilot, _ = pilot_services.register(
+            token,
+            {
+                "host": "np04-srv-021",
+                "site": "CERN",
+                "batch_system": "condor",
+                "batch_id": "4711.0",
+                "queues": ["default"],
+            },
+        )
         base = datetime(2026, 11, 21, 20, 0, tzinfo=UTC)
         for i in range(files):
             ts = base + timedelta(minutes=5 * i)
-            ann = flow.announce_file({
-                "url": f"file:///data/np04_run{run}_{i:04d}.h5", "name": f"np04_run{run}_{i:04d}.h5",
-                "stream": "tpc", "run": run, "subrun": i, "data_ts": ts, "events": 10, "size": 123456789,
-                "checksum": "",
-            }, actor="daq:test")
+            ann = flow.announce_file(
+                {
+                    "url": f"file:///data/np04_run{run}_{i:04d}.h5",
+                    "name": f"np04_run{run}_{i:04d}.h5",
+                    "stream": "tpc",
+                    "run": run,
+                    "subrun": i,
+                    "data_ts": ts,
+                    "events": 10,
+                    "size": 123456789,
+                    "checksum": "",
+                },
+                actor="daq:test",
+            )
             world.files.append(ann.file)
             world.dagruns.extend(ann.dagruns)
         last_file = len(world.files) - 1
@@ -195,18 +231,37 @@ def dqm_world(db):
             metrics = None
             if job.stage == "adc":
                 metrics = [
-                    {"name": "adc_rms", "value": 4.0 + 0.1 * apa + (3.5 if (index == last_file and apa == 2 and plane == "x") else 0),
-                     "labels": {"apa": str(apa), "plane": plane}}
-                    for apa in range(1, 4) for plane in "uvx"
+                    {
+                        "name": "adc_rms",
+                        "value": 4.0
+                        + 0.1 * apa
+                        + (3.5 if (index == last_file and apa == 2 and plane == "x") else 0),
+                        "labels": {"apa": str(apa), "plane": plane},
+                    }
+                    for apa in range(1, 4)
+                    for plane in "uvx"
                 ]
             world.jobs.append(run_job(job, world.pilot, metrics=metrics))
             if job.stage == "vis":
                 for apa in (1, 2):
-                    upload = SimpleUploadedFile("x.png", png_bytes(f"ADC RMS APA{apa}"), "image/png")
-                    world.products.append(store_product(job, upload, "png", f"ADC RMS APA{apa} plane x",
-                                                        {"apa": str(apa), "plane": "x"}))
+                    upload = SimpleUploadedFile(
+                        "x.png", png_bytes(f"ADC RMS APA{apa}"), "image/png"
+                    )
+                    world.products.append(
+                        store_product(
+                            job,
+                            upload,
+                            "png",
+                            f"ADC RMS APA{apa} plane x",
+                            {"apa": str(apa), "plane": "x"},
+                        )
+                    )
                 upload = SimpleUploadedFile("x.json", bokeh_bytes(), "application/json")
-                world.products.append(store_product(job, upload, "bokeh", "Noise spectrum APA1", {"apa": "1", "plane": "u"}))
+                world.products.append(
+                    store_product(
+                        job, upload, "bokeh", "Noise spectrum APA1", {"apa": "1", "plane": "u"}
+                    )
+                )
         return world
 
     return build

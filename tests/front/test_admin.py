@@ -14,7 +14,9 @@ from p3s.jobs.models import Job, JobEvent
 
 from .conftest import TEMPLATE_YAML
 
-CYCLE_YAML = TEMPLATE_YAML.replace("adc: {payload: diag, args: {seconds: 0}}", "adc: {payload: diag, parents: [vis]}")
+CYCLE_YAML = TEMPLATE_YAML.replace(
+    "adc: {payload: diag, args: {seconds: 0}}", "adc: {payload: diag, parents: [vis]}"
+)
 
 
 @pytest.fixture
@@ -35,8 +37,19 @@ def test_every_admin_list_and_the_index_open_for_an_expert(world, admin_client):
     html = admin_client.get("/admin/").content.decode()
     for name in ("DAG templates", "Jobs", "Pilots", "Alarm rules", "Retention rules", "Api tokens"):
         assert name.lower() in html.lower()
-    for url in ("dags/dagtemplate", "dags/dagrun", "dags/datafile", "jobs/job", "pilots/pilot", "accounts/apitoken",
-                "dqm/product", "dqm/metric", "dqm/alarmrule", "dqm/alarm", "dqm/retentionrule"):
+    for url in (
+        "dags/dagtemplate",
+        "dags/dagrun",
+        "dags/datafile",
+        "jobs/job",
+        "pilots/pilot",
+        "accounts/apitoken",
+        "dqm/product",
+        "dqm/metric",
+        "dqm/alarmrule",
+        "dqm/alarm",
+        "dqm/retentionrule",
+    ):
         assert admin_client.get(f"/admin/{url}/").status_code == 200, url
         assert admin_client.get(f"/admin/{url}/?q=1").status_code == 200, url
     job = world.jobs[0]
@@ -51,7 +64,9 @@ def test_the_template_form_shows_the_current_yaml_and_the_drawn_graph(world, adm
 
 
 def test_editing_the_yaml_makes_a_new_version_through_apply_spec(world, admin_client):
-    text = TEMPLATE_YAML.replace("fft: {payload: diag, parents: [adc]}", "fft: {payload: diag, parents: [adc], priority: 99}")
+    text = TEMPLATE_YAML.replace(
+        "fft: {payload: diag, parents: [adc]}", "fft: {payload: diag, parents: [adc], priority: 99}"
+    )
     text += "  summary: {payload: diag, parents: [vis]}\n"
     resp = admin_client.post(change_url(world.template), {"yaml": text, **inline_management()})
     assert resp.status_code == 302, resp.content.decode()[:3000]
@@ -65,13 +80,21 @@ def inline_management():
     """The management forms of the two read-only inlines."""
     data = {}
     for prefix in ("stage_settings", "versions"):
-        data.update({f"{prefix}-TOTAL_FORMS": "0", f"{prefix}-INITIAL_FORMS": "0",
-                     f"{prefix}-MIN_NUM_FORMS": "0", f"{prefix}-MAX_NUM_FORMS": "0"})
+        data.update(
+            {
+                f"{prefix}-TOTAL_FORMS": "0",
+                f"{prefix}-INITIAL_FORMS": "0",
+                f"{prefix}-MIN_NUM_FORMS": "0",
+                f"{prefix}-MAX_NUM_FORMS": "0",
+            }
+        )
     return data
 
 
 def test_a_cycle_is_refused_with_the_reason_next_to_the_field(world, admin_client):
-    resp = admin_client.post(change_url(world.template), {"yaml": CYCLE_YAML, **inline_management()})
+    resp = admin_client.post(
+        change_url(world.template), {"yaml": CYCLE_YAML, **inline_management()}
+    )
     assert resp.status_code == 200
     html = resp.content.decode()
     assert "form a cycle" in html and "errorlist" in html
@@ -79,7 +102,10 @@ def test_a_cycle_is_refused_with_the_reason_next_to_the_field(world, admin_clien
 
 
 def test_renaming_in_the_yaml_is_refused(world, admin_client):
-    resp = admin_client.post(change_url(world.template), {"yaml": TEMPLATE_YAML.replace("tpc-dqm", "other"), **inline_management()})
+    resp = admin_client.post(
+        change_url(world.template),
+        {"yaml": TEMPLATE_YAML.replace("tpc-dqm", "other"), **inline_management()},
+    )
     assert resp.status_code == 200 and "this is the template" in resp.content.decode()
 
 
@@ -104,18 +130,31 @@ def test_export_and_import_round_trip(world, admin_client):
     assert docs[0]["name"] == "tpc-dqm"
     docs[0]["name"] = "tpc-copy"
     second = dict(docs[0], name="tpc-copy2")
-    resp = admin_client.post("/admin/dags/dagtemplate/import/", {"yaml": yaml.safe_dump_all([docs[0], second])})
+    resp = admin_client.post(
+        "/admin/dags/dagtemplate/import/", {"yaml": yaml.safe_dump_all([docs[0], second])}
+    )
     assert resp.status_code == 302
-    assert set(DagTemplate.objects.values_list("name", flat=True)) == {"tpc-dqm", "tpc-copy", "tpc-copy2"}
-    action = admin_client.post("/admin/dags/dagtemplate/", {
-        "action": "export_yaml", "_selected_action": list(DagTemplate.objects.values_list("pk", flat=True)),
-    })
+    assert set(DagTemplate.objects.values_list("name", flat=True)) == {
+        "tpc-dqm",
+        "tpc-copy",
+        "tpc-copy2",
+    }
+    action = admin_client.post(
+        "/admin/dags/dagtemplate/",
+        {
+            "action": "export_yaml",
+            "_selected_action": list(DagTemplate.objects.values_list("pk", flat=True)),
+        },
+    )
     assert len(list(yaml.safe_load_all(action.content))) == 3
 
 
 def test_an_import_with_one_bad_document_applies_nothing(world, admin_client):
     good = TEMPLATE_YAML.replace("tpc-dqm", "fine")
-    resp = admin_client.post("/admin/dags/dagtemplate/import/", {"yaml": good + "---\n" + CYCLE_YAML.replace("tpc-dqm", "loop")})
+    resp = admin_client.post(
+        "/admin/dags/dagtemplate/import/",
+        {"yaml": good + "---\n" + CYCLE_YAML.replace("tpc-dqm", "loop")},
+    )
     assert resp.status_code == 200
     assert "document 2 (loop)" in resp.content.decode() and "cycle" in resp.content.decode()
     assert not DagTemplate.objects.filter(name__in=["fine", "loop"]).exists()
@@ -124,14 +163,24 @@ def test_an_import_with_one_bad_document_applies_nothing(world, admin_client):
 def test_operators_cannot_edit_dag_templates(world, operator, client_of):
     c = client_of(operator())
     assert c.get(change_url(world.template)).status_code == 302  # to the admin login
-    resp = c.post(change_url(world.template), {"yaml": TEMPLATE_YAML.replace("priority", "x"), **inline_management()})
+    resp = c.post(
+        change_url(world.template),
+        {"yaml": TEMPLATE_YAML.replace("priority", "x"), **inline_management()},
+    )
     assert resp.status_code == 302 and "/admin/login/" in resp["Location"]
     assert c.post("/admin/dags/dagtemplate/preview/", {"yaml": TEMPLATE_YAML}).status_code == 302
-    assert c.post("/admin/dags/dagtemplate/import/", {"yaml": TEMPLATE_YAML.replace("tpc-dqm", "x")}).status_code == 302
+    assert (
+        c.post(
+            "/admin/dags/dagtemplate/import/", {"yaml": TEMPLATE_YAML.replace("tpc-dqm", "x")}
+        ).status_code
+        == 302
+    )
     assert not DagTemplate.objects.filter(name="x").exists()
 
 
-def test_a_staff_account_in_no_role_group_is_still_an_expert_but_operators_are_not(world, operator, client_of):
+def test_a_staff_account_in_no_role_group_is_still_an_expert_but_operators_are_not(
+    world, operator, client_of
+):
     # operators (not staff) never get into the admin, even with the model permission
     from django.contrib.auth.models import Permission
 
@@ -142,26 +191,37 @@ def test_a_staff_account_in_no_role_group_is_still_an_expert_but_operators_are_n
 
 def test_job_admin_actions_go_through_the_domain_functions(world, admin_client):
     failed = Job.objects.get(state="failed")
-    resp = admin_client.post("/admin/jobs/job/", {"action": "retry", "_selected_action": [failed.pk]})
+    resp = admin_client.post(
+        "/admin/jobs/job/", {"action": "retry", "_selected_action": [failed.pk]}
+    )
     assert resp.status_code == 302
     failed.refresh_from_db()
     assert failed.state == "waiting"
     event = JobEvent.objects.filter(job=failed).last()
     assert event.actor == "user:eddie" and event.reason == "retried by an operator"
-    admin_client.post("/admin/jobs/job/", {"action": "set_priority", "priority": "77", "_selected_action": [failed.pk]})
+    admin_client.post(
+        "/admin/jobs/job/",
+        {"action": "set_priority", "priority": "77", "_selected_action": [failed.pk]},
+    )
     failed.refresh_from_db()
     assert failed.priority == 77
     admin_client.post("/admin/jobs/job/", {"action": "cancel", "_selected_action": [failed.pk]})
     failed.refresh_from_db()
     assert failed.state == "cancelled"
     finished = Job.objects.filter(state="finished").first()
-    resp = admin_client.post("/admin/jobs/job/", {"action": "cancel", "_selected_action": [finished.pk]}, follow=True)
-    assert any("only waiting, dispatched or running" in str(m) for m in get_messages(resp.wsgi_request))
+    resp = admin_client.post(
+        "/admin/jobs/job/", {"action": "cancel", "_selected_action": [finished.pk]}, follow=True
+    )
+    assert any(
+        "only waiting, dispatched or running" in str(m) for m in get_messages(resp.wsgi_request)
+    )
     assert admin_client.get(f"/admin/jobs/job/{finished.pk}/delete/").status_code == 403
 
 
 def test_a_new_token_shows_its_key_once(db, admin_client):
-    resp = admin_client.post("/admin/accounts/apitoken/add/", {"name": "daq-np04", "role": "daq"}, follow=True)
+    resp = admin_client.post(
+        "/admin/accounts/apitoken/add/", {"name": "daq-np04", "role": "daq"}, follow=True
+    )
     html = resp.content.decode()
     assert "new-token-key" in html
     token = ApiToken.objects.get(name="daq-np04")
@@ -172,17 +232,41 @@ def test_a_new_token_shows_its_key_once(db, admin_client):
 
 
 def test_alarm_and_retention_rules_are_validated(db, admin_client):
-    resp = admin_client.post("/admin/dqm/alarmrule/add/", {
-        "name": "noisy-x", "metric": "adc_rms", "labels": '{"plane": "x"}', "comparison": "gt", "threshold": "8",
-        "severity": "warning", "enabled": "on", "webhook": "", "description": "",
-    })
+    resp = admin_client.post(
+        "/admin/dqm/alarmrule/add/",
+        {
+            "name": "noisy-x",
+            "metric": "adc_rms",
+            "labels": '{"plane": "x"}',
+            "comparison": "gt",
+            "threshold": "8",
+            "severity": "warning",
+            "enabled": "on",
+            "webhook": "",
+            "description": "",
+        },
+    )
     assert resp.status_code == 302
     assert AlarmRule.objects.get(name="noisy-x").labels == {"plane": "x"}
-    resp = admin_client.post("/admin/dqm/alarmrule/add/", {
-        "name": "bad", "metric": "m", "labels": '["x"]', "comparison": "gt", "threshold": "1", "severity": "warning",
-    })
+    resp = admin_client.post(
+        "/admin/dqm/alarmrule/add/",
+        {
+            "name": "bad",
+            "metric": "m",
+            "labels": '["x"]',
+            "comparison": "gt",
+            "threshold": "1",
+            "severity": "warning",
+        },
+    )
     assert resp.status_code == 200 and "must be a JSON object" in resp.content.decode()
-    resp = admin_client.post("/admin/dqm/retentionrule/add/", {"target": "metrics", "days": "30", "kind": "png", "enabled": "on"})
+    resp = admin_client.post(
+        "/admin/dqm/retentionrule/add/",
+        {"target": "metrics", "days": "30", "kind": "png", "enabled": "on"},
+    )
     assert resp.status_code == 200 and "products only" in resp.content.decode()
-    resp = admin_client.post("/admin/dqm/retentionrule/add/", {"target": "products", "days": "30", "kind": "png", "enabled": "on"})
+    resp = admin_client.post(
+        "/admin/dqm/retentionrule/add/",
+        {"target": "products", "days": "30", "kind": "png", "enabled": "on"},
+    )
     assert resp.status_code == 302 and RetentionRule.objects.count() == 1

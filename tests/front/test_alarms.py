@@ -26,13 +26,16 @@ def job(dqm_world):
 def feed(job, value, minutes=0, apa="1", plane="x", name="adc_rms"):
     """Record one metric as if it came from data taken ``minutes`` after T0."""
     job.data_ts = T0 + timedelta(minutes=minutes)
-    return record_metrics(job, [{"name": name, "value": value, "labels": {"apa": apa, "plane": plane}}])
+    return record_metrics(
+        job, [{"name": name, "value": value, "labels": {"apa": apa, "plane": plane}}]
+    )
 
 
 @pytest.fixture
 def rule(db):
-    return AlarmRule.objects.create(name="rms-high", metric="adc_rms", comparison="gt", threshold=6.0,
-                                    severity="critical")
+    return AlarmRule.objects.create(
+        name="rms-high", metric="adc_rms", comparison="gt", threshold=6.0, severity="critical"
+    )
 
 
 def test_the_alarm_check_is_registered_on_metric_intake():
@@ -55,7 +58,9 @@ def test_each_series_has_its_own_alarm(job, rule):
     assert sorted(a.labels["apa"] for a in Alarm.objects.all()) == ["1", "2"]
 
 
-def test_an_alarm_clears_when_the_value_is_back_in_range_and_a_new_breach_opens_a_new_one(job, rule):
+def test_an_alarm_clears_when_the_value_is_back_in_range_and_a_new_breach_opens_a_new_one(
+    job, rule
+):
     feed(job, 9.0, minutes=0)
     feed(job, 4.0, minutes=1)
     alarm = Alarm.objects.get()
@@ -88,18 +93,27 @@ def test_an_acknowledged_alarm_stays_until_it_clears_without_reopening(job, rule
 
 
 def test_label_filters_and_disabled_rules(job):
-    AlarmRule.objects.create(name="x-only", metric="adc_rms", labels={"plane": "x"}, comparison="lt",
-                             threshold=1.0)
-    AlarmRule.objects.create(name="off", metric="adc_rms", comparison="lt", threshold=1.0, enabled=False)
+    AlarmRule.objects.create(
+        name="x-only", metric="adc_rms", labels={"plane": "x"}, comparison="lt", threshold=1.0
+    )
+    AlarmRule.objects.create(
+        name="off", metric="adc_rms", comparison="lt", threshold=1.0, enabled=False
+    )
     feed(job, 0.5, plane="u")
     assert not Alarm.objects.exists()
     feed(job, 0.5, plane="x")
     assert list(Alarm.objects.values_list("rule__name", flat=True)) == ["x-only"]
 
 
-@pytest.mark.parametrize("comparison,threshold,value,breaks", [
-    ("gt", 5, 5, False), ("ge", 5, 5, True), ("lt", 5, 4.9, True), ("le", 5, 5.1, False),
-])
+@pytest.mark.parametrize(
+    "comparison,threshold,value,breaks",
+    [
+        ("gt", 5, 5, False),
+        ("ge", 5, 5, True),
+        ("lt", 5, 4.9, True),
+        ("le", 5, 5.1, False),
+    ],
+)
 def test_comparisons(comparison, threshold, value, breaks):
     assert AlarmRule(metric="m", comparison=comparison, threshold=threshold).breaks(value) is breaks
 
@@ -132,7 +146,9 @@ def webhook():
 
 def test_the_webhook_gets_one_message_when_an_alarm_opens_and_one_when_it_clears(job, webhook):
     url, hook = webhook
-    AlarmRule.objects.create(name="rms-high", metric="adc_rms", comparison="gt", threshold=6.0, webhook=url)
+    AlarmRule.objects.create(
+        name="rms-high", metric="adc_rms", comparison="gt", threshold=6.0, webhook=url
+    )
     feed(job, 9.0, minutes=0)
     feed(job, 9.5, minutes=1)
     feed(job, 2.0, minutes=2)
@@ -147,9 +163,16 @@ def test_the_webhook_gets_one_message_when_an_alarm_opens_and_one_when_it_clears
 def test_a_failing_or_dead_webhook_never_breaks_metric_intake(job, webhook, caplog):
     url, hook = webhook
     hook.status = 500
-    AlarmRule.objects.create(name="a", metric="adc_rms", comparison="gt", threshold=6.0, webhook=url)
-    AlarmRule.objects.create(name="b", metric="adc_rms", comparison="gt", threshold=6.0,
-                             webhook="http://127.0.0.1:9/nothing-listens-here")
+    AlarmRule.objects.create(
+        name="a", metric="adc_rms", comparison="gt", threshold=6.0, webhook=url
+    )
+    AlarmRule.objects.create(
+        name="b",
+        metric="adc_rms",
+        comparison="gt",
+        threshold=6.0,
+        webhook="http://127.0.0.1:9/nothing-listens-here",
+    )
     rows = feed(job, 9.0)
     assert len(rows) == 1 and Metric.objects.filter(name="adc_rms", value=9.0).exists()
     assert Alarm.objects.filter(state="open").count() == 2

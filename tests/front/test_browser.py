@@ -19,16 +19,26 @@ from p3s.jobs.models import Job
 from .conftest import PASSWORD
 
 CHROMIUM = "/usr/bin/chromium"
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 SHOTS = Path(settings.VAR_DIR) / "screenshots"
 # Generous waits: the machine is shared, and BokehJS is about a megabyte of JavaScript.
 WAIT_MS = 20_000
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(not os.path.exists(CHROMIUM),
-                       reason=f"{CHROMIUM} is missing: run scripts/ensure-chromium.sh (apt-get install chromium)"),
+    pytest.mark.skipif(
+        not os.path.exists(CHROMIUM),
+        reason=f"{CHROMIUM} is missing: run scripts/ensure-chromium.sh (apt-get install chromium)",
+    ),
 ]
 
 
@@ -89,7 +99,9 @@ def test_an_operator_shift_and_an_expert_edit(live_server, browser, dqm_world, o
     shot(page, "02-run")
     page.locator("a.dagrun-link").first.click()
     page.wait_for_url("**/dagruns/*/")
-    assert page.locator("svg.dag g.node").count() == 4 or page.locator("svg.dag g.node").count() >= 3
+    assert (
+        page.locator("svg.dag g.node").count() == 4 or page.locator("svg.dag g.node").count() >= 3
+    )
     shot(page, "03-dagrun")
 
     # the failed job, retried from its page

@@ -42,7 +42,9 @@ def test_cancel_and_reprioritise_and_come_back_to_the_list(setup):
     world, c = setup
     failed = Job.objects.get(state="failed")
     c.post(f"/jobs/{failed.pk}/retry/")
-    resp = c.post(f"/jobs/{failed.pk}/priority/", {"priority": "250", "next": "/jobs/?state=waiting"})
+    resp = c.post(
+        f"/jobs/{failed.pk}/priority/", {"priority": "250", "next": "/jobs/?state=waiting"}
+    )
     assert resp["Location"] == "/jobs/?state=waiting"
     assert Job.objects.get(pk=failed.pk).priority == 250
     c.post(f"/jobs/{failed.pk}/cancel/")

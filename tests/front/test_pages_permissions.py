@@ -99,7 +99,9 @@ def test_login_with_a_password_then_the_dashboard(world, operator, client):
     from .conftest import PASSWORD
 
     operator("ola")
-    resp = client.post("/accounts/login/", {"username": "ola", "password": PASSWORD, "next": "/alarms/"})
+    resp = client.post(
+        "/accounts/login/", {"username": "ola", "password": PASSWORD, "next": "/alarms/"}
+    )
     assert resp.status_code == 302 and resp["Location"] == "/alarms/"
     assert client.get("/alarms/").status_code == 200
     client.post("/accounts/logout/", {"next": "/accounts/login/"})

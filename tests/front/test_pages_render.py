@@ -39,7 +39,11 @@ def test_dagrun_page_draws_the_graph_coloured_by_job_state(world_and_client):
     world, c = world_and_client
     run = world.dagruns[-1]
     html = c.get(f"/dagruns/{run.pk}/").content.decode()
-    assert "<svg" in html and 'class="node state-failed"' in html and 'class="node state-finished"' in html
+    assert (
+        "<svg" in html
+        and 'class="node state-failed"' in html
+        and 'class="node state-finished"' in html
+    )
     assert 'data-stage="vis"' in html  # not created yet: drawn dashed
 
 
@@ -97,10 +101,16 @@ def test_product_file_accepts_an_operator_api_token(world_and_client, client):
     world, _ = world_and_client
     png = world.products[0]
     _, key = ApiToken.issue("ops-script", "operator")
-    assert client.get(f"/products/{png.pk}/file", HTTP_AUTHORIZATION=f"Token {key}").status_code == 200
-    assert client.get(f"/products/{png.pk}/file", HTTP_AUTHORIZATION="Token nope").status_code == 401
+    assert (
+        client.get(f"/products/{png.pk}/file", HTTP_AUTHORIZATION=f"Token {key}").status_code == 200
+    )
+    assert (
+        client.get(f"/products/{png.pk}/file", HTTP_AUTHORIZATION="Token nope").status_code == 401
+    )
     _, pilot_key = ApiToken.issue("pilots2", "pilot")
-    assert client.get(f"/products/{png.pk}/file", HTTP_AUTHORIZATION=f"Token {pilot_key}").status_code in (302, 403)
+    assert client.get(
+        f"/products/{png.pk}/file", HTTP_AUTHORIZATION=f"Token {pilot_key}"
+    ).status_code in (302, 403)
 
 
 def test_strip_chart_embeds_a_bokeh_item_with_the_alarm_limit(world_and_client):
@@ -132,7 +142,10 @@ def test_bokehjs_and_css_are_served_from_the_installed_packages(client):
     assert "javascript" in resp["Content-Type"]
     assert "immutable" in resp["Cache-Control"]
     assert client.get("/bokehjs/0.0.1/js/bokeh.min.js").status_code == 404
-    assert client.get("/bokehjs/" + bokeh_js_urls()[0].split("/")[2] + "/../../etc/passwd").status_code == 404
+    assert (
+        client.get("/bokehjs/" + bokeh_js_urls()[0].split("/")[2] + "/../../etc/passwd").status_code
+        == 404
+    )
     assert client.get("/static/front/p3s.css").status_code == 200
     assert client.get("/static/admin/css/base.css").status_code == 200
     assert client.get("/static/../settings.py").status_code == 404

@@ -28,7 +28,10 @@ def test_old_products_of_a_kind_go_with_their_files(world):
     assert apply_retention(now=timezone.now() + timedelta(days=1)) == 0
     n = apply_retention(now=timezone.now() + timedelta(days=8))
     assert n == len(paths)
-    assert not Product.objects.filter(kind="png").exists() and Product.objects.filter(kind="bokeh").exists()
+    assert (
+        not Product.objects.filter(kind="png").exists()
+        and Product.objects.filter(kind="bokeh").exists()
+    )
     assert not any(p.exists() for p in paths)
 
 
