@@ -37,6 +37,8 @@ class Product(models.Model):
             models.Index(fields=["-data_ts", "-id"], name="product_latest"),
             # dqm.retention: products by arrival time.
             models.Index(fields=["created"], name="product_created"),
+            # front product page: the same product on other data.
+            models.Index(fields=["title", "-data_ts"], name="product_title_ts"),
         ]
 
     def __str__(self) -> str:

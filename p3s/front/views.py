@@ -28,6 +28,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import http_date, parse_http_date_safe
 from django.utils.safestring import mark_safe
+from django.views.decorators.clickjacking import xframe_options_sameorigin
 from rest_framework.exceptions import AuthenticationFailed
 
 from p3s.accounts.auth import ApiTokenAuthentication
@@ -587,6 +588,33 @@ def product_detail(request, pk: int):
             "bokeh_js": bokeh_js_urls(),
         },
     )
+
+
+@page
+@xframe_options_sameorigin
+def product_embed(request, pk: int):
+    """A bokeh product drawn alone, for a sandboxed iframe.
+
+    Bokeh documents come from pilots and may hold scripts (CustomJS) or HTML (Div, tooltips):
+    they are drawn inside ``<iframe sandbox="allow-scripts">``, in an opaque origin that can
+    read neither the operator's session, nor the CSRF token, nor the page around it.
+    """
+    product = get_object_or_404(
+        Product.objects.only("id", "kind", "file", "title"), pk=pk, kind=ProductKind.BOKEH
+    )
+    try:
+        with product.file.open("rb") as fh:
+            item = json.loads(fh.read(settings.P3S["MAX_UPLOAD_BYTES"] + 1))
+    except (OSError, ValueError):
+        item = None
+    resp = render(
+        request,
+        "front/product_embed.html",
+        {"product": product, "item": item, "bokeh_js": bokeh_js_urls()},
+    )
+    resp.headers["Content-Security-Policy"] = "sandbox allow-scripts"
+    resp.headers["Cache-Control"] = "private, max-age=86400"
+    return resp
 
 
 CONTENT_TYPES = {"png": "image/png", "bokeh": "application/json", "json": "application/json"}

@@ -75,7 +75,8 @@ def test_products_gallery_filters_by_run_apa_plane_and_kind(world_and_client):
     html = c.get("/products/?run=5001&apa=2&plane=x").content.decode()
     assert "ADC RMS APA2 plane x" in html and "ADC RMS APA1" not in html
     html = c.get("/products/?kind=bokeh").content.decode()
-    assert "data-bokeh-src" in html and bokeh_js_urls()[0] in html
+    bk = next(p for p in world.products if p.kind == "bokeh")
+    assert f'sandbox="allow-scripts" loading="lazy" src="/products/{bk.pk}/embed"' in html
 
 
 def test_product_page_and_file_have_the_right_type_and_cache_headers(world_and_client):
@@ -93,6 +94,19 @@ def test_product_page_and_file_have_the_right_type_and_cache_headers(world_and_c
     resp = c.get(f"/products/{bk.pk}/file")
     assert resp["Content-Type"] == "application/json"
     assert c.get("/products/999999/file").status_code == 404
+
+
+def test_bokeh_products_are_drawn_in_a_sandbox_of_their_own(world_and_client):
+    world, c = world_and_client
+    bk = next(p for p in world.products if p.kind == "bokeh")
+    resp = c.get(f"/products/{bk.pk}/embed")
+    assert resp.status_code == 200
+    assert resp["Content-Security-Policy"] == "sandbox allow-scripts"
+    assert resp["X-Frame-Options"] == "SAMEORIGIN"
+    html = resp.content.decode()
+    assert bokeh_js_urls()[0] in html and 'id="item"' in html and "embed_item" in html
+    png = next(p for p in world.products if p.kind == "png")
+    assert c.get(f"/products/{png.pk}/embed").status_code == 404
 
 
 def test_product_file_accepts_an_operator_api_token(world_and_client, client):

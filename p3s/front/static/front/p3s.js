@@ -29,5 +29,13 @@
     }, {rootMargin: "200px"});
     lazy.forEach(function (el) { io.observe(el); });
   }
+  // Sandboxed product frames report their height; trust a number from our own frames only.
+  window.addEventListener("message", function (e) {
+    var h = e.data && e.data.p3sFrameHeight;
+    if (typeof h !== "number" || !isFinite(h)) return;
+    document.querySelectorAll("iframe.bk-frame").forEach(function (f) {
+      if (f.contentWindow === e.source) f.style.height = Math.max(120, Math.min(h, 2400)) + "px";
+    });
+  });
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start); else start();
 })();
