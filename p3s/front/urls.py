@@ -10,6 +10,7 @@ urlpatterns = [
     path("runs/<int:run>/", views.run_detail, name="run"),
     path("dagruns/<int:pk>/", views.dagrun_detail, name="dagrun"),
     path("jobs/", views.jobs, name="jobs"),
+    path("jobs/bulk/", views.jobs_bulk, name="jobs-bulk"),
     path("jobs/<int:pk>/", views.job_detail, name="job"),
     path("jobs/<int:pk>/retry/", views.job_retry, name="job-retry"),
     path("jobs/<int:pk>/cancel/", views.job_cancel, name="job-cancel"),

@@ -487,6 +487,49 @@ def job_priority(request, pk: int):
     )
 
 
+BULK_LIMIT = 500
+
+
+@operator_action
+def jobs_bulk(request):
+    """Retry, cancel or reprioritise the jobs ticked in the jobs list, one domain call each."""
+    what = request.POST.get("do")
+    ids = [i for i in (_int(v) for v in request.POST.getlist("job")) if i is not None][:BULK_LIMIT]
+    if not ids:
+        messages.warning(request, "tick some jobs first")
+        return back(request, reverse("front:jobs"))
+    who = actor(request)
+    if what == "retry":
+        fn, verb = (lambda pk: actions.retry(pk, who)), "sent back to waiting"
+    elif what == "cancel":
+        fn, verb = (lambda pk: actions.cancel(pk, who)), "cancelled"
+    elif what == "priority":
+        value = _int(request.POST.get("priority"))
+        if value is None or not -(10**6) <= value <= 10**6:
+            messages.error(request, "priority must be a whole number between -1000000 and 1000000")
+            return back(request, reverse("front:jobs"))
+        fn, verb = (lambda pk: actions.set_priority(pk, value, who)), f"set to priority {value}"
+    else:
+        messages.error(request, "unknown action: use retry, cancel or priority")
+        return back(request, reverse("front:jobs"))
+    done, refused = 0, []
+    for pk in ids:
+        try:
+            fn(pk)
+            done += 1
+        except IllegalTransition as exc:
+            refused.append(str(exc))
+        except Job.DoesNotExist:
+            refused.append(f"no job {pk}")
+    if done:
+        messages.success(request, f"{done} job{'s' if done != 1 else ''} {verb}")
+    for text in refused[:5]:
+        messages.error(request, text)
+    if len(refused) > 5:
+        messages.error(request, f"... and {len(refused) - 5} more refused")
+    return back(request, reverse("front:jobs"))
+
+
 # -- products ---------------------------------------------------------------------------------
 
 

@@ -67,3 +67,29 @@ def test_acknowledge_an_alarm(setup):
     resp = c.post(f"/alarms/{alarm.pk}/ack/", follow=True)  # twice is harmless
     assert resp.status_code == 200
     assert c.post("/alarms/999999/ack/").status_code == 404
+
+
+def test_bulk_actions_on_the_ticked_jobs(setup):
+    world, c = setup
+    failed = Job.objects.get(state="failed")
+    finished = list(Job.objects.filter(state="finished").values_list("pk", flat=True)[:2])
+    resp = c.post(
+        "/jobs/bulk/",
+        {"do": "retry", "job": [failed.pk, *finished], "next": "/jobs/?state=failed"},
+        follow=True,
+    )
+    msgs = texts(resp)
+    assert "1 job sent back to waiting" in msgs
+    assert sum("only failed, timeout, dropped or cancelled" in t for t in msgs) == 2
+    assert resp.redirect_chain[-1][0] == "/jobs/?state=failed"
+    c.post("/jobs/bulk/", {"do": "priority", "priority": "42", "job": [failed.pk]})
+    assert Job.objects.get(pk=failed.pk).priority == 42
+    c.post("/jobs/bulk/", {"do": "cancel", "job": [failed.pk]})
+    assert Job.objects.get(pk=failed.pk).state == "cancelled"
+    assert any(
+        "tick some jobs" in t for t in texts(c.post("/jobs/bulk/", {"do": "retry"}, follow=True))
+    )
+    assert any(
+        "unknown action" in t
+        for t in texts(c.post("/jobs/bulk/", {"do": "x", "job": [1]}, follow=True))
+    )

@@ -32,6 +32,7 @@ def actions_of(world):
         (f"/jobs/{failed.pk}/cancel/", {}),
         (f"/jobs/{failed.pk}/priority/", {"priority": "5"}),
         (f"/alarms/{alarm.pk}/ack/", {}),
+        ("/jobs/bulk/", {"do": "retry", "job": [failed.pk]}),
     ]
 
 
