@@ -207,7 +207,7 @@ def populate(n_jobs: int) -> dict:
 
 @pytest.mark.slow
 def test_no_page_makes_more_queries_with_100000_jobs(
-    operator, expert, client_of, django_assert_max_num_queries, settings
+    transactional_db, operator, expert, client_of, django_assert_max_num_queries
 ):
     ids = populate(N_JOBS)
     assert Job.objects.count() == N_JOBS
