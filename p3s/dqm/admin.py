@@ -107,7 +107,16 @@ class AlarmRuleAdmin(ExpertAdmin):
     ]
     list_filter = ["severity", "enabled", "metric"]
     search_fields = ["name", "metric", "description"]
-    actions = ["enable", "disable"]
+    actions = ["enable", "disable", "test_webhook"]
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if not obj.enabled:
+            n = alarms.clear_alarms_of(obj)
+            if n:
+                self.message_user(
+                    request, f"{n} active alarm(s) of the disabled rule {obj.name} cleared"
+                )
 
     def get_queryset(self, request):
         return (
@@ -132,9 +141,27 @@ class AlarmRuleAdmin(ExpertAdmin):
     def enable(self, request, queryset):
         self.message_user(request, f"{queryset.update(enabled=True)} rule(s) enabled")
 
-    @admin.action(description="Disable selected rules")
+    @admin.action(description="Disable selected rules (their active alarms clear)")
     def disable(self, request, queryset):
-        self.message_user(request, f"{queryset.update(enabled=False)} rule(s) disabled")
+        cleared = sum(alarms.clear_alarms_of(rule) for rule in queryset)
+        self.message_user(
+            request,
+            f"{queryset.update(enabled=False)} rule(s) disabled, {cleared} alarm(s) cleared",
+        )
+
+    @admin.action(description="Send a test message to the selected rules' webhooks")
+    def test_webhook(self, request, queryset):
+        for rule in queryset:
+            if not rule.webhook:
+                self.message_user(request, f"{rule.name}: no webhook", messages.WARNING)
+            elif alarms.send_test(rule):
+                self.message_user(request, f"{rule.name}: {rule.webhook} accepted the test message")
+            else:
+                self.message_user(
+                    request,
+                    f"{rule.name}: {rule.webhook} did not accept it (see the server log)",
+                    messages.ERROR,
+                )
 
 
 @admin.register(Alarm)

@@ -156,6 +156,31 @@ def acknowledge(alarm_id: int, actor: str) -> Alarm:
         return alarm
 
 
+def clear_alarms_of(rule: AlarmRule) -> int:
+    """Clear the active alarms of a rule that was disabled (nothing would ever clear them)."""
+    return Alarm.objects.filter(rule=rule, state__in=ACTIVE_ALARM_STATES).update(
+        state=AlarmState.CLEARED, cleared_at=timezone.now()
+    )
+
+
+def send_test(rule: AlarmRule) -> bool:
+    """POST a test message to a rule's webhook; True when it answered 2xx/3xx."""
+    fake = Alarm(
+        rule=rule,
+        series="{}",
+        labels=dict(rule.labels),
+        state=AlarmState.OPEN,
+        severity=rule.severity,
+        condition=rule.condition,
+        value=rule.threshold,
+        last_value=rule.threshold,
+        data_ts=timezone.now(),
+        last_data_ts=timezone.now(),
+    )
+    fake.opened_at = timezone.now()
+    return notify("test", fake)
+
+
 def message_of(event: str, alarm: Alarm) -> dict[str, Any]:
     rule = alarm.rule
     return {

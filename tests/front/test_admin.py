@@ -270,3 +270,37 @@ def test_alarm_and_retention_rules_are_validated(db, admin_client):
         {"target": "products", "days": "30", "kind": "png", "enabled": "on"},
     )
     assert resp.status_code == 302 and RetentionRule.objects.count() == 1
+
+
+def test_disabling_a_rule_clears_its_alarms(world, admin_client):
+    from p3s.dqm.models import Alarm
+
+    rule = AlarmRule.objects.get(name="adc-rms-high")
+    assert Alarm.objects.filter(rule=rule, state="open").count() == 1
+    admin_client.post("/admin/dqm/alarmrule/", {"action": "disable", "_selected_action": [rule.pk]})
+    assert Alarm.objects.filter(rule=rule, state="open").count() == 0
+    assert not AlarmRule.objects.get(pk=rule.pk).enabled
+
+
+def test_the_webhook_test_action_says_whether_it_worked(world, admin_client):
+    rule = AlarmRule.objects.get(name="adc-rms-high")
+    rule.webhook = "http://127.0.0.1:9/nobody"
+    rule.save()
+    resp = admin_client.post(
+        "/admin/dqm/alarmrule/",
+        {"action": "test_webhook", "_selected_action": [rule.pk]},
+        follow=True,
+    )
+    assert any("did not accept" in str(m) for m in get_messages(resp.wsgi_request))
+
+
+def test_the_person_command_makes_operators_and_experts(db, monkeypatch):
+    from django.contrib.auth.models import User
+    from django.core.management import call_command
+
+    monkeypatch.setenv("P3S_PASSWORD", "a-long-password")
+    call_command("p3s_person", "opal", role="operator")
+    call_command("p3s_person", "exa", role="expert")
+    assert User.objects.get(username="opal").groups.filter(name="operator").exists()
+    assert User.objects.get(username="exa").is_staff
+    assert User.objects.get(username="exa").check_password("a-long-password")
