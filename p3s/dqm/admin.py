@@ -35,10 +35,11 @@ class ProductAdmin(ReadOnlyAdmin):
 
     @admin.display(description="")
     def thumb(self, obj):
-        url = reverse("front:product-file", args=[obj.pk])
         if obj.kind == "png":
             return format_html(
-                '<a href="{}"><img src="{}" loading="lazy" style="height:48px"></a>', url, url
+                '<a href="{}"><img src="{}" loading="lazy" style="height:48px"></a>',
+                reverse("front:product", args=[obj.pk]),
+                reverse("front:product-thumb", args=[obj.pk]),
             )
         return format_html('<a href="{}">{}</a>', reverse("front:product", args=[obj.pk]), obj.kind)
 

@@ -13,6 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from p3s.dqm.models import Alarm, AlarmState, Metric, Product, RetentionRule, RetentionTarget
+from p3s.dqm.thumbs import delete_thumbnail
 
 log = logging.getLogger(__name__)
 BATCH = 2000
@@ -64,10 +65,11 @@ def _delete_products(rule: RetentionRule, cutoff: datetime, limit: int) -> int:
         deleted, _ = Product.objects.filter(pk__in=[pk for pk, _ in batch]).delete()
     # Files go after the rows: a file without a row is harmless, a row without its file is not.
     storage = Product._meta.get_field("file").storage
-    for _, name in batch:
+    for pk, name in batch:
         if name:
             try:
                 storage.delete(name)
             except OSError as exc:
                 log.warning("retention could not delete product file %s: %s", name, exc)
+        delete_thumbnail(storage, pk)
     return deleted

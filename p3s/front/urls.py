@@ -19,6 +19,7 @@ urlpatterns = [
     path("products/<int:pk>/", views.product_detail, name="product"),
     path("products/<int:pk>/file", views.product_file, name="product-file"),
     path("products/<int:pk>/embed", views.product_embed, name="product-embed"),
+    path("products/<int:pk>/thumb", views.product_thumb, name="product-thumb"),
     path("charts/", views.strip_charts, name="charts"),
     path("alarms/", views.alarms, name="alarms"),
     path("alarms/<int:pk>/ack/", views.alarm_ack, name="alarm-ack"),

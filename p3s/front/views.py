@@ -44,6 +44,7 @@ from p3s.dqm.models import (
     Product,
     ProductKind,
 )
+from p3s.dqm.thumbs import thumbnail
 from p3s.exceptions import IllegalTransition
 from p3s.front import charts
 from p3s.front.access import actor, back, can_read, operator_action, page, page_context, refuse
@@ -679,14 +680,32 @@ def product_file(request, pk: int):
     product = get_object_or_404(
         Product.objects.only("id", "kind", "file", "created", "slug"), pk=pk
     )
+    return _serve_product(request, product, product.file.name)
+
+
+def product_thumb(request, pk: int):
+    """A small PNG of a PNG product for the gallery (the original when it is small already)."""
+    if request.method not in ("GET", "HEAD"):
+        return HttpResponseNotAllowed(["GET", "HEAD"])
+    if not can_read(request):
+        return refuse(request)
+    product = get_object_or_404(
+        Product.objects.only("id", "kind", "file", "created", "slug"), pk=pk, kind="png"
+    )
+    return _serve_product(request, product, thumbnail(product) or product.file.name)
+
+
+def _serve_product(request, product: Product, name: str):
     modified = int(product.created.timestamp())
     since = parse_http_date_safe(request.META.get("HTTP_IF_MODIFIED_SINCE") or "")
     if since is not None and since >= modified:
         return HttpResponseNotModified()
     try:
-        fh = product.file.open("rb")
+        fh = product.file.storage.open(name, "rb")
     except (OSError, ValueError):
-        raise Http404(f"the file of product {pk} is missing (deleted by retention?)") from None
+        raise Http404(
+            f"the file of product {product.pk} is missing (deleted by retention?)"
+        ) from None
     ext = "png" if product.kind == "png" else "json"
     resp = FileResponse(
         fh,

@@ -173,3 +173,38 @@ def test_login_page_renders(client):
 def test_product_count_on_run_page(world_and_client):
     world, c = world_and_client
     assert f"{Product.objects.count()} products" in c.get("/runs/5001/").content.decode()
+
+
+def test_png_thumbnails_are_made_once_and_small(world_and_client, settings):
+    from PIL import Image
+
+    from p3s.dqm.models import Product
+    from p3s.dqm.thumbs import thumb_name
+
+    world, c = world_and_client
+    png = next(p for p in world.products if p.kind == "png")
+    big = Image.new("RGB", (1600, 1200), "white")
+    with png.file.open("wb") as fh:
+        big.save(fh, format="PNG")
+    resp = c.get(f"/products/{png.pk}/thumb")
+    assert resp.status_code == 200 and resp["Content-Type"] == "image/png"
+    import io
+
+    small = Image.open(io.BytesIO(b"".join(resp.streaming_content)))
+    assert small.width <= 480 and small.height <= 360
+    assert png.file.storage.exists(thumb_name(png.pk))
+    assert c.get(f"/products/{png.pk}/thumb").status_code == 200  # from the stored thumbnail
+    bk = next(p for p in world.products if p.kind == "bokeh")
+    assert c.get(f"/products/{bk.pk}/thumb").status_code == 404
+    assert f"/products/{png.pk}/thumb" in c.get("/products/").content.decode()
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from p3s.dqm.models import RetentionRule
+    from p3s.dqm.retention import apply_retention
+
+    RetentionRule.objects.create(target="products", days=1, kind="png")
+    apply_retention(now=timezone.now() + timedelta(days=2))
+    assert not Product.objects.filter(pk=png.pk).exists()
+    assert not png.file.storage.exists(thumb_name(png.pk))
