@@ -167,7 +167,7 @@ class DagTemplateAdmin(ExpertAdmin):
                 if applied.new_version
                 else "same graph; tunables and trigger updated live"
             )
-            messages.info(request, f"{saved.name}: {note}")
+            messages.info(request, f"Template {saved.name}: {note}")
 
     def get_urls(self):
         prefix = f"{self.opts.app_label}_{self.opts.model_name}"

@@ -854,7 +854,7 @@ PILOT_TABS = {
 @page
 def pilots(request):
     tab = request.GET.get("state", "active")
-    qs = Pilot.objects.select_related("job", "token").defer("resources", "key_hash")
+    qs = Pilot.objects.select_related("job").defer("resources", "key_hash")
     if tab in PILOT_TABS:
         qs = qs.filter(state__in=PILOT_TABS[tab])
     else:
