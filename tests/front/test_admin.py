@@ -304,3 +304,14 @@ def test_the_person_command_makes_operators_and_experts(db, monkeypatch):
     assert User.objects.get(username="opal").groups.filter(name="operator").exists()
     assert User.objects.get(username="exa").is_staff
     assert User.objects.get(username="exa").check_password("a-long-password")
+
+
+def test_records_the_system_writes_are_read_only_even_for_experts(world, admin_client):
+    job = Job.objects.filter(state="finished").first()
+    resp = admin_client.post(
+        f"/admin/jobs/job/{job.pk}/change/", {"state": "failed", "priority": "1"}
+    )
+    assert resp.status_code == 403
+    assert Job.objects.get(pk=job.pk).state == "finished"
+    assert admin_client.get("/admin/jobs/job/add/").status_code == 403
+    assert admin_client.get("/admin/pilots/pilot/add/").status_code == 403

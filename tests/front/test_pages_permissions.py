@@ -12,7 +12,7 @@ PAGES = ["/", "/runs/", "/runs/5001/", "/jobs/", "/products/", "/charts/", "/ala
 
 @pytest.fixture
 def world(dqm_world):
-    return dqm_world(files=1, fail_last=True)
+    return dqm_world(files=2, fail_last=True)
 
 
 def every_page(world):
@@ -20,7 +20,14 @@ def every_page(world):
     product = world.products[0] if world.products else None
     urls = PAGES + [f"/dagruns/{world.dagruns[0].pk}/", f"/jobs/{job.pk}/"]
     if product:
-        urls += [f"/products/{product.pk}/", f"/products/{product.pk}/file"]
+        urls += [
+            f"/products/{product.pk}/",
+            f"/products/{product.pk}/file",
+            f"/products/{product.pk}/thumb",
+        ]
+    bokeh = next((p for p in world.products if p.kind == "bokeh"), None)
+    if bokeh:
+        urls.append(f"/products/{bokeh.pk}/embed")
     return urls
 
 
