@@ -1,6 +1,6 @@
 from rest_framework.routers import DefaultRouter
 
-from p3s.api import views
+from p3s.api import dqm_views, views
 
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
@@ -9,5 +9,8 @@ router.register("pilots", views.PilotViewSet, basename="pilot")
 router.register("jobs", views.JobViewSet, basename="job")
 router.register("dagruns", views.DagRunViewSet, basename="dagrun")
 router.register("dags", views.DagViewSet, basename="dag")
+router.register("alarms", dqm_views.AlarmViewSet, basename="alarm")
+router.register("products", dqm_views.ProductViewSet, basename="product")
+router.register("metrics", dqm_views.MetricViewSet, basename="metric")
 
 urlpatterns = router.urls
