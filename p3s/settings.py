@@ -44,6 +44,7 @@ P3S = {
     "TIMEOUT_GRACE": env_float("P3S_TIMEOUT_GRACE", 30.0, 0.0),
     "MAX_WAIT": env_float("P3S_MAX_WAIT", 60.0, 0.0),
     "SWEEP_INTERVAL": env_float("P3S_SWEEP_INTERVAL", 2.0, 0.05),
+    "RETENTION_INTERVAL": env_float("P3S_RETENTION_INTERVAL", 60.0, 0.0),
     "PUBLIC_PAGES": env_bool("P3S_PUBLIC_PAGES", False),
     "MAX_UPLOAD_BYTES": env_int("P3S_MAX_UPLOAD_BYTES", 20 * 1024 * 1024, 1),
     "LOG_TAIL_CHARS": env_int("P3S_LOG_TAIL_CHARS", 8000, 100),
@@ -127,6 +128,13 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "JobStateEnum": "p3s.jobs.states.JobState",
+        "DagRunStateEnum": "p3s.dags.models.DagRunState",
+        "PilotStateEnum": "p3s.pilots.models.PilotState",
+        "AlarmStateEnum": "p3s.dqm.models.AlarmState",
+        "ReportStateEnum": ["running", "finished", "failed", "timeout", "released"],
+    },
 }
 
 LOGGING = {

@@ -162,7 +162,8 @@ def main() -> int:
         say(
             f"dashboard: {url}/   (log in as {user!r}, password in {VAR / 'demo-password'}: {password})"
         )
-        say(f"products:  {url}/products/    API docs: {url}/api/docs/    metrics: {url}/metrics")
+        say(f"products:  {url}/products/    strip charts: {url}/charts/    alarms: {url}/alarms/")
+        say(f"API docs:  {url}/api/docs/    Prometheus: {url}/metrics    admin: {url}/admin/")
         ok = watch(url, op_token, announced, args)
         if args.exit_when_done:
             return 0 if ok else 1

@@ -224,8 +224,8 @@ class LiveServer:
                     "gunicorn died:\n" + (self.workdir / "gunicorn.log").read_text(errors="replace")
                 )
             try:
-                return requests.get(self.url + "/healthz", timeout=2).status_code == 200
-            except requests.ConnectionError:
+                return requests.get(self.url + "/healthz", timeout=5).status_code == 200
+            except requests.RequestException:  # not listening yet, or slow to answer under load
                 return False
 
         self.wait_for(healthy, 60, "gunicorn to answer /healthz")

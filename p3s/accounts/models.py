@@ -42,6 +42,7 @@ class ApiToken(models.Model):
 
     class Meta:
         ordering = ["name"]
+        verbose_name = "API token"
 
     def __str__(self) -> str:
         return f"{self.name} ({self.role}, {self.prefix}...)"

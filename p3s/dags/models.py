@@ -57,6 +57,7 @@ class DagTemplate(models.Model):
 
     class Meta:
         ordering = ["name"]
+        verbose_name = "DAG template"
 
     def __str__(self) -> str:
         return self.name
@@ -74,6 +75,7 @@ class DagVersion(models.Model):
 
     class Meta:
         ordering = ["template", "-number"]
+        verbose_name = "DAG version"
         constraints = [
             models.UniqueConstraint(fields=["template", "number"], name="dagversion_unique_number")
         ]
@@ -97,6 +99,7 @@ class StageSettings(models.Model):
 
     class Meta:
         ordering = ["template", "-priority", "stage"]
+        verbose_name_plural = "stage settings"
         constraints = [
             models.UniqueConstraint(fields=["template", "stage"], name="stagesettings_unique_stage")
         ]
@@ -128,9 +131,12 @@ class DagRun(models.Model):
 
     class Meta:
         ordering = ["-id"]
+        verbose_name = "DAG run"
         indexes = [
             # api DagRunViewSet and the dashboard filter running runs, newest first.
             models.Index(fields=["state", "-id"], name="dagrun_state"),
+            # api.views.latency_figures: runs ended in the last hour.
+            models.Index(fields=["ended"], name="dagrun_ended", condition=models.Q(ended__isnull=False)),
         ]
         constraints = [
             models.UniqueConstraint(

@@ -181,7 +181,23 @@ def _drop(ids: list[int], why: str, reason: str) -> int:
     return done
 
 
-UNITS = [find_lost_pilots, requeue_undispatched, expire_timeouts, drop_stale]
+_retention_last: datetime | None = None
+
+
+def apply_retention(now: datetime | None = None) -> int:
+    """Retention rules (p3s.dqm.retention), at most once per P3S_RETENTION_INTERVAL."""
+    global _retention_last
+    from p3s.dqm.retention import apply_retention as apply
+
+    now = now or timezone.now()
+    interval = timedelta(seconds=settings.P3S["RETENTION_INTERVAL"])
+    if _retention_last is not None and now - _retention_last < interval:
+        return 0
+    _retention_last = now
+    return apply(now)
+
+
+UNITS = [find_lost_pilots, requeue_undispatched, expire_timeouts, drop_stale, apply_retention]
 
 
 @dataclass

@@ -116,6 +116,7 @@ def test_the_sweeper_loop_runs_in_a_subprocess_and_stops_on_sigterm(tmp_path):
         **os.environ,
         "P3S_DATABASE_URL": f"sqlite:///{tmp_path / 'sweep.sqlite3'}",
         "P3S_VAR_DIR": str(tmp_path),
+        "PYTHONUNBUFFERED": "1",
     }
     subprocess.run(
         [sys.executable, str(ROOT / "manage.py"), "migrate", "-v0"], env=env, check=True, cwd=ROOT
@@ -128,7 +129,10 @@ def test_the_sweeper_loop_runs_in_a_subprocess_and_stops_on_sigterm(tmp_path):
         stderr=subprocess.STDOUT,
         text=True,
     )
-    time.sleep(1.5)
+    # Wait for its first words: they come after the signal handlers are installed.
+    first = proc.stdout.readline()
+    assert first.startswith("sweeper: every"), first + proc.stdout.read()
+    time.sleep(0.5)
     assert proc.poll() is None, proc.stdout.read()
     proc.send_signal(signal.SIGTERM)
     out, _ = proc.communicate(timeout=10)
@@ -171,3 +175,16 @@ def test_a_continuously_beating_server_declares_a_silent_pilot_lost(pilot_record
     for i in range(0, 40):
         beacon.beat(t0 + i * period)
     assert sweep.find_lost_pilots(t0 + 39 * period) == 1
+
+
+def test_the_sweeper_applies_retention_at_most_once_per_interval(settings, monkeypatch):
+    import p3s.dqm.retention
+
+    calls = []
+    monkeypatch.setattr(p3s.dqm.retention, "apply_retention", lambda now=None: calls.append(now) or 0)
+    monkeypatch.setattr(sweep, "_retention_last", None)
+    settings.P3S = {**settings.P3S, "RETENTION_INTERVAL": 60}
+    t0 = timezone.now()
+    for seconds in (0, 10, 59, 61, 90, 125):
+        sweep.sweep_once(t0 + timedelta(seconds=seconds))
+    assert calls == [t0, t0 + timedelta(seconds=61), t0 + timedelta(seconds=125)]

@@ -29,6 +29,7 @@ class Command(BaseCommand):
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, lambda *_: stop.set())
             self.stdout.write(f"sweeper: every {interval:g} s until SIGTERM")
+            self.stdout.flush()
         while True:
             close_old_connections()
             result = sweep_once()
