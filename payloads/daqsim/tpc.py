@@ -29,7 +29,7 @@ class SimConfig:
     noise_collection: float = 3.5
     noise_spread: float = 0.5
     noise_corner_hz: float = 100e3
-    noise_white_fraction: float = 0.05
+    noise_white_fraction: float = 0.005
     coherent_rms: tuple[float, float] = (1.0, 2.0)
     coherent_band_hz: tuple[float, float] = (20e3, 60e3)
     line_freqs_hz: tuple[float, ...] = (310e3, 625e3)
@@ -41,8 +41,8 @@ class SimConfig:
     comb_amp: float = 1.5
     comb_fembs: int = 2
     sticky_fraction: float = 0.005
-    sticky_probability: float = 0.6
-    sticky_window: int = 10
+    sticky_probability: float = 0.25
+    sticky_window: int = 8
     dead_fraction: float = 0.003
     n_noisy: int = 3
     noisy_rms: tuple[float, float] = (35.0, 50.0)

@@ -1,0 +1,278 @@
+"""Signal processing of one APA-event: stuck codes, baselines, coherent noise, notches,
+deconvolution and regions of interest (DETECTOR.md, "SIG").
+
+The chain (:func:`process_apa`) works in offline channel order on float32 arrays:
+
+1. :func:`mend_stuck` - on sticky channels, samples at codes 0x00/0x3F are replaced by linear
+   interpolation between the nearest good samples;
+2. baseline subtraction (per-channel median) and per-channel noise RMS (robust);
+3. :func:`remove_coherent` - per FEMB-plane group, subtract the per-tick median of the group's
+   channels, leaving out samples with signal (``|w| > clamp(5 sigma, 15, 50)`` ADC, padded);
+4. :func:`filter_frequency` - one rfft per channel: zero the narrow lines (notches), then
+   either transform back (the *filtered* waveform, ADC) or divide by the field x electronics
+   response and apply the Wiener-like filter ``exp(-(f/sigma)^p / 2)`` (the *deconvolved*
+   waveform, electrons per tick; induction planes also get a low-frequency cut);
+5. :func:`find_rois` - ticks above ``3 RMS + 1`` (induction, ``|w|``) or ``5 RMS + 1``
+   (collection) on the filtered waveform, padded 5 ticks; the deconvolved waveform is kept
+   inside ROIs only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.fft as sfft
+from scipy.ndimage import maximum_filter1d
+
+from payloads.detector import Detector
+from payloads.response import ac_coupling_spectrum, response_spectrum
+
+
+@dataclass(frozen=True)
+class SigConfig:
+    """Parameters of the signal processing (defaults from DETECTOR.md)."""
+
+    protect_sigma: float = 5.0
+    protect_clamp: tuple[float, float] = (15.0, 50.0)
+    protect_pad: int = 8
+    coherent_scale: float = 1.0
+    notch_half_width: int = 2
+    wiener_sigma_mhz: dict[int, float] = field(default_factory=lambda: {0: 0.15, 1: 0.15, 2: 0.14})
+    wiener_power: dict[int, float] = field(default_factory=lambda: {0: 4.0, 1: 4.0, 2: 3.8})
+    induction_lf_mhz: float = 0.01
+    roi_sigma: dict[int, float] = field(default_factory=lambda: {0: 3.0, 1: 3.0, 2: 5.0})
+    roi_offset: float = 1.0
+    roi_pad: int = 5
+    deconvolve_ac: bool = True
+    workers: int = 1
+
+
+def mend_stuck(wave: np.ndarray, adc: np.ndarray, channels: np.ndarray) -> int:
+    """Interpolate over stuck-code samples (``code % 64`` in {0, 63}) of the given channels.
+
+    Parameters
+    ----------
+    wave : numpy.ndarray
+        float32 ``(n_channels, n_ticks)`` waveforms, changed in place.
+    adc : numpy.ndarray
+        The int16 codes the waveforms came from.
+    channels : numpy.ndarray
+        Channels flagged sticky.
+
+    Returns
+    -------
+    int
+        Samples mended.
+    """
+    ticks = np.arange(wave.shape[1])
+    mended = 0
+    for ch in np.asarray(channels, dtype=int):
+        low = adc[ch] & 63
+        bad = (low == 0) | (low == 63)
+        n_bad = int(bad.sum())
+        if n_bad == 0 or n_bad == bad.size:
+            continue
+        good = ~bad
+        wave[ch, bad] = np.interp(ticks[bad], ticks[good], wave[ch, good])
+        mended += n_bad
+    return mended
+
+
+def robust_rms(wave: np.ndarray, stride: int = 3) -> np.ndarray:
+    """Half the 16-84 percentile distance per row, from every ``stride``-th sample."""
+    sample = wave[:, ::stride]
+    p16, p84 = np.percentile(sample, [16, 84], axis=1)
+    return (0.5 * (p84 - p16)).astype(np.float32)
+
+
+def protection_mask(wave: np.ndarray, rms: np.ndarray, cfg: SigConfig) -> np.ndarray:
+    """Samples carrying signal: ``|w| > clamp(k sigma, lo, hi)``, padded ``protect_pad`` ticks."""
+    thr = np.clip(cfg.protect_sigma * rms, *cfg.protect_clamp).astype(np.float32)
+    mask = np.abs(wave) > thr[:, None]
+    if cfg.protect_pad:
+        mask = maximum_filter1d(mask.view(np.uint8), 2 * cfg.protect_pad + 1, axis=1).view(bool)
+    return mask
+
+
+def masked_median(block: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Per-tick median over channels of ``block`` ``(n_groups, n_channels, n_ticks)``,
+    leaving out masked samples; 0 where every sample of a tick is masked.
+    """
+    x = np.where(mask, np.float32(np.nan), block).transpose(0, 2, 1)  # (g, t, c)
+    x = np.sort(x, axis=-1)  # NaN last
+    k = x.shape[-1] - mask.transpose(0, 2, 1).sum(axis=-1)  # valid per (g, t)
+    lo = np.clip((k - 1) // 2, 0, None)[..., None]
+    hi = np.clip(k // 2, 0, None)[..., None]
+    med = 0.5 * (np.take_along_axis(x, lo, -1) + np.take_along_axis(x, hi, -1))[..., 0]
+    med[k == 0] = 0.0
+    return med
+
+
+def remove_coherent(wave: np.ndarray, rms: np.ndarray, det: Detector, cfg: SigConfig,
+                    exclude: np.ndarray | None = None) -> np.ndarray:
+    """Subtract the protected per-tick median of each FEMB-plane group (in place).
+
+    Parameters
+    ----------
+    wave : numpy.ndarray
+        Baseline-subtracted float32 ``(n_channels, n_ticks)``, offline order.
+    rms : numpy.ndarray
+        Per-channel noise RMS for the protection threshold.
+    det : Detector
+    cfg : SigConfig
+    exclude : numpy.ndarray, optional
+        Channels (boolean mask) left out of the medians (dead, noisy).
+
+    Returns
+    -------
+    numpy.ndarray
+        The subtracted common-mode waveforms, ``(n_fembs x 3, n_ticks)`` (group = FEMB x 3 + plane).
+    """
+    mask = protection_mask(wave, rms, cfg)
+    if exclude is not None:
+        mask[exclude] = True
+    common = np.zeros((det.n_fembs * 3, wave.shape[1]), dtype=np.float32)
+    for p in range(3):
+        chans = det.group_channels(p)  # (n_fembs, n_per_group), contiguous per FEMB
+        sl = det.plane_slice(p)
+        block = wave[sl].reshape(chans.shape + (wave.shape[1],))
+        med = masked_median(block, mask[sl].reshape(block.shape)) * np.float32(cfg.coherent_scale)
+        block -= med[:, None, :]
+        common[p::3] = med
+    return common
+
+
+def line_mask(freqs: np.ndarray, line_freqs: np.ndarray, half_width: int) -> np.ndarray:
+    """Boolean over rfft bins: within ``half_width`` bins of any of ``line_freqs``."""
+    mask = np.zeros(freqs.size, bool)
+    df = freqs[1] - freqs[0]
+    for f in np.atleast_1d(line_freqs):
+        k = int(round(f / df))
+        mask[max(0, k - half_width): k + half_width + 1] = True
+    return mask
+
+
+def wiener_filter(freqs_mhz: np.ndarray, sigma_mhz: float, power: float) -> np.ndarray:
+    """``exp(-(f/sigma)^p / 2)``."""
+    return np.exp(-0.5 * (freqs_mhz / sigma_mhz) ** power)
+
+
+def deconvolution_kernels(det: Detector, cfg: SigConfig) -> np.ndarray:
+    """Per-plane multipliers ``filter / response`` on the rfft bins, ``(3, n_freqs)`` complex64."""
+    f_mhz = det.freqs() / 1e6
+    out = np.zeros((3, f_mhz.size), dtype=np.complex64)
+    ac = ac_coupling_spectrum(det.n_ticks) if cfg.deconvolve_ac else 1.0
+    for p in range(3):
+        resp = response_spectrum(p, det.n_ticks) * ac
+        filt = wiener_filter(f_mhz, cfg.wiener_sigma_mhz[p], cfg.wiener_power[p])
+        if p < 2:
+            filt = filt * (1.0 - np.exp(-0.5 * (f_mhz / cfg.induction_lf_mhz) ** 2))
+        good = np.abs(resp) > 1e-12
+        k = np.zeros(f_mhz.size, dtype=np.complex128)
+        k[good] = filt[good] / resp[good]
+        k[0] = 0.0
+        out[p] = k
+    return out
+
+
+def filter_frequency(wave: np.ndarray, det: Detector, cfg: SigConfig,
+                     notches: dict[int, np.ndarray], extra_notches: dict[int, np.ndarray] | None = None
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Notch narrow lines, then return (filtered ADC, deconvolved electrons) waveforms.
+
+    Parameters
+    ----------
+    wave : numpy.ndarray
+        Noise-filtered float32 ``(n_channels, n_ticks)``.
+    notches : dict
+        Plane -> line frequencies (Hz) to notch on every channel of the plane.
+    extra_notches : dict, optional
+        Channel -> frequencies notched on that channel only (e.g. a harmonic comb).
+    """
+    freqs = det.freqs()
+    spec = sfft.rfft(wave, axis=1, workers=cfg.workers)
+    for p in range(3):
+        lines = notches.get(p)
+        if lines is not None and np.size(lines):
+            spec[det.plane_slice(p), line_mask(freqs, lines, cfg.notch_half_width)] = 0
+    for ch, lines in (extra_notches or {}).items():
+        spec[ch, line_mask(freqs, lines, cfg.notch_half_width)] = 0
+    filtered = sfft.irfft(spec, n=det.n_ticks, axis=1, workers=cfg.workers)
+    kern = deconvolution_kernels(det, cfg)
+    for p in range(3):
+        spec[det.plane_slice(p)] *= kern[p]
+    deconv = sfft.irfft(spec, n=det.n_ticks, axis=1, workers=cfg.workers, overwrite_x=True)
+    return filtered, deconv
+
+
+def find_rois(filtered: np.ndarray, rms: np.ndarray, det: Detector, cfg: SigConfig) -> np.ndarray:
+    """Boolean ``(n_channels, n_ticks)`` regions of interest on the filtered waveform."""
+    roi = np.zeros(filtered.shape, dtype=bool)
+    for p in range(3):
+        sl = det.plane_slice(p)
+        thr = (cfg.roi_sigma[p] * rms[sl] + cfg.roi_offset).astype(np.float32)[:, None]
+        x = filtered[sl]
+        roi[sl] = (np.abs(x) > thr) if p < 2 else (x > thr)
+    if cfg.roi_pad:
+        roi = maximum_filter1d(roi.view(np.uint8), 2 * cfg.roi_pad + 1, axis=1).view(bool)
+    return roi
+
+
+@dataclass
+class SigResult:
+    """Output of :func:`process_apa`."""
+
+    filtered: np.ndarray  # float32 ADC, noise-filtered, baseline 0
+    deconvolved: np.ndarray  # float32 electrons per tick, zero outside ROIs
+    roi: np.ndarray  # bool
+    rms_raw: np.ndarray  # per channel, before noise filtering
+    rms_filtered: np.ndarray  # per channel, after
+    common: np.ndarray  # (60, n_ticks) subtracted common mode
+    mended: int
+    bad: np.ndarray  # dead or noisy (zeroed in the outputs)
+
+
+def process_apa(adc: np.ndarray, det: Detector, cfg: SigConfig | None = None, *,
+                sticky: np.ndarray | None = None, bad: np.ndarray | None = None,
+                notches: dict[int, np.ndarray] | None = None,
+                extra_notches: dict[int, np.ndarray] | None = None) -> SigResult:
+    """Run the whole SIG chain on one APA-event (see the module docstring).
+
+    Parameters
+    ----------
+    adc : numpy.ndarray
+        int16 ``(n_channels, n_ticks)`` codes, offline order.
+    det : Detector
+    cfg : SigConfig, optional
+    sticky : numpy.ndarray, optional
+        Channels to mend (indices or mask); none if not given.
+    bad : numpy.ndarray, optional
+        Boolean mask of dead/noisy channels: left out of the medians, zeroed in the output.
+    notches, extra_notches : dict, optional
+        See :func:`filter_frequency`.
+
+    Returns
+    -------
+    SigResult
+    """
+    cfg = cfg or SigConfig()
+    n = adc.shape[0]
+    bad = np.zeros(n, bool) if bad is None else np.asarray(bad, bool)
+    wave = adc.astype(np.float32)
+    sticky_idx = np.flatnonzero(sticky) if sticky is not None and np.asarray(sticky).dtype == bool \
+        else np.asarray(sticky if sticky is not None else [], dtype=int)
+    mended = mend_stuck(wave, adc, sticky_idx)
+    sample = wave[:, ::3]
+    p16, p50, p84 = np.percentile(sample, [16, 50, 84], axis=1)
+    wave -= p50.astype(np.float32)[:, None]
+    rms_raw = (0.5 * (p84 - p16)).astype(np.float32)
+    common = remove_coherent(wave, rms_raw, det, cfg, exclude=bad)
+    wave[bad] = 0.0
+    filtered, deconv = filter_frequency(wave, det, cfg, notches or {}, extra_notches)
+    rms_f = robust_rms(filtered)
+    roi = find_rois(filtered, rms_f, det, cfg)
+    roi[bad] = False
+    deconv *= roi
+    return SigResult(filtered=filtered, deconvolved=deconv, roi=roi, rms_raw=rms_raw,
+                     rms_filtered=rms_f, common=common, mended=mended, bad=bad)
