@@ -123,3 +123,8 @@ def summarize_planes(stats: dict[str, np.ndarray], bad: dict[str, np.ndarray], d
             "stuck_fraction_mean": float(stats["stuck_fraction"][sl].mean()),
         })
     return rows
+
+
+#: Expected ranges drawn as reference bands (robust RMS and pedestal, ADC) per plane.
+REFERENCE_RMS = {"u": (3.0, 6.5), "v": (3.0, 6.5), "x": (2.5, 6.0)}
+REFERENCE_PEDESTAL = {"u": (2000.0, 2700.0), "v": (2000.0, 2700.0), "x": (550.0, 1250.0)}

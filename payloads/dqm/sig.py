@@ -228,6 +228,7 @@ class SigResult:
     roi: np.ndarray  # bool
     rms_raw: np.ndarray  # per channel, before noise filtering
     rms_filtered: np.ndarray  # per channel, after
+    rms_deconvolved: np.ndarray  # per channel, deconvolved noise (electrons per tick)
     common: np.ndarray  # (60, n_ticks) subtracted common mode
     mended: int
     bad: np.ndarray  # dead or noisy (zeroed in the outputs)
@@ -273,6 +274,7 @@ def process_apa(adc: np.ndarray, det: Detector, cfg: SigConfig | None = None, *,
     rms_f = robust_rms(filtered)
     roi = find_rois(filtered, rms_f, det, cfg)
     roi[bad] = False
+    rms_d = robust_rms(deconv)
     deconv *= roi
     return SigResult(filtered=filtered, deconvolved=deconv, roi=roi, rms_raw=rms_raw,
-                     rms_filtered=rms_f, common=common, mended=mended, bad=bad)
+                     rms_filtered=rms_f, rms_deconvolved=rms_d, common=common, mended=mended, bad=bad)
