@@ -63,6 +63,17 @@ def plot_board_map(values: np.ndarray, title: str, cbar: str, path: Path) -> Pat
     return _save(fig, path)
 
 
+def plot_map(values: np.ndarray, xlabel: str, ylabel: str, title: str, cbar: str, path: Path) -> Path:
+    """A generic 2-D map, ``values[x, y]``."""
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    im = ax.imshow(values.T, aspect="auto", origin="lower", cmap="viridis", interpolation="nearest")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    fig.colorbar(im, ax=ax, label=cbar)
+    return _save(fig, path)
+
+
 def plot_spectra(freqs: np.ndarray, spectra: np.ndarray, lines: list[list[dict]], title: str,
                  path: Path) -> Path:
     """Mean spectrum per plane with the found lines marked."""
@@ -95,10 +106,10 @@ def plot_event_display(panels: dict[str, np.ndarray], title: str, path: Path,
     """Channel x tick images, one panel per entry (e.g. raw, filtered, deconvolved)."""
     fig, axes = plt.subplots(len(panels), 1, figsize=(9, 3 * len(panels)), squeeze=False)
     for ax, (name, img) in zip(axes[:, 0], panels.items(), strict=True):
-        data = img[:, :max_ticks] if max_ticks else img
+        data = _pool_ticks(img[:, :max_ticks] if max_ticks else img, 4)
         lim = np.percentile(np.abs(data), 99.5) or 1.0
         ax.imshow(data.T, aspect="auto", origin="lower", cmap="RdBu_r", vmin=-lim, vmax=lim,
-                  interpolation="nearest")
+                  interpolation="nearest", extent=(0, img.shape[0], 0, img.shape[1]))
         ax.set_ylabel("tick")
         ax.set_title(name, fontsize=9)
         if hits is not None and name.startswith("deconvolved") and hits.size:
@@ -106,6 +117,14 @@ def plot_event_display(panels: dict[str, np.ndarray], title: str, path: Path,
     axes[-1, 0].set_xlabel("channel")
     fig.suptitle(title)
     return _save(fig, path)
+
+
+def _pool_ticks(img: np.ndarray, factor: int) -> np.ndarray:
+    """Down-sample ticks for display, keeping the sample of largest magnitude in each block."""
+    n = img.shape[1] // factor * factor
+    blocks = img[:, :n].reshape(img.shape[0], -1, factor)
+    pick = np.abs(blocks).argmax(axis=2)
+    return np.take_along_axis(blocks, pick[..., None], axis=2)[..., 0]
 
 
 def bokeh_channel_values(channels: np.ndarray, series: dict[str, np.ndarray], title: str,
