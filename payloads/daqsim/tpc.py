@@ -365,3 +365,11 @@ def apply_sticky(cfg: SimConfig, static: ApaStatic, adc: np.ndarray, rng: np.ran
         truth.stuck_channel = np.concatenate(chans)
         truth.stuck_tick = np.concatenate(ticks)
         truth.stuck_true = np.concatenate(trues)
+
+
+def simulate_apa(cfg: SimConfig, seed: int, event: int, apa: int = 0, run: int = 1
+                 ) -> tuple[np.ndarray, EventTruth, ApaStatic]:
+    """One APA-event in memory (no file): ``(adc, truth, static)``; handy in tests and studies."""
+    static = make_static(cfg, seed, run, apa)
+    adc, truth = simulate_apa_event(cfg, static, np.random.default_rng([seed, run, event, apa]))
+    return adc, truth, static
