@@ -78,7 +78,8 @@ def find_hits(wave: np.ndarray, threshold: np.ndarray | float, channels: np.ndar
 def cluster_hits(hits: np.ndarray, wire_gap: int = 2, tick_gap: int = 6,
                  face_size: int | None = None) -> np.ndarray:
     """Connected groups of hits: neighbours within ``wire_gap`` channels whose tick ranges
-    come within ``tick_gap`` ticks. Channels in different faces (``channel // face_size``)
+    come within ``tick_gap`` ticks (plus one hit width per skipped wire, so that a steep track
+    stays whole across a dead wire). Channels in different faces (``channel // face_size``)
     never join.
 
     Returns
@@ -107,7 +108,9 @@ def cluster_hits(hits: np.ndarray, wire_gap: int = 2, tick_gap: int = 6,
             j = order[q]
             if j == i or (face_size and ch[q] // face_size != c // face_size):
                 continue
-            if hits["start"][j] - tick_gap <= hits["end"][i] and hits["start"][i] - tick_gap <= hits["end"][j]:
+            # Across a missing wire, a steep track moves by about one hit width in ticks.
+            gap = tick_gap + (abs(int(ch[q]) - int(c)) - 1) * max(hits["width"][i], hits["width"][j])
+            if hits["start"][j] - gap <= hits["end"][i] and hits["start"][i] - gap <= hits["end"][j]:
                 ri, rj = root(i), root(j)
                 if ri != rj:
                     parent[ri] = rj

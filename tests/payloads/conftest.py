@@ -56,6 +56,3 @@ def run_job(tmp_path, monkeypatch):
 
     return run
 
-
-def uri(p: Path) -> str:
-    return Path(p).resolve().as_uri()
