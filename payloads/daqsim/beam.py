@@ -23,7 +23,8 @@ class BeamConfig:
 def beam_truth(cfg: BeamConfig, seed: int, run: int) -> dict:
     """The beam parameters and dead fibres for a run."""
     rng = np.random.default_rng([seed, run, 23])
-    dead = np.sort(rng.choice(np.arange(40, N_FIBRES - 40), cfg.dead_fibres, replace=False))
+    # dead fibres inside the beam spot of both planes, where they show
+    dead = np.sort(rng.choice(np.arange(N_FIBRES // 2 - 8, N_FIBRES // 2 + 6), cfg.dead_fibres, replace=False))
     return {
         "momentum_gev": cfg.momentum_gev,
         "momentum_spread": cfg.momentum_spread,

@@ -25,15 +25,17 @@ def summarize_beam(fibres: np.ndarray, momenta: np.ndarray) -> dict:
 
     Position and width are the mean and standard deviation of the fibre-count distribution
     (fibre centres, mm from the monitor centre); a fibre is dead when it has no counts while
-    both neighbours on each side average more than 5 counts.
+    both neighbours on each side average more than 5 counts; dead fibres count as the mean of
+    those neighbours in the moments.
     """
     x = np.arange(N_FIBRES) + 0.5 - N_FIBRES / 2
-    tot = fibres.sum(axis=-1)
-    mean = (fibres * x).sum(axis=-1) / np.maximum(tot, 1)
-    var = (fibres * x**2).sum(axis=-1) / np.maximum(tot, 1) - mean**2
     pad = np.pad(fibres.astype(float), ((0, 0), (0, 0), (2, 2)), mode="edge")
     neigh = (pad[..., :-4] + pad[..., 1:-3] + pad[..., 3:-1] + pad[..., 4:]) / 4
     dead = (fibres == 0) & (neigh > 5)
+    filled = np.where(dead, neigh, fibres)  # dead fibres would bias the moments
+    tot = filled.sum(axis=-1)
+    mean = (filled * x).sum(axis=-1) / np.maximum(tot, 1)
+    var = (filled * x**2).sum(axis=-1) / np.maximum(tot, 1) - mean**2
     return {"mean_mm": mean, "sigma_mm": np.sqrt(np.maximum(var, 0)), "dead": dead,
             "momentum_mean": float(momenta.mean()) if momenta.size else float("nan"),
             "momentum_rms": float(momenta.std()) if momenta.size else float("nan")}
