@@ -74,11 +74,20 @@ class Detector:
                     if k < self.asic_u:
                         ch = (self.asics_per_femb * self.asic_u) * f + self.asic_u * a + k
                     elif k < self.asic_u + self.asic_v:
-                        ch = (self.n_u + (self.asics_per_femb * self.asic_v) * f
-                              + self.asic_v * a + (k - self.asic_u))
+                        ch = (
+                            self.n_u
+                            + (self.asics_per_femb * self.asic_v) * f
+                            + self.asic_v * a
+                            + (k - self.asic_u)
+                        )
                     else:
-                        ch = (self.n_u + self.n_v + (self.asics_per_femb * self.asic_x) * f
-                              + self.asic_x * a + (k - self.asic_u - self.asic_v))
+                        ch = (
+                            self.n_u
+                            + self.n_v
+                            + (self.asics_per_femb * self.asic_x) * f
+                            + self.asic_x * a
+                            + (k - self.asic_u - self.asic_v)
+                        )
                     out[row] = ch
                     row += 1
         return out

@@ -138,7 +138,9 @@ class RawFile:
         fmt = attrs.get("format")
         fmt = fmt.decode() if isinstance(fmt, bytes) else fmt
         if fmt != expect:
-            raise RawFileError(f"raw file {self.path}: format attribute is {fmt!r}, expected {expect!r}")
+            raise RawFileError(
+                f"raw file {self.path}: format attribute is {fmt!r}, expected {expect!r}"
+            )
         if "index" not in self.h5:
             raise RawFileError(f"raw file {self.path}: missing the event index dataset /index")
         try:
@@ -152,8 +154,9 @@ class RawFile:
             shape = (int(attrs.get("n_channels", -1)), int(attrs.get("n_ticks", -1)))
             want = (self.det.n_channels, self.det.n_ticks)
             if shape != want:
-                raise RawFileError(f"raw file {self.path}: header says {shape} channels x ticks, "
-                                   f"expected {want}")
+                raise RawFileError(
+                    f"raw file {self.path}: header says {shape} channels x ticks, expected {want}"
+                )
             self.apas = [int(a) for a in attrs.get("apas", [])]
             if not self.apas:
                 raise RawFileError(f"raw file {self.path}: header lists no APAs")
@@ -161,8 +164,10 @@ class RawFile:
                 raise RawFileError(f"raw file {self.path}: missing /channel_map")
             cmap = self.h5["channel_map"][()]
             if not np.array_equal(np.sort(cmap), np.arange(self.det.n_channels)):
-                raise RawFileError(f"raw file {self.path}: /channel_map is not a permutation of "
-                                   f"0..{self.det.n_channels - 1}")
+                raise RawFileError(
+                    f"raw file {self.path}: /channel_map is not a permutation of "
+                    f"0..{self.det.n_channels - 1}"
+                )
             self.row_of_channel = np.argsort(cmap)
 
     # -- events ---------------------------------------------------------------------------------
@@ -183,7 +188,9 @@ class RawFile:
         name = self.index["group"][pos]
         name = name.decode() if isinstance(name, bytes) else str(name)
         if name not in self.h5:
-            raise RawFileError(f"raw file {self.path}: event group /{name} listed in /index is missing")
+            raise RawFileError(
+                f"raw file {self.path}: event group /{name} listed in /index is missing"
+            )
         return self.h5[name]
 
     def event_attrs(self, pos: int) -> dict[str, Any]:
@@ -199,16 +206,21 @@ class RawFile:
         ds = grp[name]
         want = (self.det.n_channels, self.det.n_ticks)
         if ds.shape != want:
-            raise RawFileError(f"raw file {self.path}: dataset {where} has shape {ds.shape}, "
-                               f"expected {want}")
+            raise RawFileError(
+                f"raw file {self.path}: dataset {where} has shape {ds.shape}, expected {want}"
+            )
         if ds.dtype != np.int16:
-            raise RawFileError(f"raw file {self.path}: dataset {where} has type {ds.dtype}, expected int16")
+            raise RawFileError(
+                f"raw file {self.path}: dataset {where} has type {ds.dtype}, expected int16"
+            )
         rows = np.empty(want, dtype=np.int16)
         try:
             ds.read_direct(rows)
         except (OSError, ValueError) as exc:
-            raise RawFileError(f"raw file {self.path}: cannot read {where} ({_short(exc)}); "
-                               "the file is probably truncated") from exc
+            raise RawFileError(
+                f"raw file {self.path}: cannot read {where} ({_short(exc)}); "
+                "the file is probably truncated"
+            ) from exc
         if out is None:
             return rows[self.row_of_channel]
         np.take(rows, self.row_of_channel, axis=0, out=out)

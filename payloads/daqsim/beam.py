@@ -24,7 +24,9 @@ def beam_truth(cfg: BeamConfig, seed: int, run: int) -> dict:
     """The beam parameters and dead fibres for a run."""
     rng = np.random.default_rng([seed, run, 23])
     # dead fibres inside the beam spot of both planes, where they show
-    dead = np.sort(rng.choice(np.arange(N_FIBRES // 2 - 8, N_FIBRES // 2 + 6), cfg.dead_fibres, replace=False))
+    dead = np.sort(
+        rng.choice(np.arange(N_FIBRES // 2 - 8, N_FIBRES // 2 + 6), cfg.dead_fibres, replace=False)
+    )
     return {
         "momentum_gev": cfg.momentum_gev,
         "momentum_spread": cfg.momentum_spread,
@@ -34,7 +36,9 @@ def beam_truth(cfg: BeamConfig, seed: int, run: int) -> dict:
     }
 
 
-def simulate_bi_event(cfg: BeamConfig, truth: dict, rng: np.random.Generator) -> dict[str, np.ndarray]:
+def simulate_bi_event(
+    cfg: BeamConfig, truth: dict, rng: np.random.Generator
+) -> dict[str, np.ndarray]:
     """One BI record: per-particle momenta and fibre hit counts ``(monitor, plane, fibre)``."""
     n = rng.poisson(cfg.particles_per_event)
     momenta = rng.normal(cfg.momentum_gev, cfg.momentum_gev * cfg.momentum_spread, n)

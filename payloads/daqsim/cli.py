@@ -31,22 +31,33 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="p3s-daqsim", description=__doc__.splitlines()[0])
     p.add_argument("--out", required=True, type=Path, help="folder for the files (created)")
     p.add_argument("--files", type=int, default=1, help="number of files")
-    p.add_argument("--events", type=int, default=None,
-                   help="records per file (default: 2 for tpc, 100 for bi and crt)")
+    p.add_argument(
+        "--events",
+        type=int,
+        default=None,
+        help="records per file (default: 2 for tpc, 100 for bi and crt)",
+    )
     p.add_argument("--apas", type=int, default=1, help="APAs per TPC record (1-6)")
     p.add_argument("--seed", type=int, default=1, help="random seed (same seed, same data)")
     p.add_argument("--stream", choices=("tpc", "bi", "crt"), default="tpc")
     p.add_argument("--run", type=int, default=1, help="run number")
     p.add_argument("--first-subrun", type=int, default=1, help="subrun of the first file")
-    p.add_argument("--tracks", type=float, default=None,
-                   help="mean cosmic tracks per APA-event (default 8)")
-    p.add_argument("--start", default=None,
-                   help="ISO 8601 time of the first record (default: now, UTC)")
-    p.add_argument("--announce", action="store_true",
-                   help="POST each file to $P3S_SERVER/api/v1/files/")
-    p.add_argument("--server", default=None, help=f"server URL (env P3S_SERVER, default {DEFAULT_SERVER})")
+    p.add_argument(
+        "--tracks", type=float, default=None, help="mean cosmic tracks per APA-event (default 8)"
+    )
+    p.add_argument(
+        "--start", default=None, help="ISO 8601 time of the first record (default: now, UTC)"
+    )
+    p.add_argument(
+        "--announce", action="store_true", help="POST each file to $P3S_SERVER/api/v1/files/"
+    )
+    p.add_argument(
+        "--server", default=None, help=f"server URL (env P3S_SERVER, default {DEFAULT_SERVER})"
+    )
     p.add_argument("--token", default=None, help="API token (env P3S_TOKEN)")
-    p.add_argument("--token-file", default=None, help="file holding the API token (env P3S_TOKEN_FILE)")
+    p.add_argument(
+        "--token-file", default=None, help="file holding the API token (env P3S_TOKEN_FILE)"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
     if args.files < 1:
@@ -71,24 +82,30 @@ def resolve_token(args: argparse.Namespace) -> str:
             return Path(path).read_text(encoding="utf-8").strip()
         except OSError as exc:
             raise AnnounceError(f"cannot read the token file {path}: {exc.strerror}") from exc
-    raise AnnounceError("--announce needs a token: --token, --token-file, P3S_TOKEN or P3S_TOKEN_FILE")
+    raise AnnounceError(
+        "--announce needs a token: --token, --token-file, P3S_TOKEN or P3S_TOKEN_FILE"
+    )
 
 
-def announce(info: writer.FileInfo, server: str, token: str,
-             session: requests.Session | None = None) -> int:
+def announce(
+    info: writer.FileInfo, server: str, token: str, session: requests.Session | None = None
+) -> int:
     """POST a file's announcement; returns the status (201 new, 200 known), raises on errors."""
     url = server.rstrip("/") + "/api/v1/files/"
     http = session or requests.Session()
     try:
-        resp = http.post(url, json=info.announcement(),
-                         headers={"Authorization": f"Token {token}"}, timeout=30)
+        resp = http.post(
+            url, json=info.announcement(), headers={"Authorization": f"Token {token}"}, timeout=30
+        )
     except requests.RequestException as exc:
         raise AnnounceError(f"cannot reach {url}: {exc}") from exc
     if resp.status_code in (200, 201):
         return resp.status_code
     try:
         body = resp.json()
-        message = body.get("detail") or body.get("message") or body if isinstance(body, dict) else body
+        message = (
+            body.get("detail") or body.get("message") or body if isinstance(body, dict) else body
+        )
     except ValueError:
         message = resp.text[:500]
     raise AnnounceError(f"{url} refused {info.path.name}: HTTP {resp.status_code}: {message}")
@@ -96,8 +113,11 @@ def announce(info: writer.FileInfo, server: str, token: str,
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    start = (datetime.fromisoformat(args.start.replace("Z", "+00:00")) if args.start
-             else datetime.now(UTC))
+    start = (
+        datetime.fromisoformat(args.start.replace("Z", "+00:00"))
+        if args.start
+        else datetime.now(UTC)
+    )
     if start.tzinfo is None:
         start = start.replace(tzinfo=UTC)
     events = args.events or (2 if args.stream == "tpc" else 100)
@@ -111,15 +131,23 @@ def main(argv: list[str] | None = None) -> int:
     cfg = SimConfig() if args.tracks is None else SimConfig(tracks_per_apa=args.tracks)
     units = events * (args.apas if args.stream == "tpc" else 1) * args.files
     session = requests.Session() if args.announce else None
-    with tqdm(total=units, desc=f"daqsim {args.stream}", unit="rec",
-              disable=args.quiet or None, file=sys.stderr) as bar:
+    with tqdm(
+        total=units,
+        desc=f"daqsim {args.stream}",
+        unit="rec",
+        disable=args.quiet or None,
+        file=sys.stderr,
+    ) as bar:
         for k in range(args.files):
             subrun = args.first_subrun + k
             t0 = start + timedelta(seconds=k * writer.SUBRUN_SECONDS)
-            common = dict(seed=args.seed, run=args.run, subrun=subrun, n_events=events, start=t0,
-                          progress=bar)
+            common = dict(
+                seed=args.seed, run=args.run, subrun=subrun, n_events=events, start=t0, progress=bar
+            )
             if args.stream == "tpc":
-                info = writer.write_tpc_file(args.out, apas=list(range(args.apas)), cfg=cfg, **common)
+                info = writer.write_tpc_file(
+                    args.out, apas=list(range(args.apas)), cfg=cfg, **common
+                )
             elif args.stream == "bi":
                 info = writer.write_bi_file(args.out, **common)
             else:

@@ -24,8 +24,10 @@ def crt_truth(cfg: CrtConfig, seed: int, run: int) -> dict:
     """Dead and hot strips (global strip = module x 64 + strip) for a run."""
     rng = np.random.default_rng([seed, run, 29])
     special = rng.permutation(N_MODULES * N_STRIPS)[: cfg.dead_strips + cfg.hot_strips]
-    return {"dead_strips": np.sort(special[: cfg.dead_strips]).tolist(),
-            "hot_strips": np.sort(special[cfg.dead_strips :]).tolist()}
+    return {
+        "dead_strips": np.sort(special[: cfg.dead_strips]).tolist(),
+        "hot_strips": np.sort(special[cfg.dead_strips :]).tolist(),
+    }
 
 
 def simulate_crt_event(cfg: CrtConfig, truth: dict, rng: np.random.Generator) -> np.ndarray:

@@ -82,7 +82,9 @@ class EventTruth:
     coherent: np.ndarray  # (n_groups, n_ticks) float32
     coherent_rms: np.ndarray  # (n_groups,)
     tracks: np.ndarray  # structured, see TRACK_DTYPE
-    charge: np.ndarray | None = None  # (n_channels, n_ticks) electrons; signal = make_signal(charge)
+    charge: np.ndarray | None = (
+        None  # (n_channels, n_ticks) electrons; signal = make_signal(charge)
+    )
     stuck_channel: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
     stuck_tick: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
     stuck_true: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int16))
@@ -127,7 +129,9 @@ def make_static(cfg: SimConfig, seed: int, run: int, apa: int) -> ApaStatic:
     has_lines = (apa in cfg.line_apas) if cfg.line_apas is not None else bool(rng.random() < 0.5)
     n_lines = len(cfg.line_freqs_hz) if has_lines else 0
     bin_hz = det.sampling_hz / det.n_ticks
-    line_freqs = np.asarray(cfg.line_freqs_hz[:n_lines]) + rng.uniform(-0.45, 0.45, n_lines) * bin_hz
+    line_freqs = (
+        np.asarray(cfg.line_freqs_hz[:n_lines]) + rng.uniform(-0.45, 0.45, n_lines) * bin_hz
+    )
     line_amps = rng.uniform(*cfg.line_amp, (n_lines, 1)) * rng.uniform(0.9, 1.1, (n_lines, n))
     line_phases = rng.uniform(0, 2 * np.pi, (n_lines, n))
     fembs = rng.permutation(det.n_fembs)[: cfg.comb_fembs]
@@ -135,8 +139,21 @@ def make_static(cfg: SimConfig, seed: int, run: int, apa: int) -> ApaStatic:
     n_harm = int(cfg.comb_max_hz // cfg.comb_base_hz)
     comb_freqs = cfg.comb_base_hz * np.arange(1, n_harm + 1)
     comb_amps = cfg.comb_amp / np.sqrt(np.arange(1, n_harm + 1))
-    return ApaStatic(apa, pedestal, noise, dead, noisy, noisy_rms, sticky, line_freqs,
-                     line_amps, line_phases, comb_channels, comb_freqs, comb_amps)
+    return ApaStatic(
+        apa,
+        pedestal,
+        noise,
+        dead,
+        noisy,
+        noisy_rms,
+        sticky,
+        line_freqs,
+        line_amps,
+        line_phases,
+        comb_channels,
+        comb_freqs,
+        comb_amps,
+    )
 
 
 def noise_shape(det: Detector, corner_hz: float, white_fraction: float) -> np.ndarray:
@@ -159,15 +176,23 @@ def _unit_variance(power: np.ndarray, n: int) -> float:
     return float((w * 2 * power).sum() / n**2)
 
 
-def colored_noise(rng: np.random.Generator, amp: np.ndarray, n_rows: int, n_ticks: int) -> np.ndarray:
+def colored_noise(
+    rng: np.random.Generator, amp: np.ndarray, n_rows: int, n_ticks: int
+) -> np.ndarray:
     """``(n_rows, n_ticks)`` float32 Gaussian noise with amplitude spectrum ``amp`` (unit RMS)."""
     spec = rng.standard_normal((n_rows, 2 * amp.size), dtype=np.float32).view(np.complex64)
     spec *= amp.astype(np.float32)
     return sfft.irfft(spec, n=n_ticks, axis=1, workers=1)
 
 
-def _add_sines(out: np.ndarray, rows: np.ndarray | slice, freq_hz: float, amps: np.ndarray,
-               phases: np.ndarray, tick_s: float) -> None:
+def _add_sines(
+    out: np.ndarray,
+    rows: np.ndarray | slice,
+    freq_hz: float,
+    amps: np.ndarray,
+    phases: np.ndarray,
+    tick_s: float,
+) -> None:
     t = np.arange(out.shape[1]) * tick_s
     c = np.cos(2 * np.pi * freq_hz * t).astype(np.float32)
     s = np.sin(2 * np.pi * freq_hz * t).astype(np.float32)
@@ -182,8 +207,12 @@ def make_tracks(cfg: SimConfig, rng: np.random.Generator) -> np.ndarray:
     width = det.n_x // 2 * det.pitch_x_mm  # collection-plane width of one face
     height = 6000.0
     drift = 4400 * det.drift_mm_per_tick
-    n_target = cfg.separated_tracks if cfg.separated_tracks is not None else rng.poisson(cfg.tracks_per_apa)
-    tracks = []
+    n_target = (
+        cfg.separated_tracks
+        if cfg.separated_tracks is not None
+        else rng.poisson(cfg.tracks_per_apa)
+    )
+    tracks: list[tuple] = []
     tries = 0
     while len(tracks) < n_target and tries < 2000:
         tries += 1
@@ -246,9 +275,17 @@ def deposit_charge(cfg: SimConfig, tracks: np.ndarray) -> np.ndarray:
         ch_x = det.n_u + det.n_v + face * (det.n_x // 2) + np.floor(z / det.pitch_x_mm).astype(int)
         ch_x = np.clip(ch_x, det.n_u + det.n_v, det.n_channels - 1)
         zz = z + face * det.n_x // 2 * det.pitch_x_mm
-        ch_u = np.floor((zz * np.cos(angle) + y * np.sin(angle)) / det.pitch_uv_mm).astype(int) % det.n_u
-        ch_v = det.n_u + np.floor((zz * np.cos(angle) - y * np.sin(angle) + 10000.0)
-                                  / det.pitch_uv_mm).astype(int) % det.n_v
+        ch_u = (
+            np.floor((zz * np.cos(angle) + y * np.sin(angle)) / det.pitch_uv_mm).astype(int)
+            % det.n_u
+        )
+        ch_v = (
+            det.n_u
+            + np.floor((zz * np.cos(angle) - y * np.sin(angle) + 10000.0) / det.pitch_uv_mm).astype(
+                int
+            )
+            % det.n_v
+        )
         t_lo = np.floor(tick).astype(int)
         frac = tick - t_lo
         ok = (t_lo >= 0) & (t_lo < det.n_ticks - 1)
@@ -274,8 +311,9 @@ def make_signal(cfg: SimConfig, charge: np.ndarray) -> np.ndarray:
     return out
 
 
-def simulate_apa_event(cfg: SimConfig, static: ApaStatic, rng: np.random.Generator
-                       ) -> tuple[np.ndarray, EventTruth]:
+def simulate_apa_event(
+    cfg: SimConfig, static: ApaStatic, rng: np.random.Generator
+) -> tuple[np.ndarray, EventTruth]:
     """One APA-event: int16 ADC codes in offline order and the truth of what went in.
 
     Parameters
@@ -297,7 +335,9 @@ def simulate_apa_event(cfg: SimConfig, static: ApaStatic, rng: np.random.Generat
     n, nt = det.n_channels, det.n_ticks
     tick_s = det.tick_us * 1e-6
     if cfg.noise:
-        wave = colored_noise(rng, noise_shape(det, cfg.noise_corner_hz, cfg.noise_white_fraction), n, nt)
+        wave = colored_noise(
+            rng, noise_shape(det, cfg.noise_corner_hz, cfg.noise_white_fraction), n, nt
+        )
         wave *= static.noise_rms.astype(np.float32)[:, None]
     else:
         wave = np.zeros((n, nt), dtype=np.float32)
@@ -321,15 +361,23 @@ def simulate_apa_event(cfg: SimConfig, static: ApaStatic, rng: np.random.Generat
     if static.comb_channels.size:
         for fr, amp in zip(static.comb_freqs, static.comb_amps, strict=True):
             phases = rng.uniform(0, 2 * np.pi, static.comb_channels.size)
-            _add_sines(wave, static.comb_channels, fr, np.full(static.comb_channels.size, amp),
-                       phases, tick_s)
+            _add_sines(
+                wave,
+                static.comb_channels,
+                fr,
+                np.full(static.comb_channels.size, amp),
+                phases,
+                tick_s,
+            )
     tracks = make_tracks(cfg, rng) if cfg.signals else np.zeros(0, dtype=TRACK_DTYPE)
     charge = deposit_charge(cfg, tracks) if tracks.size else np.zeros((n, nt))
     signal = make_signal(cfg, charge) if tracks.size else np.zeros_like(wave)
     wave += signal
     if static.noisy.size:
-        wave[static.noisy] += rng.standard_normal((static.noisy.size, nt), dtype=np.float32) * \
-            static.noisy_rms.astype(np.float32)[:, None]
+        wave[static.noisy] += (
+            rng.standard_normal((static.noisy.size, nt), dtype=np.float32)
+            * static.noisy_rms.astype(np.float32)[:, None]
+        )
     wave += static.pedestal.astype(np.float32)[:, None]
     adc = np.clip(np.rint(wave), 0, det.adc_max).astype(np.int16)
     truth = EventTruth(signal=signal, coherent=coherent, coherent_rms=coh_rms, tracks=tracks)
@@ -341,8 +389,9 @@ def simulate_apa_event(cfg: SimConfig, static: ApaStatic, rng: np.random.Generat
     return adc, truth
 
 
-def apply_sticky(cfg: SimConfig, static: ApaStatic, adc: np.ndarray, rng: np.random.Generator,
-                 truth: EventTruth) -> None:
+def apply_sticky(
+    cfg: SimConfig, static: ApaStatic, adc: np.ndarray, rng: np.random.Generator, truth: EventTruth
+) -> None:
     """Stick the 6 low bits at 0x00/0x3F on the sticky channels (in place), recording truth.
 
     A sample within ``sticky_window`` codes of a multiple of 64 ``b`` snaps, with probability
@@ -367,8 +416,9 @@ def apply_sticky(cfg: SimConfig, static: ApaStatic, adc: np.ndarray, rng: np.ran
         truth.stuck_true = np.concatenate(trues)
 
 
-def simulate_apa(cfg: SimConfig, seed: int, event: int, apa: int = 0, run: int = 1
-                 ) -> tuple[np.ndarray, EventTruth, ApaStatic]:
+def simulate_apa(
+    cfg: SimConfig, seed: int, event: int, apa: int = 0, run: int = 1
+) -> tuple[np.ndarray, EventTruth, ApaStatic]:
     """One APA-event in memory (no file): ``(adc, truth, static)``; handy in tests and studies."""
     static = make_static(cfg, seed, run, apa)
     adc, truth = simulate_apa_event(cfg, static, np.random.default_rng([seed, run, event, apa]))

@@ -36,10 +36,16 @@ class TpcTruth:
         with h5py.File(self.path, "r") as th:
             g = th[f"event_{event}/apa_{apa}"]
             charge = g["charge"][()]
-            truth = EventTruth(signal=make_signal(self.cfg, charge), coherent=g["coherent"][()],
-                               coherent_rms=g["coherent_rms"][()], tracks=g["tracks"][()],
-                               charge=charge, stuck_channel=g["stuck_channel"][()],
-                               stuck_tick=g["stuck_tick"][()], stuck_true=g["stuck_true"][()])
+            truth = EventTruth(
+                signal=make_signal(self.cfg, charge),
+                coherent=g["coherent"][()],
+                coherent_rms=g["coherent_rms"][()],
+                tracks=g["tracks"][()],
+                charge=charge,
+                stuck_channel=g["stuck_channel"][()],
+                stuck_tick=g["stuck_tick"][()],
+                stuck_true=g["stuck_true"][()],
+            )
         return truth
 
 

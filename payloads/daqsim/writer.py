@@ -14,8 +14,7 @@ from tqdm import tqdm
 
 from payloads.daqsim import beam, crt
 from payloads.daqsim.tpc import SimConfig, make_static, simulate_apa_event
-from payloads.rawio import (FORMAT_BI, FORMAT_CRT, FORMAT_TPC, INDEX_DTYPE, apa_dataset,
-                            event_group)
+from payloads.rawio import FORMAT_BI, FORMAT_CRT, FORMAT_TPC, INDEX_DTYPE, apa_dataset, event_group
 
 EVENT_SPACING_S = 0.25  # seconds between records in a file
 SUBRUN_SECONDS = 60.0
@@ -37,9 +36,16 @@ class FileInfo:
 
     def announcement(self) -> dict:
         """The JSON body of ``POST /api/v1/files/``."""
-        return {"url": self.path.resolve().as_uri(), "stream": self.stream, "run": self.run,
-                "subrun": self.subrun, "timestamp": self.timestamp, "events": self.events,
-                "size": self.size, "checksum": self.checksum}
+        return {
+            "url": self.path.resolve().as_uri(),
+            "stream": self.stream,
+            "run": self.run,
+            "subrun": self.subrun,
+            "timestamp": self.timestamp,
+            "events": self.events,
+            "size": self.size,
+            "checksum": self.checksum,
+        }
 
 
 def adler32_of(path: Path) -> str:
@@ -55,8 +61,9 @@ def file_name(stream: str, run: int, subrun: int) -> str:
     return f"p3s_{stream}_run{run:06d}_{subrun:04d}.h5"
 
 
-def _header(h5: h5py.File, fmt: str, stream: str, run: int, subrun: int, start: datetime,
-            n_events: int) -> None:
+def _header(
+    h5: h5py.File, fmt: str, stream: str, run: int, subrun: int, start: datetime, n_events: int
+) -> None:
     h5.attrs["format"] = fmt
     h5.attrs["stream"] = stream
     h5.attrs["run"] = run
@@ -69,16 +76,34 @@ def _iso(t: datetime) -> str:
     return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _finish(path: Path, truth: Path, stream: str, run: int, subrun: int, start: datetime,
-            n_events: int) -> FileInfo:
-    return FileInfo(path=path, stream=stream, run=run, subrun=subrun, timestamp=_iso(start),
-                    events=n_events, size=path.stat().st_size, checksum=adler32_of(path),
-                    truth=truth)
+def _finish(
+    path: Path, truth: Path, stream: str, run: int, subrun: int, start: datetime, n_events: int
+) -> FileInfo:
+    return FileInfo(
+        path=path,
+        stream=stream,
+        run=run,
+        subrun=subrun,
+        timestamp=_iso(start),
+        events=n_events,
+        size=path.stat().st_size,
+        checksum=adler32_of(path),
+        truth=truth,
+    )
 
 
-def write_tpc_file(out_dir: Path, *, seed: int, run: int, subrun: int, n_events: int,
-                   apas: list[int], start: datetime, cfg: SimConfig | None = None,
-                   progress: tqdm | None = None) -> FileInfo:
+def write_tpc_file(
+    out_dir: Path,
+    *,
+    seed: int,
+    run: int,
+    subrun: int,
+    n_events: int,
+    apas: list[int],
+    start: datetime,
+    cfg: SimConfig | None = None,
+    progress: tqdm | None = None,
+) -> FileInfo:
     """Write one raw TPC file and its truth sidecar.
 
     Parameters
@@ -120,8 +145,19 @@ def write_tpc_file(out_dir: Path, *, seed: int, run: int, subrun: int, n_events:
         th.attrs["seed"] = seed
         for a, st in statics.items():
             g = th.create_group(f"apa_{a}")
-            for name in ("pedestal", "noise_rms", "dead", "noisy", "noisy_rms", "sticky",
-                         "line_freqs", "line_amps", "comb_channels", "comb_freqs", "comb_amps"):
+            for name in (
+                "pedestal",
+                "noise_rms",
+                "dead",
+                "noisy",
+                "noisy_rms",
+                "sticky",
+                "line_freqs",
+                "line_amps",
+                "comb_channels",
+                "comb_freqs",
+                "comb_amps",
+            ):
                 g.create_dataset(name, data=getattr(st, name))
         index = np.zeros(n_events, dtype=INDEX_DTYPE)
         for i in range(n_events):
@@ -137,12 +173,21 @@ def write_tpc_file(out_dir: Path, *, seed: int, run: int, subrun: int, n_events:
             for a in apas:
                 rng = np.random.default_rng([seed, run, subrun, i, a, 5])
                 adc, truth = simulate_apa_event(cfg, statics[a], rng)
-                grp.create_dataset(apa_dataset(a), data=adc[det.readout_to_offline],
-                                   chunks=(det.channels_per_femb, det.n_ticks))
+                grp.create_dataset(
+                    apa_dataset(a),
+                    data=adc[det.readout_to_offline],
+                    chunks=(det.channels_per_femb, det.n_ticks),
+                )
                 tg = tgrp.create_group(apa_dataset(a))
                 # Charge is sparse (compresses to little); the signal is make_signal(charge).
-                tg.create_dataset("charge", data=truth.charge, chunks=(det.n_u, det.n_ticks),
-                                  compression="gzip", compression_opts=1, shuffle=True)
+                tg.create_dataset(
+                    "charge",
+                    data=truth.charge,
+                    chunks=(det.n_u, det.n_ticks),
+                    compression="gzip",
+                    compression_opts=1,
+                    shuffle=True,
+                )
                 tg.create_dataset("coherent", data=truth.coherent)
                 tg.create_dataset("coherent_rms", data=truth.coherent_rms)
                 tg.create_dataset("tracks", data=truth.tracks)
@@ -156,9 +201,17 @@ def write_tpc_file(out_dir: Path, *, seed: int, run: int, subrun: int, n_events:
     return _finish(path, truth_path, "tpc", run, subrun, start, n_events)
 
 
-def write_bi_file(out_dir: Path, *, seed: int, run: int, subrun: int, n_events: int,
-                  start: datetime, cfg: beam.BeamConfig | None = None,
-                  progress: tqdm | None = None) -> FileInfo:
+def write_bi_file(
+    out_dir: Path,
+    *,
+    seed: int,
+    run: int,
+    subrun: int,
+    n_events: int,
+    start: datetime,
+    cfg: beam.BeamConfig | None = None,
+    progress: tqdm | None = None,
+) -> FileInfo:
     """Write one beam-instrumentation file (momenta and fibre-monitor counts) with truth."""
     cfg = cfg or beam.BeamConfig()
     path = out_dir / file_name("bi", run, subrun)
@@ -187,9 +240,17 @@ def write_bi_file(out_dir: Path, *, seed: int, run: int, subrun: int, n_events: 
     return _finish(path, truth_path, "bi", run, subrun, start, n_events)
 
 
-def write_crt_file(out_dir: Path, *, seed: int, run: int, subrun: int, n_events: int,
-                   start: datetime, cfg: crt.CrtConfig | None = None,
-                   progress: tqdm | None = None) -> FileInfo:
+def write_crt_file(
+    out_dir: Path,
+    *,
+    seed: int,
+    run: int,
+    subrun: int,
+    n_events: int,
+    start: datetime,
+    cfg: crt.CrtConfig | None = None,
+    progress: tqdm | None = None,
+) -> FileInfo:
     """Write one CRT file (strip hits per record) with truth."""
     cfg = cfg or crt.CrtConfig()
     path = out_dir / file_name("crt", run, subrun)

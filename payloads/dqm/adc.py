@@ -9,7 +9,9 @@ from payloads.detector import Detector
 N_BITS = 12
 
 
-def compute_channel_stats(adc: np.ndarray, stride: int = 2, bit_stride: int = 8) -> dict[str, np.ndarray]:
+def compute_channel_stats(
+    adc: np.ndarray, stride: int = 2, bit_stride: int = 16
+) -> dict[str, np.ndarray]:
     """Per-channel statistics of one APA-event.
 
     Parameters
@@ -31,13 +33,14 @@ def compute_channel_stats(adc: np.ndarray, stride: int = 2, bit_stride: int = 8)
         neighbouring codes 0x01/0x3E), ``bit_occupancy`` ``(n_channels, 12)``.
     """
     n, nt = adc.shape
-    mean = adc.mean(axis=1, dtype=np.float64).astype(np.float32)
+    mean = (adc.sum(axis=1, dtype=np.int64) / nt).astype(np.float32)
     ptp = (adc.max(axis=1).astype(np.int32) - adc.min(axis=1)).astype(np.int32)
     sample = adc[:, ::stride].copy()
     sample.sort(axis=1, kind="stable")  # radix sort for 16-bit integers
     m = sample.shape[1]
-    p16, p50, p84 = (sample[:, min(m - 1, int(round(q * (m - 1))))].astype(np.float32)
-                     for q in (0.16, 0.5, 0.84))
+    p16, p50, p84 = (
+        sample[:, min(m - 1, int(round(q * (m - 1))))].astype(np.float32) for q in (0.16, 0.5, 0.84)
+    )
     low = (sample.view(np.uint16) + np.uint16(1)) & np.uint16(63)  # 0x3F->0, 0x00->1, 0x01->2
     at_sticky = np.count_nonzero(low <= 1, axis=1)
     at_one = np.count_nonzero(low == 2, axis=1)
@@ -66,9 +69,14 @@ def combine_stats(per_event: list[dict[str, np.ndarray]]) -> dict[str, np.ndarra
     return out
 
 
-def find_bad_channels(stats: dict[str, np.ndarray], det: Detector, noisy_sigma: float = 6.0,
-                      noisy_abs: float = 40.0, sticky_excess: float = 1.8,
-                      sticky_min_fraction: float = 0.05) -> dict[str, np.ndarray]:
+def find_bad_channels(
+    stats: dict[str, np.ndarray],
+    det: Detector,
+    noisy_sigma: float = 6.0,
+    noisy_abs: float = 40.0,
+    sticky_excess: float = 1.8,
+    sticky_min_fraction: float = 0.05,
+) -> dict[str, np.ndarray]:
     """Dead, noisy and sticky channels from :func:`compute_channel_stats` output.
 
     Dead: no variation at all (RMS 0). Noisy: robust RMS above the plane's median + ``noisy_sigma``
@@ -94,7 +102,9 @@ def find_bad_channels(stats: dict[str, np.ndarray], det: Detector, noisy_sigma: 
         spread = max(spread, 0.05 * centre)
         noisy[sl] |= rms[sl] > centre + noisy_sigma * spread
     noisy &= ~dead
-    sticky = (stats["sticky_excess"] > sticky_excess) & (stats["stuck_fraction"] > sticky_min_fraction)
+    sticky = (stats["sticky_excess"] > sticky_excess) & (
+        stats["stuck_fraction"] > sticky_min_fraction
+    )
     sticky &= ~dead
     return {"dead": dead, "noisy": noisy, "sticky": sticky}
 
@@ -107,21 +117,25 @@ def aggregate(values: np.ndarray, labels: np.ndarray, n_labels: int) -> np.ndarr
         return sums / counts
 
 
-def summarize_planes(stats: dict[str, np.ndarray], bad: dict[str, np.ndarray], det: Detector) -> list[dict]:
+def summarize_planes(
+    stats: dict[str, np.ndarray], bad: dict[str, np.ndarray], det: Detector
+) -> list[dict]:
     """Per-plane summary rows: pedestal, RMS (live channels), bad-channel counts, stuck fraction."""
     rows = []
     for p, name in enumerate(("u", "v", "x")):
         sl = det.plane_slice(p)
         live = ~(bad["dead"][sl] | bad["noisy"][sl])
-        rows.append({
-            "plane": name,
-            "pedestal_mean": float(stats["median"][sl].mean()),
-            "rms_mean": float(stats["rms"][sl][live].mean()) if live.any() else float("nan"),
-            "dead": int(bad["dead"][sl].sum()),
-            "noisy": int(bad["noisy"][sl].sum()),
-            "sticky": int(bad["sticky"][sl].sum()),
-            "stuck_fraction_mean": float(stats["stuck_fraction"][sl].mean()),
-        })
+        rows.append(
+            {
+                "plane": name,
+                "pedestal_mean": float(stats["median"][sl].mean()),
+                "rms_mean": float(stats["rms"][sl][live].mean()) if live.any() else float("nan"),
+                "dead": int(bad["dead"][sl].sum()),
+                "noisy": int(bad["noisy"][sl].sum()),
+                "sticky": int(bad["sticky"][sl].sum()),
+                "stuck_fraction_mean": float(stats["stuck_fraction"][sl].mean()),
+            }
+        )
     return rows
 
 

@@ -32,38 +32,49 @@ def compute_power(adc: np.ndarray, workers: int = 1, out: np.ndarray | None = No
         float32 ``(n_channels, n_ticks // 2 + 1)``; the DC bin is zero.
     """
     n = adc.shape[1]
-    x = adc.astype(np.float32)
-    x -= x.mean(axis=1, keepdims=True)
+    x = adc.astype(np.float32)  # the mean only changes the DC bin, which is zeroed
     spec = sfft.rfft(x, axis=1, workers=workers, overwrite_x=True)
-    mag = np.abs(spec, out=out if out is not None else None)
-    mag *= np.float32(2.0 / n)
-    np.square(mag, out=mag)
+    mag = np.abs(spec, out=out)
+    np.multiply(mag, mag, out=mag)
+    mag *= np.float32((2.0 / n) ** 2)
     mag[:, 0] = 0.0
     return mag
 
 
-def average_spectra(power: np.ndarray, det: Detector, exclude: np.ndarray | None = None
-                    ) -> dict[str, np.ndarray]:
+def average_spectra(
+    power: np.ndarray, det: Detector, exclude: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
     """Mean spectra per FEMB-plane group ``(60, nf)``, plane ``(3, nf)`` and APA ``(nf,)``.
 
     ``exclude`` (boolean over channels, e.g. dead or noisy) leaves channels out of the means.
     """
     keep = np.ones(power.shape[0], bool) if exclude is None else ~exclude
-    groups = det.group
-    n_groups = det.n_fembs * 3
-    onehot = np.zeros((n_groups, power.shape[0]), dtype=np.float32)
-    onehot[groups[keep], np.flatnonzero(keep)] = 1.0
-    sums = onehot @ power
-    counts = onehot.sum(axis=1)
-    femb = sums / np.maximum(counts, 1)[:, None]
-    plane = np.stack([sums[p::3].sum(axis=0) / max(counts[p::3].sum(), 1) for p in range(3)])
-    apa = sums.sum(axis=0) / max(counts.sum(), 1)
+    nf = power.shape[1]
+    femb = np.zeros((det.n_fembs * 3, nf), dtype=np.float64)
+    counts = np.zeros(det.n_fembs * 3)
+    for p in range(3):
+        chans = det.group_channels(p)  # (n_fembs, n_per_group): contiguous offline ranges
+        for f in range(det.n_fembs):
+            rows = chans[f][keep[chans[f]]]
+            counts[3 * f + p] = rows.size
+            if rows.size == chans.shape[1]:
+                femb[3 * f + p] = power[rows[0] : rows[-1] + 1].sum(axis=0)
+            elif rows.size:
+                femb[3 * f + p] = power[rows].sum(axis=0)
+    plane = np.stack([femb[p::3].sum(axis=0) / max(counts[p::3].sum(), 1) for p in range(3)])
+    apa = femb.sum(axis=0) / max(counts.sum(), 1)
+    femb /= np.maximum(counts, 1)[:, None]
     return {"femb": femb, "plane": plane, "apa": apa}
 
 
-def find_lines(spectrum: np.ndarray, freqs: np.ndarray, threshold: float = 6.0,
-               half_width: int = 4, background_bins: int = 61, min_hz: float = 5e3
-               ) -> list[dict[str, float]]:
+def find_lines(
+    spectrum: np.ndarray,
+    freqs: np.ndarray,
+    threshold: float = 6.0,
+    half_width: int = 4,
+    background_bins: int = 61,
+    min_hz: float = 5e3,
+) -> list[dict[str, float]]:
     """Narrow lines in a mean power spectrum.
 
     A line is a local maximum exceeding ``threshold`` times the running median (over
@@ -90,19 +101,26 @@ def find_lines(spectrum: np.ndarray, freqs: np.ndarray, threshold: float = 6.0,
         total = float(excess.sum())
         if total <= 0:
             continue
-        taken[max(0, k - 2 * half_width): k + 2 * half_width + 1] = True
-        lines.append({
-            "freq_hz": float((freqs[lo:hi] * excess).sum() / total),
-            "amplitude": float(np.sqrt(total)),
-            "significance": float(ratio[k]),
-            "bin": int(k),
-        })
+        taken[max(0, k - 2 * half_width) : k + 2 * half_width + 1] = True
+        lines.append(
+            {
+                "freq_hz": float((freqs[lo:hi] * excess).sum() / total),
+                "amplitude": float(np.sqrt(total)),
+                "significance": float(ratio[k]),
+                "bin": int(k),
+            }
+        )
     return sorted(lines, key=lambda d: d["freq_hz"])
 
 
-def comb_score(power: np.ndarray, freqs: np.ndarray, base_hz: float = 51.4e3,
-               max_hz: float = 0.6e6, half_width: int = 2, ring: tuple[int, int] = (8, 30)
-               ) -> np.ndarray:
+def comb_score(
+    power: np.ndarray,
+    freqs: np.ndarray,
+    base_hz: float = 51.4e3,
+    max_hz: float = 0.6e6,
+    half_width: int = 2,
+    ring: tuple[int, int] = (8, 30),
+) -> np.ndarray:
     """Per-channel strength of a harmonic comb: power at the harmonics over nearby power.
 
     For each harmonic ``n x base_hz``, the mean ``S`` within ``+-half_width`` bins over the mean

@@ -8,8 +8,17 @@ import numpy as np
 
 from payloads.detector import Detector
 
-HIT_DTYPE = np.dtype([("channel", "i4"), ("start", "i4"), ("end", "i4"), ("peak_tick", "i4"),
-                      ("amplitude", "f4"), ("integral", "f4"), ("width", "i4")])
+HIT_DTYPE = np.dtype(
+    [
+        ("channel", "i4"),
+        ("start", "i4"),
+        ("end", "i4"),
+        ("peak_tick", "i4"),
+        ("amplitude", "f4"),
+        ("integral", "f4"),
+        ("width", "i4"),
+    ]
+)
 
 
 @dataclass(frozen=True)
@@ -27,8 +36,12 @@ class RecoConfig:
     ransac_trials: int = 200
 
 
-def find_hits(wave: np.ndarray, threshold: np.ndarray | float, channels: np.ndarray | None = None,
-              min_width: int = 2) -> np.ndarray:
+def find_hits(
+    wave: np.ndarray,
+    threshold: np.ndarray | float,
+    channels: np.ndarray | None = None,
+    min_width: int = 2,
+) -> np.ndarray:
     """Hits as runs of ticks above threshold.
 
     Parameters
@@ -48,8 +61,12 @@ def find_hits(wave: np.ndarray, threshold: np.ndarray | float, channels: np.ndar
         ``HIT_DTYPE`` records sorted by channel then start tick.
     """
     n, nt = wave.shape
-    thr = np.broadcast_to(np.asarray(threshold, dtype=np.float32).reshape(-1, 1)
-                          if np.ndim(threshold) else np.float32(threshold), (n, 1))
+    thr = np.broadcast_to(
+        np.asarray(threshold, dtype=np.float32).reshape(-1, 1)
+        if np.ndim(threshold)
+        else np.float32(threshold),
+        (n, 1),
+    )
     above = np.zeros((n, nt + 2), dtype=np.int8)
     above[:, 1:-1] = wave > thr
     edges = np.diff(above, axis=1)
@@ -63,7 +80,9 @@ def find_hits(wave: np.ndarray, threshold: np.ndarray | float, channels: np.ndar
     flat = wave.reshape(-1)
     a, b = rs * nt + ts, rs * nt + te
     csum = np.concatenate([[0.0], np.cumsum(flat, dtype=np.float64)])
-    peak_off = np.array([int(np.argmax(flat[i:j])) for i, j in zip(a, b, strict=True)], dtype=np.int64)
+    peak_off = np.array(
+        [int(np.argmax(flat[i:j])) for i, j in zip(a, b, strict=True)], dtype=np.int64
+    )
     peak_tick = (ts + peak_off).astype(np.int32)
     peaks = flat[a + peak_off]
     hits["channel"] = rs if channels is None else np.asarray(channels)[rs]
@@ -75,8 +94,9 @@ def find_hits(wave: np.ndarray, threshold: np.ndarray | float, channels: np.ndar
     return hits
 
 
-def cluster_hits(hits: np.ndarray, wire_gap: int = 2, tick_gap: int = 6,
-                 face_size: int | None = None) -> np.ndarray:
+def cluster_hits(
+    hits: np.ndarray, wire_gap: int = 2, tick_gap: int = 6, face_size: int | None = None
+) -> np.ndarray:
     """Connected groups of hits: neighbours within ``wire_gap`` channels whose tick ranges
     come within ``tick_gap`` ticks (plus one hit width per skipped wire, so that a steep track
     stays whole across a dead wire). Channels in different faces (``channel // face_size``)
@@ -109,8 +129,13 @@ def cluster_hits(hits: np.ndarray, wire_gap: int = 2, tick_gap: int = 6,
             if j == i or (face_size and ch[q] // face_size != c // face_size):
                 continue
             # Across a missing wire, a steep track moves by about one hit width in ticks.
-            gap = tick_gap + (abs(int(ch[q]) - int(c)) - 1) * max(hits["width"][i], hits["width"][j])
-            if hits["start"][j] - gap <= hits["end"][i] and hits["start"][i] - gap <= hits["end"][j]:
+            gap = tick_gap + (abs(int(ch[q]) - int(c)) - 1) * max(
+                hits["width"][i], hits["width"][j]
+            )
+            if (
+                hits["start"][j] - gap <= hits["end"][i]
+                and hits["start"][i] - gap <= hits["end"][j]
+            ):
                 ri, rj = root(i), root(j)
                 if ri != rj:
                     parent[ri] = rj
@@ -175,8 +200,9 @@ def count_tracks(hits: np.ndarray, labels: np.ndarray, cfg: RecoConfig, seed: in
     return total
 
 
-def reconstruct_collection(deconv: np.ndarray, noise: np.ndarray, det: Detector,
-                           cfg: RecoConfig | None = None) -> dict:
+def reconstruct_collection(
+    deconv: np.ndarray, noise: np.ndarray, det: Detector, cfg: RecoConfig | None = None
+) -> dict:
     """Hits, clusters and track count on the collection plane of one APA-event.
 
     Parameters
@@ -197,12 +223,18 @@ def reconstruct_collection(deconv: np.ndarray, noise: np.ndarray, det: Detector,
     cfg = cfg or RecoConfig()
     sl = det.plane_slice(2)
     thr = cfg.hit_sigma * np.maximum(noise[sl], 1e-3)
-    hits = find_hits(deconv[sl], thr, channels=np.arange(sl.start, sl.stop), min_width=cfg.hit_min_width)
+    hits = find_hits(
+        deconv[sl], thr, channels=np.arange(sl.start, sl.stop), min_width=cfg.hit_min_width
+    )
     face = det.n_x // 2
     local = hits.copy()
     local["channel"] -= sl.start
     labels = cluster_hits(local, cfg.cluster_wire_gap, cfg.cluster_tick_gap, face_size=face)
     # Track fitting in face-local wire numbers (faces are separate drift volumes).
     n_tracks = count_tracks(local, labels, cfg)
-    return {"hits": hits, "labels": labels, "n_clusters": int(labels.max() + 1) if labels.size else 0,
-            "n_tracks": n_tracks}
+    return {
+        "hits": hits,
+        "labels": labels,
+        "n_clusters": int(labels.max() + 1) if labels.size else 0,
+        "n_tracks": n_tracks,
+    }

@@ -109,8 +109,13 @@ def masked_median(block: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return med
 
 
-def remove_coherent(wave: np.ndarray, rms: np.ndarray, det: Detector, cfg: SigConfig,
-                    exclude: np.ndarray | None = None) -> np.ndarray:
+def remove_coherent(
+    wave: np.ndarray,
+    rms: np.ndarray,
+    det: Detector,
+    cfg: SigConfig,
+    exclude: np.ndarray | None = None,
+) -> np.ndarray:
     """Subtract the protected per-tick median of each FEMB-plane group (in place).
 
     Parameters
@@ -149,7 +154,7 @@ def line_mask(freqs: np.ndarray, line_freqs: np.ndarray, half_width: int) -> np.
     df = freqs[1] - freqs[0]
     for f in np.atleast_1d(line_freqs):
         k = int(round(f / df))
-        mask[max(0, k - half_width): k + half_width + 1] = True
+        mask[max(0, k - half_width) : k + half_width + 1] = True
     return mask
 
 
@@ -176,9 +181,13 @@ def deconvolution_kernels(det: Detector, cfg: SigConfig) -> np.ndarray:
     return out
 
 
-def filter_frequency(wave: np.ndarray, det: Detector, cfg: SigConfig,
-                     notches: dict[int, np.ndarray], extra_notches: dict[int, np.ndarray] | None = None
-                     ) -> tuple[np.ndarray, np.ndarray]:
+def filter_frequency(
+    wave: np.ndarray,
+    det: Detector,
+    cfg: SigConfig,
+    notches: dict[int, np.ndarray],
+    extra_notches: dict[int, np.ndarray] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Notch narrow lines, then return (filtered ADC, deconvolved electrons) waveforms.
 
     Parameters
@@ -234,10 +243,16 @@ class SigResult:
     bad: np.ndarray  # dead or noisy (zeroed in the outputs)
 
 
-def process_apa(adc: np.ndarray, det: Detector, cfg: SigConfig | None = None, *,
-                sticky: np.ndarray | None = None, bad: np.ndarray | None = None,
-                notches: dict[int, np.ndarray] | None = None,
-                extra_notches: dict[int, np.ndarray] | None = None) -> SigResult:
+def process_apa(
+    adc: np.ndarray,
+    det: Detector,
+    cfg: SigConfig | None = None,
+    *,
+    sticky: np.ndarray | None = None,
+    bad: np.ndarray | None = None,
+    notches: dict[int, np.ndarray] | None = None,
+    extra_notches: dict[int, np.ndarray] | None = None,
+) -> SigResult:
     """Run the whole SIG chain on one APA-event (see the module docstring).
 
     Parameters
@@ -261,8 +276,11 @@ def process_apa(adc: np.ndarray, det: Detector, cfg: SigConfig | None = None, *,
     n = adc.shape[0]
     bad = np.zeros(n, bool) if bad is None else np.asarray(bad, bool)
     wave = adc.astype(np.float32)
-    sticky_idx = np.flatnonzero(sticky) if sticky is not None and np.asarray(sticky).dtype == bool \
+    sticky_idx = (
+        np.flatnonzero(sticky)
+        if sticky is not None and np.asarray(sticky).dtype == bool
         else np.asarray(sticky if sticky is not None else [], dtype=int)
+    )
     mended = mend_stuck(wave, adc, sticky_idx)
     sample = wave[:, ::3]
     p16, p50, p84 = np.percentile(sample, [16, 50, 84], axis=1)
@@ -276,5 +294,14 @@ def process_apa(adc: np.ndarray, det: Detector, cfg: SigConfig | None = None, *,
     roi[bad] = False
     rms_d = robust_rms(deconv)
     deconv *= roi
-    return SigResult(filtered=filtered, deconvolved=deconv, roi=roi, rms_raw=rms_raw,
-                     rms_filtered=rms_f, rms_deconvolved=rms_d, common=common, mended=mended, bad=bad)
+    return SigResult(
+        filtered=filtered,
+        deconvolved=deconv,
+        roi=roi,
+        rms_raw=rms_raw,
+        rms_filtered=rms_f,
+        rms_deconvolved=rms_d,
+        common=common,
+        mended=mended,
+        bad=bad,
+    )

@@ -26,22 +26,35 @@ from payloads.rawio import FORMAT_TPC, RawFile, select_events
 from payloads.stages import common
 
 KIND = "p3s-adcfft/1"
-LINE_DTYPE = np.dtype([("plane", "i4"), ("freq_hz", "f8"), ("amplitude", "f8"), ("significance", "f8")])
+LINE_DTYPE = np.dtype(
+    [("plane", "i4"), ("freq_hz", "f8"), ("amplitude", "f8"), ("significance", "f8")]
+)
 
 
 def build_parser():
     p = common.make_parser("dqm-adcfft", __doc__.splitlines()[0])
-    p.add_argument("--line-threshold", type=float, default=6.0,
-                   help="line = peak above this many times the local median spectrum")
+    p.add_argument(
+        "--line-threshold",
+        type=float,
+        default=6.0,
+        help="line = peak above this many times the local median spectrum",
+    )
     p.add_argument("--comb-base-khz", type=float, default=51.4, help="harmonic comb base frequency")
-    p.add_argument("--comb-threshold", type=float, default=3.0, help="comb score flagging a channel")
+    p.add_argument(
+        "--comb-threshold", type=float, default=3.0, help="comb score flagging a channel"
+    )
     p.add_argument("--no-plots", action="store_true", help="metrics and outputs only")
     return p
 
 
-def analyse_file(raw: RawFile, positions: np.ndarray, line_threshold: float = 6.0,
-                 comb_base_hz: float = 51.4e3, comb_threshold: float = 3.0, workers: int = 1
-                 ) -> dict[int, dict]:
+def analyse_file(
+    raw: RawFile,
+    positions: np.ndarray,
+    line_threshold: float = 6.0,
+    comb_base_hz: float = 51.4e3,
+    comb_threshold: float = 3.0,
+    workers: int = 1,
+) -> dict[int, dict]:
     """ADC statistics and spectra of the chosen events, per APA.
 
     Returns
@@ -65,16 +78,26 @@ def analyse_file(raw: RawFile, positions: np.ndarray, line_threshold: float = 6.
         stats = adcm.combine_stats(per_event)
         bad = adcm.find_bad_channels(stats, det)
         spectra = fftm.average_spectra(power, det, exclude=bad["dead"] | bad["noisy"])
-        lines = [fftm.find_lines(spectra["plane"][p], freqs, threshold=line_threshold) for p in range(3)]
+        lines = [
+            fftm.find_lines(spectra["plane"][p], freqs, threshold=line_threshold) for p in range(3)
+        ]
         score = fftm.comb_score(power, freqs, base_hz=comb_base_hz)
         comb = (score > comb_threshold) & ~bad["dead"]
-        out[apa] = {"stats": stats, "bad": bad, "spectra": spectra, "lines": lines,
-                    "coarse": fftm.coarse_spectra(power), "comb_score": score, "comb": comb}
+        out[apa] = {
+            "stats": stats,
+            "bad": bad,
+            "spectra": spectra,
+            "lines": lines,
+            "coarse": fftm.coarse_spectra(power),
+            "comb_score": score,
+            "comb": comb,
+        }
     return out
 
 
-def write_output(path: Path, raw_path: Path, positions: np.ndarray, events: np.ndarray,
-                 analysis: dict[int, dict]) -> None:
+def write_output(
+    path: Path, raw_path: Path, positions: np.ndarray, events: np.ndarray, analysis: dict[int, dict]
+) -> None:
     with h5py.File(path, "w") as h5:
         h5.attrs["kind"] = KIND
         h5.attrs["source"] = str(raw_path)
@@ -90,9 +113,14 @@ def write_output(path: Path, raw_path: Path, positions: np.ndarray, events: np.n
             g.create_dataset("comb_score", data=res["comb_score"])
             for k, v in res["spectra"].items():
                 g.create_dataset(f"spectrum_{k}", data=v.astype(np.float32))
-            g.create_dataset("spectrum_coarse", data=res["coarse"].astype(np.float32), compression="lzf")
-            rows = [(p, ln["freq_hz"], ln["amplitude"], ln["significance"])
-                    for p in range(3) for ln in res["lines"][p]]
+            g.create_dataset(
+                "spectrum_coarse", data=res["coarse"].astype(np.float32), compression="lzf"
+            )
+            rows = [
+                (p, ln["freq_hz"], ln["amplitude"], ln["significance"])
+                for p in range(3)
+                for ln in res["lines"][p]
+            ]
             g.create_dataset("lines", data=np.array(rows, dtype=LINE_DTYPE))
 
 
@@ -111,9 +139,13 @@ def add_metrics(result: Result, analysis: dict[int, dict], labels: dict[str, str
             lines = res["lines"][p]
             lab = dict(labels, apa=apa, plane=name)
             result.add_metric("fft_line_count", len(lines), **lab)
-            result.add_metric("fft_line_max_amplitude", max((ln["amplitude"] for ln in lines), default=0.0), **lab)
+            result.add_metric(
+                "fft_line_max_amplitude", max((ln["amplitude"] for ln in lines), default=0.0), **lab
+            )
             lo = (det.freqs() > 1e3) & (det.freqs() < 100e3)
-            result.add_metric("fft_lowfreq_power", float(res["spectra"]["plane"][p][lo].sum()), **lab)
+            result.add_metric(
+                "fft_lowfreq_power", float(res["spectra"]["plane"][p][lo].sum()), **lab
+            )
         result.add_metric("fft_comb_channels", int(res["comb"].sum()), **dict(labels, apa=apa))
 
 
@@ -124,28 +156,63 @@ def make_products(result: Result, out: Path, stem: str, analysis: dict[int, dict
         st, bad = res["stats"], res["bad"]
         planes = {n: st["rms"][det.plane_slice(p)] for p, n in enumerate(PLANES)}
         peds = {n: st["median"][det.plane_slice(p)] for p, n in enumerate(PLANES)}
-        f = plots.plot_histograms_with_bands(planes, adcm.REFERENCE_RMS, "robust RMS [ADC]",
-                                             f"APA {apa}: channel noise", out / f"{stem}-apa{apa}-rms.png")
+        f = plots.plot_histograms_with_bands(
+            planes,
+            adcm.REFERENCE_RMS,
+            "robust RMS [ADC]",
+            f"APA {apa}: channel noise",
+            out / f"{stem}-apa{apa}-rms.png",
+        )
         result.add_product(f, "png", f"APA {apa} noise RMS per plane", apa=apa)
-        f = plots.plot_histograms_with_bands(peds, adcm.REFERENCE_PEDESTAL, "pedestal [ADC]",
-                                             f"APA {apa}: pedestals", out / f"{stem}-apa{apa}-ped.png")
+        f = plots.plot_histograms_with_bands(
+            peds,
+            adcm.REFERENCE_PEDESTAL,
+            "pedestal [ADC]",
+            f"APA {apa}: pedestals",
+            out / f"{stem}-apa{apa}-ped.png",
+        )
         result.add_product(f, "png", f"APA {apa} pedestals per plane", apa=apa)
-        board = np.column_stack([adcm.aggregate(st["rms"][det.plane_slice(p)],
-                                                det.femb[det.plane_slice(p)], det.n_fembs)
-                                 for p in range(3)])
-        f = plots.plot_board_map(board, f"APA {apa}: mean RMS per FEMB and plane", "RMS [ADC]",
-                                 out / f"{stem}-apa{apa}-boards.png")
+        board = np.column_stack(
+            [
+                adcm.aggregate(
+                    st["rms"][det.plane_slice(p)], det.femb[det.plane_slice(p)], det.n_fembs
+                )
+                for p in range(3)
+            ]
+        )
+        f = plots.plot_board_map(
+            board,
+            f"APA {apa}: mean RMS per FEMB and plane",
+            "RMS [ADC]",
+            out / f"{stem}-apa{apa}-boards.png",
+        )
         result.add_product(f, "png", f"APA {apa} board map (RMS)", apa=apa)
-        f = plots.plot_spectra(freqs, res["spectra"]["plane"], res["lines"],
-                               f"APA {apa}: mean spectra", out / f"{stem}-apa{apa}-spectra.png")
+        f = plots.plot_spectra(
+            freqs,
+            res["spectra"]["plane"],
+            res["lines"],
+            f"APA {apa}: mean spectra",
+            out / f"{stem}-apa{apa}-spectra.png",
+        )
         result.add_product(f, "png", f"APA {apa} spectra per plane", apa=apa)
-        f = plots.plot_spectrogram(res["coarse"], freqs[-1] / 1e3, f"APA {apa}: channel x frequency",
-                                   out / f"{stem}-apa{apa}-spectrogram.png")
+        f = plots.plot_spectrogram(
+            res["coarse"],
+            freqs[-1] / 1e3,
+            f"APA {apa}: channel x frequency",
+            out / f"{stem}-apa{apa}-spectrogram.png",
+        )
         result.add_product(f, "png", f"APA {apa} channel x frequency", apa=apa)
         chans = np.arange(det.n_channels)
-        fig = plots.bokeh_channel_values(chans, {"RMS": st["rms"], "dead": np.where(bad["dead"], 0.0, np.nan),
-                                                  "noisy": np.where(bad["noisy"], st["rms"], np.nan)},
-                                         f"APA {apa}: robust RMS per channel", "RMS [ADC]")
+        fig = plots.bokeh_channel_values(
+            chans,
+            {
+                "RMS": st["rms"],
+                "dead": np.where(bad["dead"], 0.0, np.nan),
+                "noisy": np.where(bad["noisy"], st["rms"], np.nan),
+            },
+            f"APA {apa}: robust RMS per channel",
+            "RMS [ADC]",
+        )
         f = plots.save_bokeh(fig, out / f"{stem}-apa{apa}-rms.json")
         result.add_product(f, "bokeh", f"APA {apa} RMS per channel (interactive)", apa=apa)
 
@@ -160,8 +227,9 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         with RawFile(path, expect=FORMAT_TPC) as raw:
             positions = select_events(raw.n_events, frac)
-            analysis = analyse_file(raw, positions, args.line_threshold,
-                                    args.comb_base_khz * 1e3, args.comb_threshold)
+            analysis = analyse_file(
+                raw, positions, args.line_threshold, args.comb_base_khz * 1e3, args.comb_threshold
+            )
             events = raw.event_numbers()[positions]
             labels = common.labels_of(job, raw.attrs)
             n_bytes = raw.bytes_read
@@ -176,8 +244,11 @@ def main(argv: list[str] | None = None) -> int:
         result.add_metric("adcfft_seconds_per_apa_event", seconds / max(n_apa_events, 1), **labels)
         if not args.no_plots:
             make_products(result, out, common.output_name(job, "adcfft", path, ""), analysis)
-        print(f"dqm-adcfft: {path.name}: {len(positions)} events x {len(analysis)} APAs in "
-              f"{seconds:.2f} s, {n_bytes / 1e6:.1f} MB read", flush=True)
+        print(
+            f"dqm-adcfft: {path.name}: {len(positions)} events x {len(analysis)} APAs in "
+            f"{seconds:.2f} s, {n_bytes / 1e6:.1f} MB read",
+            flush=True,
+        )
 
     return common.run_stage("dqm-adcfft", parser, argv, body)
 

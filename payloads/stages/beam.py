@@ -8,7 +8,7 @@ import sys
 import numpy as np
 
 from payloads import plots
-from payloads.daqsim.beam import N_FIBRES
+from payloads.daqsim.beam import N_FIBRES, N_MONITORS
 from payloads.jobio import Result
 from payloads.rawio import FORMAT_BI, RawFile, select_events
 from payloads.stages import common
@@ -36,9 +36,13 @@ def summarize_beam(fibres: np.ndarray, momenta: np.ndarray) -> dict:
     tot = filled.sum(axis=-1)
     mean = (filled * x).sum(axis=-1) / np.maximum(tot, 1)
     var = (filled * x**2).sum(axis=-1) / np.maximum(tot, 1) - mean**2
-    return {"mean_mm": mean, "sigma_mm": np.sqrt(np.maximum(var, 0)), "dead": dead,
-            "momentum_mean": float(momenta.mean()) if momenta.size else float("nan"),
-            "momentum_rms": float(momenta.std()) if momenta.size else float("nan")}
+    return {
+        "mean_mm": mean,
+        "sigma_mm": np.sqrt(np.maximum(var, 0)),
+        "dead": dead,
+        "momentum_mean": float(momenta.mean()) if momenta.size else float("nan"),
+        "momentum_rms": float(momenta.std()) if momenta.size else float("nan"),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,11 +54,11 @@ def main(argv: list[str] | None = None) -> int:
         frac = common.event_fraction(job, args)
         with RawFile(path, expect=FORMAT_BI) as raw:
             labels = common.labels_of(job, raw.attrs)
-            fibres, momenta = None, []
+            fibres = np.zeros((N_MONITORS, 2, N_FIBRES), dtype=np.int64)
+            momenta = []
             for pos in select_events(raw.n_events, frac):
                 g = raw.group(int(pos))
-                f = g["fibres"][()].astype(np.int64)
-                fibres = f if fibres is None else fibres + f
+                fibres += g["fibres"][()].astype(np.int64)
                 momenta.append(g["momentum_gev"][()])
         mom = np.concatenate(momenta) if momenta else np.zeros(0)
         s = summarize_beam(fibres, mom)
@@ -69,16 +73,34 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_plots:
             stem = common.output_name(job, "bi", path, "")
             hist, edges = np.histogram(mom, bins=60)
-            f = plots.plot_series(0.5 * (edges[1:] + edges[:-1]), {"particles": hist}, "momentum [GeV/c]",
-                                  "particles", f"{path.name}: momentum spectrum",
-                                  out / f"{stem}-momentum.png", kind="step")
+            f = plots.plot_series(
+                0.5 * (edges[1:] + edges[:-1]),
+                {"particles": hist},
+                "momentum [GeV/c]",
+                "particles",
+                f"{path.name}: momentum spectrum",
+                out / f"{stem}-momentum.png",
+                kind="step",
+            )
             result.add_product(f, "png", "beam momentum spectrum")
             x = np.arange(N_FIBRES) + 0.5 - N_FIBRES / 2
-            f = plots.plot_series(x, {f"monitor {m} {a}": fibres[m, p] for m in range(fibres.shape[0])
-                                      for p, a in enumerate("xy")}, "position [mm]", "counts",
-                                  f"{path.name}: beam profiles", out / f"{stem}-profiles.png", kind="step")
+            f = plots.plot_series(
+                x,
+                {
+                    f"monitor {m} {a}": fibres[m, p]
+                    for m in range(fibres.shape[0])
+                    for p, a in enumerate("xy")
+                },
+                "position [mm]",
+                "counts",
+                f"{path.name}: beam profiles",
+                out / f"{stem}-profiles.png",
+                kind="step",
+            )
             result.add_product(f, "png", "beam profiles")
-            fig = plots.bokeh_scatter(x, fibres[0, 0], "beam profile, monitor 0 x", "position [mm]", "counts")
+            fig = plots.bokeh_scatter(
+                x, fibres[0, 0], "beam profile, monitor 0 x", "position [mm]", "counts"
+            )
             f = plots.save_bokeh(fig, out / f"{stem}-profile.json")
             result.add_product(f, "bokeh", "beam profile (interactive)")
 

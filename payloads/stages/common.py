@@ -17,16 +17,27 @@ from payloads.jobio import JobSpec, Result, load_job, url_to_path, write_result
 def make_parser(prog: str, description: str) -> argparse.ArgumentParser:
     """A parser with the options every stage accepts (all optional under a pilot)."""
     p = argparse.ArgumentParser(prog=prog, description=description)
-    p.add_argument("--input", default=None,
-                   help="raw data file (default: the job's first input or its file url)")
-    p.add_argument("--event-fraction", type=float, default=None,
-                   help="fraction of events to process (default: the job's event_fraction)")
+    p.add_argument(
+        "--input",
+        default=None,
+        help="raw data file (default: the job's first input or its file url)",
+    )
+    p.add_argument(
+        "--event-fraction",
+        type=float,
+        default=None,
+        help="fraction of events to process (default: the job's event_fraction)",
+    )
     p.add_argument("--output-dir", default=None, help="where to write outputs (default: the job's)")
     return p
 
 
-def run_stage(prog: str, parser: argparse.ArgumentParser, argv: list[str] | None,
-              body: Callable[[JobSpec, argparse.Namespace, Result], None]) -> int:
+def run_stage(
+    prog: str,
+    parser: argparse.ArgumentParser,
+    argv: list[str] | None,
+    body: Callable[[JobSpec, argparse.Namespace, Result], None],
+) -> int:
     """Parse arguments, load the job, run ``body``, write the result; map errors to exit codes.
 
     Exit 0: done. Exit 2: a :class:`PayloadError` (bad input: message names what is wrong).
@@ -98,5 +109,7 @@ def find_parent_output(job: JobSpec, kind: str) -> Path | None:
 
 def labels_of(job: JobSpec, attrs: dict) -> dict[str, str]:
     """Metric labels for the file: stream and run."""
-    return {"stream": str(attrs.get("stream", job.file.get("stream", ""))),
-            "run": str(attrs.get("run", job.file.get("run", "")))}
+    return {
+        "stream": str(attrs.get("stream", job.file.get("stream", ""))),
+        "run": str(attrs.get("run", job.file.get("run", ""))),
+    }

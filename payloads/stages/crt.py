@@ -14,8 +14,12 @@ from payloads.stages import common
 
 def build_parser():
     p = common.make_parser("dqm-crt", __doc__.splitlines()[0])
-    p.add_argument("--hot-factor", type=float, default=5.0,
-                   help="hot strip: more than this many times its module's median rate")
+    p.add_argument(
+        "--hot-factor",
+        type=float,
+        default=5.0,
+        help="hot strip: more than this many times its module's median rate",
+    )
     p.add_argument("--no-plots", action="store_true")
     return p
 
@@ -24,11 +28,15 @@ def strip_occupancy(hits: list[np.ndarray], n_modules: int, n_strips: int) -> np
     """Hits per event on every strip, ``(n_modules, n_strips)``."""
     counts = np.zeros(n_modules * n_strips)
     for h in hits:
-        counts += np.bincount(h["module"].astype(int) * n_strips + h["strip"], minlength=counts.size)
+        counts += np.bincount(
+            h["module"].astype(int) * n_strips + h["strip"], minlength=counts.size
+        )
     return (counts / max(len(hits), 1)).reshape(n_modules, n_strips)
 
 
-def find_bad_strips(occ: np.ndarray, n_events: int, hot_factor: float = 5.0) -> dict[str, np.ndarray]:
+def find_bad_strips(
+    occ: np.ndarray, n_events: int, hot_factor: float = 5.0
+) -> dict[str, np.ndarray]:
     """Dead strips (no hits where the module median predicts more than 10 over the events) and
     hot strips (above ``hot_factor`` x the module median); global strip numbers."""
     med = np.median(occ, axis=1, keepdims=True)
@@ -56,11 +64,21 @@ def main(argv: list[str] | None = None) -> int:
         result.add_metric("crt_events", len(hits), **labels)
         if not args.no_plots:
             stem = common.output_name(job, "crt", path, "")
-            f = plots.plot_map(occ, "module", "strip", "CRT hits per event", "hits/event",
-                               out / f"{stem}-occupancy.png")
+            f = plots.plot_map(
+                occ,
+                "module",
+                "strip",
+                "CRT hits per event",
+                "hits/event",
+                out / f"{stem}-occupancy.png",
+            )
             result.add_product(f, "png", "CRT strip occupancy")
-            fig = plots.bokeh_channel_values(np.arange(occ.size), {"hits/event": occ.ravel()},
-                                             "CRT occupancy per strip", "hits per event")
+            fig = plots.bokeh_channel_values(
+                np.arange(occ.size),
+                {"hits/event": occ.ravel()},
+                "CRT occupancy per strip",
+                "hits per event",
+            )
             f = plots.save_bokeh(fig, out / f"{stem}-occupancy.json")
             result.add_product(f, "bokeh", "CRT occupancy (interactive)")
 

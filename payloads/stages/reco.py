@@ -37,8 +37,10 @@ def main(argv: list[str] | None = None) -> int:
         det = DEFAULT
         src = common.find_parent_output(job, sigstage.KIND)
         if src is None:
-            raise InputError("dqm-reco needs a dqm-sig parent output (kind p3s-sig/1); none among "
-                             f"the job's parent outputs {job.parents or job.inputs[1:]}")
+            raise InputError(
+                "dqm-reco needs a dqm-sig parent output (kind p3s-sig/1); none among "
+                f"the job's parent outputs {job.parents or job.inputs[1:]}"
+            )
         out = common.output_dir(job, args)
         raw_path = common.data_file(job, args)
         labels = {"stream": str(job.file.get("stream", "tpc")), "run": str(job.file.get("run", ""))}
@@ -57,30 +59,54 @@ def main(argv: list[str] | None = None) -> int:
                     if name not in h5:
                         raise InputError(f"{src}: missing {name} listed in its attributes")
                     g = h5[name]
-                    rec = reconstruct_collection(g["deconvolved"][()], g["rms_deconvolved"][()], det, cfg)
+                    rec = reconstruct_collection(
+                        g["deconvolved"][()], g["rms_deconvolved"][()], det, cfg
+                    )
                     og = oh.require_group(f"event_{int(ev)}").create_group(f"apa_{int(apa)}")
                     og.create_dataset("hits", data=rec["hits"])
                     og.attrs["n_clusters"] = rec["n_clusters"]
                     og.attrs["n_tracks"] = rec["n_tracks"]
                     charge = float(np.median(rec["hits"]["integral"])) if rec["hits"].size else 0.0
-                    per_apa.setdefault(int(apa), []).append((rec["hits"].size, rec["n_tracks"], charge))
+                    per_apa.setdefault(int(apa), []).append(
+                        (rec["hits"].size, rec["n_tracks"], charge)
+                    )
                     if first and not args.no_plots:
                         first = False
                         hits = rec["hits"]
                         f = plots.plot_event_display(
-                            {"deconvolved collection [electrons/tick] with hits":
-                             g["deconvolved"][det.plane_slice(2)]},
+                            {
+                                "deconvolved collection [electrons/tick] with hits": g[
+                                    "deconvolved"
+                                ][det.plane_slice(2)]
+                            },
                             f"event {int(ev)} APA {int(apa)}: {hits.size} hits, {rec['n_tracks']} tracks",
                             out / f"{stem}-ev{int(ev)}-apa{int(apa)}-hits.png",
-                            hits=_local(hits, det))
-                        result.add_product(f, "png", f"event {int(ev)} APA {int(apa)} hits and tracks",
-                                           apa=int(apa), plane="x")
-                        fig = plots.bokeh_scatter(hits["channel"], hits["peak_tick"],
-                                                  f"event {int(ev)} APA {int(apa)}: collection hits",
-                                                  "channel", "peak tick")
-                        f = plots.save_bokeh(fig, out / f"{stem}-ev{int(ev)}-apa{int(apa)}-hits.json")
-                        result.add_product(f, "bokeh", f"event {int(ev)} APA {int(apa)} hits (interactive)",
-                                           apa=int(apa), plane="x")
+                            hits=_local(hits, det),
+                        )
+                        result.add_product(
+                            f,
+                            "png",
+                            f"event {int(ev)} APA {int(apa)} hits and tracks",
+                            apa=int(apa),
+                            plane="x",
+                        )
+                        fig = plots.bokeh_scatter(
+                            hits["channel"],
+                            hits["peak_tick"],
+                            f"event {int(ev)} APA {int(apa)}: collection hits",
+                            "channel",
+                            "peak tick",
+                        )
+                        f = plots.save_bokeh(
+                            fig, out / f"{stem}-ev{int(ev)}-apa{int(apa)}-hits.json"
+                        )
+                        result.add_product(
+                            f,
+                            "bokeh",
+                            f"event {int(ev)} APA {int(apa)} hits (interactive)",
+                            apa=int(apa),
+                            plane="x",
+                        )
         result.add_output(dest)
         for apa, rows in per_apa.items():
             arr = np.array(rows, dtype=float)

@@ -32,7 +32,9 @@ KIND = "p3s-sig/1"
 def build_parser():
     p = common.make_parser("dqm-sig", __doc__.splitlines()[0])
     p.add_argument("--comb-base-khz", type=float, default=51.4, help="harmonic comb base frequency")
-    p.add_argument("--comb-max-khz", type=float, default=600.0, help="highest comb harmonic notched")
+    p.add_argument(
+        "--comb-max-khz", type=float, default=600.0, help="highest comb harmonic notched"
+    )
     p.add_argument("--no-plots", action="store_true", help="metrics and outputs only")
     return p
 
@@ -63,8 +65,10 @@ def channel_info_from_data(adc: np.ndarray, det: Detector) -> dict:
         "bad": bad["dead"] | bad["noisy"],
         "sticky": bad["sticky"],
         "comb": (fftm.comb_score(power, freqs) > 3.0) & ~bad["dead"],
-        "lines": {p: np.array([ln["freq_hz"] for ln in fftm.find_lines(spectra["plane"][p], freqs)])
-                  for p in range(3)},
+        "lines": {
+            p: np.array([ln["freq_hz"] for ln in fftm.find_lines(spectra["plane"][p], freqs)])
+            for p in range(3)
+        },
     }
 
 
@@ -77,8 +81,12 @@ def write_event(h5: h5py.File, event: int, apa: int, res: SigResult) -> None:
     g = h5.require_group(event_group(event)).create_group(apa_dataset(apa))
     n_t = res.deconvolved.shape[1]
     g.create_dataset("deconvolved", data=res.deconvolved, chunks=(128, n_t), compression="lzf")
-    g.create_dataset("filtered", data=np.clip(np.rint(res.filtered), -32768, 32767).astype(np.int16),
-                     chunks=(128, n_t), compression="lzf")
+    g.create_dataset(
+        "filtered",
+        data=np.clip(np.rint(res.filtered), -32768, 32767).astype(np.int16),
+        chunks=(128, n_t),
+        compression="lzf",
+    )
     for name in ("rms_raw", "rms_filtered", "rms_deconvolved", "bad"):
         g.create_dataset(name, data=getattr(res, name))
     g.attrs["mended"] = res.mended
@@ -89,35 +97,68 @@ def summarize(res: SigResult, det: Detector) -> list[dict]:
     for p, name in enumerate(PLANES):
         sl = det.plane_slice(p)
         live = ~res.bad[sl]
-        rows.append({"plane": name,
-                     "rms_raw": float(np.mean(res.rms_raw[sl][live])),
-                     "rms_filtered": float(np.mean(res.rms_filtered[sl][live])),
-                     "coherent_rms": float(np.sqrt(np.mean(res.common[p::3] ** 2))),
-                     "roi_fraction": float(res.roi[sl].mean())})
+        rows.append(
+            {
+                "plane": name,
+                "rms_raw": float(np.mean(res.rms_raw[sl][live])),
+                "rms_filtered": float(np.mean(res.rms_filtered[sl][live])),
+                "coherent_rms": float(np.sqrt(np.mean(res.common[p::3] ** 2))),
+                "roi_fraction": float(res.roi[sl].mean()),
+            }
+        )
     return rows
 
 
-def display_products(result: Result, out: Path, stem: str, event: int, apa: int, adc: np.ndarray,
-                     res: SigResult, det: Detector) -> None:
+def display_products(
+    result: Result,
+    out: Path,
+    stem: str,
+    event: int,
+    apa: int,
+    adc: np.ndarray,
+    res: SigResult,
+    det: Detector,
+) -> None:
     for p, name in enumerate(PLANES):
         sl = det.plane_slice(p)
         raw = adc[sl].astype(np.float32)
         raw -= np.median(raw[:, ::4], axis=1, keepdims=True)
-        panels = {f"raw (baseline subtracted) [ADC], plane {name.upper()}": raw,
-                  "noise filtered [ADC]": res.filtered[sl],
-                  "deconvolved, in ROIs [electrons/tick]": res.deconvolved[sl]}
-        f = plots.plot_event_display(panels, f"event {event} APA {apa} plane {name.upper()}",
-                                     out / f"{stem}-ev{event}-apa{apa}-{name}.png")
-        result.add_product(f, "png", f"event {event} APA {apa} plane {name.upper()}: raw and processed",
-                           apa=apa, plane=name)
+        panels = {
+            f"raw (baseline subtracted) [ADC], plane {name.upper()}": raw,
+            "noise filtered [ADC]": res.filtered[sl],
+            "deconvolved, in ROIs [electrons/tick]": res.deconvolved[sl],
+        }
+        f = plots.plot_event_display(
+            panels,
+            f"event {event} APA {apa} plane {name.upper()}",
+            out / f"{stem}-ev{event}-apa{apa}-{name}.png",
+        )
+        result.add_product(
+            f,
+            "png",
+            f"event {event} APA {apa} plane {name.upper()}: raw and processed",
+            apa=apa,
+            plane=name,
+        )
     sl = det.plane_slice(2)
     img = res.deconvolved[sl]
     small = img.reshape(img.shape[0] // 2, 2, img.shape[1] // 8, 8).max(axis=(1, 3))
-    fig = plots.bokeh_image(small, f"event {event} APA {apa}: deconvolved collection",
-                            "collection channel", "tick", dw=img.shape[0], dh=img.shape[1])
+    fig = plots.bokeh_image(
+        small,
+        f"event {event} APA {apa}: deconvolved collection",
+        "collection channel",
+        "tick",
+        dw=img.shape[0],
+        dh=img.shape[1],
+    )
     f = plots.save_bokeh(fig, out / f"{stem}-ev{event}-apa{apa}-x.json")
-    result.add_product(f, "bokeh", f"event {event} APA {apa} deconvolved collection (interactive)",
-                       apa=apa, plane="x")
+    result.add_product(
+        f,
+        "bokeh",
+        f"event {event} APA {apa} deconvolved collection (interactive)",
+        apa=apa,
+        plane="x",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -150,14 +191,24 @@ def main(argv: list[str] | None = None) -> int:
                 for apa in raw.apas:
                     adc = raw.read_apa(int(pos), apa)
                     if apa not in info:
-                        info[apa] = (channel_info_from_adcfft(parent, apa) if parent
-                                     else channel_info_from_data(adc, det))
+                        info[apa] = (
+                            channel_info_from_adcfft(parent, apa)
+                            if parent
+                            else channel_info_from_data(adc, det)
+                        )
                     ci = info[apa]
                     t1 = time.perf_counter()
-                    res = process_apa(adc, det, cfg, sticky=ci["sticky"], bad=ci["bad"],
-                                      notches=ci["lines"],
-                                      extra_notches=comb_notches(ci["comb"], args.comb_base_khz * 1e3,
-                                                                 args.comb_max_khz * 1e3))
+                    res = process_apa(
+                        adc,
+                        det,
+                        cfg,
+                        sticky=ci["sticky"],
+                        bad=ci["bad"],
+                        notches=ci["lines"],
+                        extra_notches=comb_notches(
+                            ci["comb"], args.comb_base_khz * 1e3, args.comb_max_khz * 1e3
+                        ),
+                    )
                     busy += time.perf_counter() - t1
                     write_event(h5, int(events[k]), apa, res)
                     mended[apa] = mended.get(apa, 0) + res.mended
@@ -178,8 +229,10 @@ def main(argv: list[str] | None = None) -> int:
         result.add_metric("sig_events", len(positions), **labels)
         result.add_metric("sig_raw_bytes_read", n_bytes, **labels)
         result.add_metric("sig_seconds_per_apa_event", busy / max(n_apa_events, 1), **labels)
-        print(f"dqm-sig: {path.name}: {len(positions)} events x {len(info)} APAs in {seconds:.2f} s",
-              flush=True)
+        print(
+            f"dqm-sig: {path.name}: {len(positions)} events x {len(info)} APAs in {seconds:.2f} s",
+            flush=True,
+        )
 
     return common.run_stage("dqm-sig", parser, argv, body)
 

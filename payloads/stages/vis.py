@@ -42,16 +42,35 @@ def main(argv: list[str] | None = None) -> int:
                 g = h5[f"event_{events[0]}/apa_{apa}"]
                 live = ~g["bad"][()]
                 rms_f, rms_r = g["rms_filtered"][()], g["rms_raw"][()]
-                vals = {n: np.where(live, rms_f, np.nan)[det.plane_slice(p)] for p, n in enumerate(PLANES)}
-                f = plots.plot_histograms_with_bands(vals, adcm.REFERENCE_RMS, "RMS after noise filter [ADC]",
-                                                     f"APA {apa}: filtered noise", out / f"{stem}-apa{apa}-rmsf.png")
+                vals = {
+                    n: np.where(live, rms_f, np.nan)[det.plane_slice(p)]
+                    for p, n in enumerate(PLANES)
+                }
+                f = plots.plot_histograms_with_bands(
+                    vals,
+                    adcm.REFERENCE_RMS,
+                    "RMS after noise filter [ADC]",
+                    f"APA {apa}: filtered noise",
+                    out / f"{stem}-apa{apa}-rmsf.png",
+                )
                 result.add_product(f, "png", f"APA {apa} filtered noise per plane", apa=apa)
                 for name, r in (("raw", rms_r), ("filtered", rms_f)):
-                    board = np.column_stack([adcm.aggregate(np.where(live, r, 0)[det.plane_slice(p)],
-                                                            det.femb[det.plane_slice(p)], det.n_fembs)
-                                             for p in range(3)])
-                    f = plots.plot_board_map(board, f"APA {apa}: mean {name} noise per FEMB and plane",
-                                             "RMS [ADC]", out / f"{stem}-apa{apa}-boards-{name}.png")
+                    board = np.column_stack(
+                        [
+                            adcm.aggregate(
+                                np.where(live, r, 0)[det.plane_slice(p)],
+                                det.femb[det.plane_slice(p)],
+                                det.n_fembs,
+                            )
+                            for p in range(3)
+                        ]
+                    )
+                    f = plots.plot_board_map(
+                        board,
+                        f"APA {apa}: mean {name} noise per FEMB and plane",
+                        "RMS [ADC]",
+                        out / f"{stem}-apa{apa}-boards-{name}.png",
+                    )
                     result.add_product(f, "png", f"APA {apa} board map ({name} noise)", apa=apa)
                 for ev in events:
                     g = h5[f"event_{ev}/apa_{apa}"]
@@ -64,11 +83,19 @@ def main(argv: list[str] | None = None) -> int:
                         hits = hits.copy()
                         hits["channel"] -= det.plane_slice(2).start
                     sl = det.plane_slice(2)
-                    panels = {"filtered collection [ADC]": g["filtered"][sl].astype(np.float32),
-                              "deconvolved collection [electrons/tick]": g["deconvolved"][sl]}
-                    f = plots.plot_event_display(panels, f"event {ev} APA {apa}",
-                                                 out / f"{stem}-ev{ev}-apa{apa}.png", hits=hits)
-                    result.add_product(f, "png", f"event {ev} APA {apa} collection display", apa=apa, plane="x")
+                    panels = {
+                        "filtered collection [ADC]": g["filtered"][sl].astype(np.float32),
+                        "deconvolved collection [electrons/tick]": g["deconvolved"][sl],
+                    }
+                    f = plots.plot_event_display(
+                        panels,
+                        f"event {ev} APA {apa}",
+                        out / f"{stem}-ev{ev}-apa{apa}.png",
+                        hits=hits,
+                    )
+                    result.add_product(
+                        f, "png", f"event {ev} APA {apa} collection display", apa=apa, plane="x"
+                    )
 
     return common.run_stage("dqm-vis", parser, argv, body)
 

@@ -12,16 +12,26 @@ from payloads.rawio import FORMAT_TPC, INDEX_DTYPE
 from payloads.stages import adcfft, daq, sig
 
 
-
 def uri(p) -> str:
     return Path(p).resolve().as_uri()
 
 
 def _write_header_only(path, shape=(2560, 6000), with_dataset=True, with_index=True):
     with h5py.File(path, "w") as h5:
-        h5.attrs.update({"format": FORMAT_TPC, "stream": "tpc", "run": 7, "subrun": 1,
-                         "timestamp": "2026-01-01T00:00:00Z", "n_events": 1, "apas": np.array([2]),
-                         "n_channels": DET.n_channels, "n_ticks": DET.n_ticks, "tick_us": 0.5})
+        h5.attrs.update(
+            {
+                "format": FORMAT_TPC,
+                "stream": "tpc",
+                "run": 7,
+                "subrun": 1,
+                "timestamp": "2026-01-01T00:00:00Z",
+                "n_events": 1,
+                "apas": np.array([2]),
+                "n_channels": DET.n_channels,
+                "n_ticks": DET.n_ticks,
+                "tick_us": 0.5,
+            }
+        )
         h5.create_dataset("channel_map", data=DET.readout_to_offline.astype(np.int32))
         grp = h5.create_group("event_3")
         grp.attrs["fembs_present"] = np.array([(1 << 20) - 1])

@@ -8,8 +8,17 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULTS = ROOT / "p3s" / "dags" / "defaults"
-STAGE_KEYS = {"payload", "args", "priority", "timeout", "max_attempts", "queue", "prescale",
-              "event_fraction", "parents"}
+STAGE_KEYS = {
+    "payload",
+    "args",
+    "priority",
+    "timeout",
+    "max_attempts",
+    "queue",
+    "prescale",
+    "event_fraction",
+    "parents",
+}
 
 
 def registered_payloads() -> set[str]:
@@ -37,7 +46,9 @@ def test_template_is_well_formed(name):
     # no cycles: a topological order exists
     done: set[str] = set()
     while len(done) < len(stages):
-        ready = [s for s, st in stages.items() if s not in done and set(st.get("parents", [])) <= done]
+        ready = [
+            s for s, st in stages.items() if s not in done and set(st.get("parents", [])) <= done
+        ]
         assert ready, f"cycle among {set(stages) - done}"
         done |= set(ready)
 

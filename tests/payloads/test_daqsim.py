@@ -94,13 +94,36 @@ def server():
 
 
 def test_announce_posts_each_file_with_the_token(tmp_path, server, capsys):
-    argv = ["--out", str(tmp_path), "--files", "2", "--stream", "crt", "--events", "3", "--quiet",
-            "--announce", "--server", server, "--token", "abc"]
+    argv = [
+        "--out",
+        str(tmp_path),
+        "--files",
+        "2",
+        "--stream",
+        "crt",
+        "--events",
+        "3",
+        "--quiet",
+        "--announce",
+        "--server",
+        server,
+        "--token",
+        "abc",
+    ]
     assert cli.main(argv) == 0
     assert len(_Server.seen) == 2
     auth, body = _Server.seen[0]
     assert auth == "Token abc"
-    assert set(body) == {"url", "stream", "run", "subrun", "timestamp", "events", "size", "checksum"}
+    assert set(body) == {
+        "url",
+        "stream",
+        "run",
+        "subrun",
+        "timestamp",
+        "events",
+        "size",
+        "checksum",
+    }
     assert body["url"].startswith("file:///") and Path(body["url"][7:]).is_file()
     assert body["stream"] == "crt" and body["events"] == 3 and body["timestamp"].endswith("Z")
     assert "announced (new)" in capsys.readouterr().out
@@ -109,14 +132,28 @@ def test_announce_posts_each_file_with_the_token(tmp_path, server, capsys):
     assert "already known" in capsys.readouterr().out
 
 
-def test_announce_refused_prints_the_server_message_and_fails(tmp_path, server, capsys, monkeypatch):
+def test_announce_refused_prints_the_server_message_and_fails(
+    tmp_path, server, capsys, monkeypatch
+):
     _Server.status = 400
     token_file = tmp_path / "tok"
     token_file.write_text("xyz\n")
     monkeypatch.setenv("P3S_TOKEN_FILE", str(token_file))
     monkeypatch.delenv("P3S_TOKEN", raising=False)
-    code = cli.main(["--out", str(tmp_path / "d"), "--stream", "bi", "--events", "2", "--quiet",
-                     "--announce", "--server", server])
+    code = cli.main(
+        [
+            "--out",
+            str(tmp_path / "d"),
+            "--stream",
+            "bi",
+            "--events",
+            "2",
+            "--quiet",
+            "--announce",
+            "--server",
+            server,
+        ]
+    )
     assert code != 0
     err = capsys.readouterr().err
     assert "HTTP 400" in err and "run must be positive" in err

@@ -1,5 +1,6 @@
 """Payloads read only the chosen events: a 10 % fraction reads about 10 % of the ADC bytes."""
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -12,8 +13,6 @@ from payloads.detector import Detector
 from payloads.rawio import RawFile, select_events
 from payloads.stages.adcfft import analyse_file
 
-from datetime import UTC, datetime
-
 START = datetime(2026, 1, 1, tzinfo=UTC)
 
 
@@ -23,8 +22,16 @@ SMALL = Detector(n_ticks=600)  # same channel map, fewer ticks: 20 events stay s
 @pytest.fixture(scope="module")
 def twenty_events(tmp_path_factory) -> Path:
     cfg = SimConfig(det=SMALL, signals=False)
-    info = writer.write_tpc_file(tmp_path_factory.mktemp("frac"), seed=5, run=1, subrun=1,
-                                 n_events=20, apas=[0], start=START, cfg=cfg)
+    info = writer.write_tpc_file(
+        tmp_path_factory.mktemp("frac"),
+        seed=5,
+        run=1,
+        subrun=1,
+        n_events=20,
+        apas=[0],
+        start=START,
+        cfg=cfg,
+    )
     return info.path
 
 

@@ -44,17 +44,35 @@ def test_tpc_chain_runs_through_the_job_contract(run_job, raw_file):
     data = uri(raw_file.path)
     code, r1 = run_job(adcfft.main, inputs=[data], stage="adcfft", job_id=1)
     assert code == 0
-    check_result(r1, ["adc_rms_mean", "adc_dead_channels", "adc_noisy_channels", "fft_line_count",
-                      "adcfft_raw_bytes_read"])
+    check_result(
+        r1,
+        [
+            "adc_rms_mean",
+            "adc_dead_channels",
+            "adc_noisy_channels",
+            "fft_line_count",
+            "adcfft_raw_bytes_read",
+        ],
+    )
     assert {p["kind"] for p in r1["products"]} == {"png", "bokeh"}
     (adc_out,) = r1["outputs"]
     with h5py.File(url_to_path(adc_out)) as h5:
         assert h5.attrs["kind"] == adcfft.KIND and "apa_0/lines" in h5
 
-    code, r2 = run_job(sig.main, inputs=[data], parents={"adcfft": [adc_out]}, stage="sig", job_id=2)
+    code, r2 = run_job(
+        sig.main, inputs=[data], parents={"adcfft": [adc_out]}, stage="sig", job_id=2
+    )
     assert code == 0
-    check_result(r2, ["sig_rms_raw", "sig_rms_filtered", "sig_coherent_rms", "sig_roi_fraction",
-                      "sig_seconds_per_apa_event"])
+    check_result(
+        r2,
+        [
+            "sig_rms_raw",
+            "sig_rms_filtered",
+            "sig_coherent_rms",
+            "sig_roi_fraction",
+            "sig_seconds_per_apa_event",
+        ],
+    )
     (sig_out,) = r2["outputs"]
     with h5py.File(url_to_path(sig_out)) as h5:
         assert h5.attrs["channel_info"] == "parent dqm-adcfft"
@@ -64,8 +82,13 @@ def test_tpc_chain_runs_through_the_job_contract(run_job, raw_file):
     assert code == 0
     check_result(r3, ["reco_hits_per_event", "reco_tracks_per_event"])
 
-    code, r4 = run_job(vis.main, inputs=[data], parents={"sig": [sig_out], "reco": r3["outputs"]},
-                       stage="vis", job_id=4)
+    code, r4 = run_job(
+        vis.main,
+        inputs=[data],
+        parents={"sig": [sig_out], "reco": r3["outputs"]},
+        stage="vis",
+        job_id=4,
+    )
     assert code == 0
     check_result(r4, [])
     assert len(r4["products"]) >= 3

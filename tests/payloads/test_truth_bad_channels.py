@@ -3,12 +3,11 @@
 import numpy as np
 import pytest
 
+from payloads import tolerances as tol
 from payloads.daqsim.tpc import SimConfig
+from payloads.daqsim.tpc import simulate_apa as simulate
 from payloads.detector import DEFAULT as DET
 from payloads.dqm import adc as adcm
-
-from payloads import tolerances as tol
-from payloads.daqsim.tpc import simulate_apa as simulate
 
 
 @pytest.fixture(scope="module")

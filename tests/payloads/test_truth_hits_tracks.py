@@ -58,7 +58,9 @@ def match(truth, rec, excl):
     for ch, t0, t1 in regions:
         by_ch.setdefault(ch, []).append((t0, t1))
     for h in hits:
-        good += any(t0 - pad <= h["peak_tick"] <= t1 + pad for t0, t1 in by_ch.get(int(h["channel"]), []))
+        good += any(
+            t0 - pad <= h["peak_tick"] <= t1 + pad for t0, t1 in by_ch.get(int(h["channel"]), [])
+        )
     return found, len(regions), good, hits.size
 
 
@@ -72,8 +74,9 @@ def test_hit_efficiency_and_purity_for_mip_tracks(events):
 
 def test_track_count_is_exact_for_separated_tracks(events):
     exact = [rec["n_tracks"] == truth.tracks.size for truth, rec, _ in events]
-    assert np.mean(exact) >= tol.TRACK_COUNT_EXACT_MIN, \
-        [(truth.tracks.size, rec["n_tracks"]) for truth, rec, _ in events]
+    assert np.mean(exact) >= tol.TRACK_COUNT_EXACT_MIN, [
+        (truth.tracks.size, rec["n_tracks"]) for truth, rec, _ in events
+    ]
 
 
 def test_hit_charge_of_a_mip_is_about_25000_electrons_per_wire(events):

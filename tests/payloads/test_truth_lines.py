@@ -3,13 +3,12 @@
 import numpy as np
 import pytest
 
+from payloads import tolerances as tol
 from payloads.daqsim.tpc import SimConfig
+from payloads.daqsim.tpc import simulate_apa as simulate
 from payloads.detector import DEFAULT as DET
 from payloads.dqm import adc as adcm
 from payloads.dqm import fft as fftm
-
-from payloads import tolerances as tol
-from payloads.daqsim.tpc import simulate_apa as simulate
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +31,9 @@ def test_injected_lines_are_found_within_one_bin_and_five_percent(analysed):
         sl = DET.plane_slice(p)
         keep = ~excl[sl]
         for k, f_true in enumerate(static.line_freqs):
-            near = [ln for ln in found if abs(ln["freq_hz"] - f_true) <= tol.LINE_FREQ_BINS * bin_hz]
+            near = [
+                ln for ln in found if abs(ln["freq_hz"] - f_true) <= tol.LINE_FREQ_BINS * bin_hz
+            ]
             assert near, f"plane {p}: line at {f_true:.0f} Hz not found in {found}"
             a_true = np.sqrt(np.mean(static.line_amps[k][sl][keep] ** 2))
             assert near[0]["amplitude"] == pytest.approx(a_true, rel=tol.LINE_AMPLITUDE_REL)
