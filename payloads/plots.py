@@ -202,8 +202,8 @@ def bokeh_image(
         x_axis_label=xlabel,
         y_axis_label=ylabel,
         tools="pan,wheel_zoom,box_zoom,reset,save",
-        x_range=Range1d(0, w),
-        y_range=Range1d(0, h),
+        x_range=Range1d(start=0, end=w),
+        y_range=Range1d(start=0, end=h),
     )
     fig.image(
         image=[np.ascontiguousarray(img.T.astype(np.float32))],
