@@ -3,7 +3,7 @@
 Uses the bad, sticky and comb channels and the narrow lines of a parent ``dqm-adcfft`` output
 when there is one (else finds them itself from the same events). Writes ``sig-<job>-<file>.h5``
 (kind ``p3s-sig/1``): per event group ``event_<n>/apa_<k>`` with ``deconvolved`` (float32,
-electrons per tick, zero outside ROIs), ``filtered`` (int16 ADC, baseline 0, noise filtered),
+electrons per tick, zero outside ROIs), ``filtered`` (int16 ADC, baseline 0, noise filtered; first ``--keep-filtered`` events only),
 ``rms_raw``, ``rms_filtered``, ``rms_deconvolved`` per channel and the ``bad`` channel mask.
 """
 
@@ -34,6 +34,12 @@ def build_parser():
     p.add_argument("--comb-base-khz", type=float, default=51.4, help="harmonic comb base frequency")
     p.add_argument(
         "--comb-max-khz", type=float, default=600.0, help="highest comb harmonic notched"
+    )
+    p.add_argument(
+        "--keep-filtered",
+        type=int,
+        default=1,
+        help="store the noise-filtered waveforms of this many events (deconvolved: all)",
     )
     p.add_argument("--no-plots", action="store_true", help="metrics and outputs only")
     return p
@@ -77,16 +83,18 @@ def comb_notches(comb: np.ndarray, base_hz: float, max_hz: float) -> dict[int, n
     return {int(ch): harmonics for ch in np.flatnonzero(comb)}
 
 
-def write_event(h5: h5py.File, event: int, apa: int, res: SigResult) -> None:
+def write_event(h5: h5py.File, event: int, apa: int, res: SigResult, filtered: bool) -> None:
+    """One APA-event's outputs; the (bulky, noise-like) filtered waveform only when asked."""
     g = h5.require_group(event_group(event)).create_group(apa_dataset(apa))
     n_t = res.deconvolved.shape[1]
     g.create_dataset("deconvolved", data=res.deconvolved, chunks=(128, n_t), compression="lzf")
-    g.create_dataset(
-        "filtered",
-        data=np.clip(np.rint(res.filtered), -32768, 32767).astype(np.int16),
-        chunks=(128, n_t),
-        compression="lzf",
-    )
+    if filtered:
+        g.create_dataset(
+            "filtered",
+            data=np.clip(np.rint(res.filtered), -32768, 32767).astype(np.int16),
+            chunks=(128, n_t),
+            compression="lzf",
+        )
     for name in ("rms_raw", "rms_filtered", "rms_deconvolved", "bad"):
         g.create_dataset(name, data=getattr(res, name))
     g.attrs["mended"] = res.mended
@@ -210,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
                         ),
                     )
                     busy += time.perf_counter() - t1
-                    write_event(h5, int(events[k]), apa, res)
+                    write_event(h5, int(events[k]), apa, res, filtered=k < args.keep_filtered)
                     mended[apa] = mended.get(apa, 0) + res.mended
                     for row in summarize(res, det):
                         rows.setdefault((apa, row["plane"]), []).append(row)

@@ -83,10 +83,10 @@ def main(argv: list[str] | None = None) -> int:
                         hits = hits.copy()
                         hits["channel"] -= det.plane_slice(2).start
                     sl = det.plane_slice(2)
-                    panels = {
-                        "filtered collection [ADC]": g["filtered"][sl].astype(np.float32),
-                        "deconvolved collection [electrons/tick]": g["deconvolved"][sl],
-                    }
+                    panels = {}
+                    if "filtered" in g:
+                        panels["filtered collection [ADC]"] = g["filtered"][sl].astype(np.float32)
+                    panels["deconvolved collection [electrons/tick]"] = g["deconvolved"][sl]
                     f = plots.plot_event_display(
                         panels,
                         f"event {ev} APA {apa}",
