@@ -9,9 +9,7 @@ from payloads.detector import Detector
 N_BITS = 12
 
 
-def compute_channel_stats(
-    adc: np.ndarray, stride: int = 2, bit_stride: int = 16
-) -> dict[str, np.ndarray]:
+def compute_channel_stats(adc: np.ndarray, stride: int = 4) -> dict[str, np.ndarray]:
     """Per-channel statistics of one APA-event.
 
     Parameters
@@ -19,10 +17,9 @@ def compute_channel_stats(
     adc : numpy.ndarray
         ``(n_channels, n_ticks)`` int16 ADC codes.
     stride : int
-        Percentiles and stuck-code counts use every ``stride``-th tick (2: 3,000 samples per
-        channel; the percentile error is well below 1 %).
-    bit_stride : int
-        Bit occupancy uses every ``bit_stride``-th tick.
+        Percentiles, stuck-code counts and bit occupancy use every ``stride``-th tick (4: 1,500
+        samples per channel; the RMS then has a statistical error of about 3 %). Mean and
+        max - min use every tick.
 
     Returns
     -------
@@ -31,24 +28,39 @@ def compute_channel_stats(
         ``ptp`` (max - min over all ticks; 0 = dead), ``stuck_fraction`` (codes with
         ``code % 64`` in {0, 1, 63}), ``sticky_excess`` (samples at 0x00/0x3F over those at the
         neighbouring codes 0x01/0x3E), ``bit_occupancy`` ``(n_channels, 12)``.
+
+    Notes
+    -----
+    The sample is sorted once (radix sort of 16-bit integers); percentiles are read off it, and
+    the code-dependent counts come from its table of distinct codes per channel (a few tens),
+    so no pass over the samples is made per bit or per code class.
     """
     n, nt = adc.shape
     mean = (adc.sum(axis=1, dtype=np.int64) / nt).astype(np.float32)
     ptp = (adc.max(axis=1).astype(np.int32) - adc.min(axis=1)).astype(np.int32)
     sample = adc[:, ::stride].copy()
-    sample.sort(axis=1, kind="stable")  # radix sort for 16-bit integers
+    sample.sort(axis=1, kind="stable")
     m = sample.shape[1]
     p16, p50, p84 = (
         sample[:, min(m - 1, int(round(q * (m - 1))))].astype(np.float32) for q in (0.16, 0.5, 0.84)
     )
-    low = (sample.view(np.uint16) + np.uint16(1)) & np.uint16(63)  # 0x3F->0, 0x00->1, 0x01->2
-    at_sticky = np.count_nonzero(low <= 1, axis=1)
-    at_one = np.count_nonzero(low == 2, axis=1)
-    at_3e = np.count_nonzero(low == 63, axis=1)
-    bits_sample = adc[:, ::bit_stride]
+    # distinct codes per channel and how often each occurs
+    flat = sample.reshape(-1)
+    new = np.empty(flat.size, dtype=bool)
+    new[0] = True
+    np.not_equal(flat[1:], flat[:-1], out=new[1:])
+    new[::m] = True  # every row starts a run
+    first = np.flatnonzero(new)
+    codes = flat[first].astype(np.int64)
+    counts = np.diff(np.append(first, flat.size)).astype(np.float64)
+    rows = first // m
+    low = codes & 63
+    at_sticky = np.bincount(rows, weights=counts * ((low == 0) | (low == 63)), minlength=n)
+    at_one = np.bincount(rows, weights=counts * (low == 1), minlength=n)
+    at_3e = np.bincount(rows, weights=counts * (low == 62), minlength=n)
     occ = np.empty((n, N_BITS), dtype=np.float32)
     for b in range(N_BITS):
-        occ[:, b] = np.count_nonzero(bits_sample & (1 << b), axis=1) / bits_sample.shape[1]
+        occ[:, b] = np.bincount(rows, weights=counts * ((codes >> b) & 1), minlength=n) / m
     return {
         "mean": mean,
         "median": p50,

@@ -66,6 +66,8 @@ def analyse_file(
     det = raw.det
     out: dict[int, dict] = {}
     buf = np.empty((det.n_channels, det.n_ticks), dtype=np.int16)
+    work = np.empty((det.n_channels, det.n_ticks), dtype=np.float32)
+    pbuf = np.empty((det.n_channels, det.n_freqs), dtype=np.float32)
     freqs = det.freqs()
     for apa in raw.apas:
         per_event = []
@@ -73,7 +75,7 @@ def analyse_file(
         for pos in positions:
             adc = raw.read_apa(int(pos), apa, out=buf)
             per_event.append(adcm.compute_channel_stats(adc))
-            power_sum += fftm.compute_power(adc, workers=workers)
+            power_sum += fftm.compute_power(adc, workers=workers, out=pbuf, work=work)
         power = power_sum / len(positions)
         stats = adcm.combine_stats(per_event)
         bad = adcm.find_bad_channels(stats, det)
