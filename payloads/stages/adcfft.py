@@ -3,6 +3,8 @@
 Writes ``adcfft-<job>-<file>.h5`` (kind ``p3s-adcfft/1``): per APA group ``apa_<k>`` with
 per-channel ``mean``, ``median``, ``rms``, ``ptp``, ``stuck_fraction``, ``sticky_excess``,
 ``bit_occupancy``, flags ``dead``, ``noisy``, ``sticky``, ``comb`` and ``comb_score``;
+means of ``median``, ``rms`` and ``stuck_fraction`` per ASIC (``*_by_asic``, 160), FEMB
+(``*_by_femb``, 20) and FEMB-plane group (``*_by_group``, 60);
 spectra ``spectrum_femb`` (60 x 3001: group = FEMB x 3 + plane), ``spectrum_plane`` (3 x 3001),
 ``spectrum_apa``, ``spectrum_coarse`` (channels x 300, 3.3 kHz bins); ``lines`` (plane,
 freq_hz, amplitude, significance). SIG reads bad channels, sticky channels and lines from it.
@@ -111,6 +113,16 @@ def write_output(
                 g.create_dataset(k, data=v)
             for k, v in res["bad"].items():
                 g.create_dataset(k, data=v)
+            det = DEFAULT
+            for key in ("median", "rms", "stuck_fraction"):
+                vals = res["stats"][key].astype(np.float64)
+                g.create_dataset(
+                    f"{key}_by_asic", data=adcm.aggregate(vals, det.asic, det.n_fembs * 8)
+                )
+                g.create_dataset(f"{key}_by_femb", data=adcm.aggregate(vals, det.femb, det.n_fembs))
+                g.create_dataset(
+                    f"{key}_by_group", data=adcm.aggregate(vals, det.group, det.n_fembs * 3)
+                )
             g.create_dataset("comb", data=res["comb"])
             g.create_dataset("comb_score", data=res["comb_score"])
             for k, v in res["spectra"].items():
