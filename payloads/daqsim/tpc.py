@@ -82,9 +82,10 @@ class EventTruth:
     coherent: np.ndarray  # (n_groups, n_ticks) float32
     coherent_rms: np.ndarray  # (n_groups,)
     tracks: np.ndarray  # structured, see TRACK_DTYPE
-    charge: np.ndarray | None = (
-        None  # (n_channels, n_ticks) electrons; signal = make_signal(charge)
-    )
+    #: (n_channels, n_ticks) electrons; the signal is make_signal(charge)
+    charge: np.ndarray | None = None
+    #: (n_harmonics, n_comb_channels) phases of the comb, radians
+    comb_phases: np.ndarray | None = None
     stuck_channel: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
     stuck_tick: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
     stuck_true: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int16))
@@ -358,9 +359,10 @@ def simulate_apa_event(
         coh_rms[:] = 0.0
     for k, fr in enumerate(static.line_freqs):
         _add_sines(wave, slice(None), fr, static.line_amps[k], static.line_phases[k], tick_s)
+    comb_phases = np.zeros((static.comb_freqs.size, static.comb_channels.size))
     if static.comb_channels.size:
-        for fr, amp in zip(static.comb_freqs, static.comb_amps, strict=True):
-            phases = rng.uniform(0, 2 * np.pi, static.comb_channels.size)
+        for h, (fr, amp) in enumerate(zip(static.comb_freqs, static.comb_amps, strict=True)):
+            phases = comb_phases[h] = rng.uniform(0, 2 * np.pi, static.comb_channels.size)
             _add_sines(
                 wave,
                 static.comb_channels,
@@ -380,7 +382,13 @@ def simulate_apa_event(
         )
     wave += static.pedestal.astype(np.float32)[:, None]
     adc = np.clip(np.rint(wave), 0, det.adc_max).astype(np.int16)
-    truth = EventTruth(signal=signal, coherent=coherent, coherent_rms=coh_rms, tracks=tracks)
+    truth = EventTruth(
+        signal=signal,
+        coherent=coherent,
+        coherent_rms=coh_rms,
+        tracks=tracks,
+        comb_phases=comb_phases,
+    )
     apply_sticky(cfg, static, adc, rng, truth)
     adc[static.dead] = np.rint(static.pedestal[static.dead]).astype(np.int16)[:, None]
     signal[static.dead] = 0.0  # truth is the signal as read out

@@ -7,7 +7,6 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 import h5py
-import numpy as np
 
 from payloads.daqsim.tpc import ApaStatic, EventTruth, SimConfig, make_signal
 from payloads.detector import Detector
@@ -29,7 +28,6 @@ class TpcTruth:
         with h5py.File(self.path, "r") as th:
             g = th[f"apa_{apa}"]
             kw = {f.name: g[f.name][()] for f in fields(ApaStatic) if f.name in g}
-        kw["line_phases"] = np.zeros_like(kw["line_amps"])
         return ApaStatic(apa=apa, **kw)
 
     def event(self, event: int, apa: int) -> EventTruth:
@@ -45,6 +43,7 @@ class TpcTruth:
                 stuck_channel=g["stuck_channel"][()],
                 stuck_tick=g["stuck_tick"][()],
                 stuck_true=g["stuck_true"][()],
+                comb_phases=g["comb_phases"][()],
             )
         return truth
 

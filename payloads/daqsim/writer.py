@@ -154,6 +154,7 @@ def write_tpc_file(
                 "sticky",
                 "line_freqs",
                 "line_amps",
+                "line_phases",
                 "comb_channels",
                 "comb_freqs",
                 "comb_amps",
@@ -194,6 +195,7 @@ def write_tpc_file(
                 tg.create_dataset("stuck_channel", data=truth.stuck_channel)
                 tg.create_dataset("stuck_tick", data=truth.stuck_tick)
                 tg.create_dataset("stuck_true", data=truth.stuck_true)
+                tg.create_dataset("comb_phases", data=truth.comb_phases)
                 if progress is not None:
                     progress.update(1)
             index[i] = (i, name.encode(), t.timestamp(), apa_bytes * len(apas), 0)
