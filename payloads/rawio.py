@@ -226,6 +226,24 @@ class RawFile:
         np.take(rows, self.row_of_channel, axis=0, out=out)
         return out
 
+    def read_femb(self, pos: int, apa: int, femb: int) -> tuple[np.ndarray, np.ndarray]:
+        """One FEMB of one APA-event (one HDF5 chunk): ``(offline channels, (128, n_ticks) int16)``."""
+        grp = self.group(pos)
+        name = apa_dataset(apa)
+        if name not in grp:
+            raise RawFileError(
+                f"raw file {self.path}: dataset /{grp.name.strip('/')}/{name} is missing"
+            )
+        n = self.det.channels_per_femb
+        rows = slice(femb * n, (femb + 1) * n)
+        try:
+            data = grp[name][rows]
+        except (OSError, ValueError) as exc:
+            raise RawFileError(
+                f"raw file {self.path}: cannot read FEMB {femb} of {name} ({_short(exc)})"
+            ) from exc
+        return self.det.readout_to_offline[rows], data
+
     def close(self) -> None:
         try:
             self.h5.close()

@@ -61,3 +61,15 @@ def test_full_fraction_reads_every_event_once(twenty_events):
         analyse_file(raw, np.arange(raw.n_events))
         data = raw.bytes_read - header
     assert data == pytest.approx(20 * SMALL.n_channels * SMALL.n_ticks * 2, rel=0.05)
+
+
+def test_one_femb_is_one_chunk(twenty_events):
+    with RawFile(twenty_events, det=SMALL) as raw:
+        before = raw.bytes_read
+        chans, data = raw.read_femb(3, 0, femb=7)
+        read = raw.bytes_read - before
+        full = raw.read_apa(3, 0)
+    assert data.shape == (128, SMALL.n_ticks)
+    assert np.array_equal(full[chans], data)
+    assert sorted(set(SMALL.femb[chans])) == [7]
+    assert 128 * SMALL.n_ticks * 2 <= read < 1.1 * 128 * SMALL.n_ticks * 2

@@ -11,6 +11,8 @@ from payloads.dqm import adc as adcm
 from payloads.dqm.reco import reconstruct_collection
 from payloads.dqm.sig import process_apa
 
+pytestmark = pytest.mark.slow  # about 20 s: 10 APA-events simulated and processed
+
 N_EVENTS = 10
 
 
