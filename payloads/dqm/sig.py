@@ -48,8 +48,20 @@ class SigConfig:
     workers: int = 1
 
 
-def mend_stuck(wave: np.ndarray, adc: np.ndarray, channels: np.ndarray) -> int:
+def mend_stuck(
+    wave: np.ndarray,
+    adc: np.ndarray,
+    channels: np.ndarray,
+    line_freqs: dict[int, np.ndarray] | None = None,
+    tick_s: float = 0.5e-6,
+    half_width: int = 2,
+) -> int:
     """Interpolate over stuck-code samples (``code % 64`` in {0, 63}) of the given channels.
+
+    Samples are replaced by linear interpolation between the nearest good samples. On a channel
+    carrying narrow lines (``line_freqs``), the lines are taken out first - band-passed
+    (+-``half_width`` bins) from the once-mended waveform - the rest is interpolated, and the
+    lines are added back: linear interpolation alone cannot follow a 625 kHz line.
 
     Parameters
     ----------
@@ -59,13 +71,21 @@ def mend_stuck(wave: np.ndarray, adc: np.ndarray, channels: np.ndarray) -> int:
         The int16 codes the waveforms came from.
     channels : numpy.ndarray
         Channels flagged sticky.
+    line_freqs : dict, optional
+        Channel -> frequencies (Hz) of narrow lines on it.
+    tick_s : float
+        Sampling period, seconds.
+    half_width : int
+        Bins either side of a line in its band-pass.
 
     Returns
     -------
     int
         Samples mended.
     """
-    ticks = np.arange(wave.shape[1])
+    n_t = wave.shape[1]
+    ticks = np.arange(n_t)
+    freqs = np.fft.rfftfreq(n_t, d=tick_s)
     mended = 0
     for ch in np.asarray(channels, dtype=int):
         low = adc[ch] & 63
@@ -75,6 +95,16 @@ def mend_stuck(wave: np.ndarray, adc: np.ndarray, channels: np.ndarray) -> int:
             continue
         good = ~bad
         wave[ch, bad] = np.interp(ticks[bad], ticks[good], wave[ch, good])
+        lines = None if line_freqs is None else line_freqs.get(int(ch))
+        if lines is not None and np.size(lines):
+            keep = line_mask(freqs, np.asarray(lines), half_width)
+            for _ in range(2):  # the second pass sees lines estimated without stuck samples
+                spec = np.fft.rfft(wave[ch])
+                spec[~keep] = 0
+                line_part = np.fft.irfft(spec, n=n_t).astype(np.float32)
+                rest = wave[ch] - line_part
+                rest[bad] = np.interp(ticks[bad], ticks[good], rest[good])
+                wave[ch] = rest + line_part
         mended += n_bad
     return mended
 
@@ -281,7 +311,12 @@ def process_apa(
         if sticky is not None and np.asarray(sticky).dtype == bool
         else np.asarray(sticky if sticky is not None else [], dtype=int)
     )
-    mended = mend_stuck(wave, adc, sticky_idx)
+    lines_on: dict[int, np.ndarray] = {}
+    for ch in sticky_idx:
+        parts = [np.atleast_1d((notches or {}).get(int(det.plane_index[ch]), []))]
+        parts.append(np.atleast_1d((extra_notches or {}).get(int(ch), [])))
+        lines_on[int(ch)] = np.concatenate(parts).astype(float)
+    mended = mend_stuck(wave, adc, sticky_idx, lines_on, tick_s=det.tick_us * 1e-6)
     sample = wave[:, ::3]
     p16, p50, p84 = np.percentile(sample, [16, 50, 84], axis=1)
     wave -= p50.astype(np.float32)[:, None]

@@ -8,7 +8,9 @@ from payloads.daqsim.tpc import SimConfig
 from payloads.daqsim.tpc import simulate_apa as simulate
 from payloads.detector import DEFAULT as DET
 from payloads.dqm import adc as adcm
+from payloads.dqm import fft as fftm
 from payloads.dqm.sig import SigConfig, mend_stuck, remove_coherent
+from payloads.stages.sig import comb_notches
 
 
 @pytest.fixture(scope="module")
@@ -58,11 +60,23 @@ def test_track_peaks_keep_their_amplitude(filtered):
     assert np.mean(ratios) >= tol.PEAK_KEPT_MIN
 
 
-def test_stuck_samples_are_mended_to_within_one_noise_rms():
-    adc, truth, static = simulate(SimConfig(), seed=42, event=0)
+@pytest.mark.parametrize("line_apas", [(), (0,)], ids=["no-lines", "with-lines"])
+def test_stuck_samples_are_mended_to_within_one_noise_rms(line_apas):
+    adc, truth, static = simulate(SimConfig(line_apas=line_apas), seed=42, event=0)
     bad = adcm.find_bad_channels(adcm.compute_channel_stats(adc), DET)
+    excl = bad["dead"] | bad["noisy"]
+    # the lines as the ADC/FFT stage finds them (plane-wide lines, comb on flagged channels)
+    power = fftm.compute_power(adc)
+    spectra = fftm.average_spectra(power, DET, exclude=excl)
+    found = {
+        p: np.array([ln["freq_hz"] for ln in fftm.find_lines(spectra["plane"][p], DET.freqs())])
+        for p in range(3)
+    }
+    comb = comb_notches((fftm.comb_score(power, DET.freqs()) > 3.0) & ~excl, 51.4e3, 600e3)
+    sticky = np.flatnonzero(bad["sticky"])
+    lines = {int(c): np.r_[found[int(DET.plane_index[c])], comb.get(int(c), [])] for c in sticky}
     wave = adc.astype(np.float32)
-    mend_stuck(wave, adc, np.flatnonzero(bad["sticky"]))
+    mend_stuck(wave, adc, sticky, lines)
     assert truth.stuck_tick.size > 1000
     err = np.abs(wave[truth.stuck_channel, truth.stuck_tick] - truth.stuck_true)
     assert np.mean(err <= static.noise_rms[truth.stuck_channel]) >= tol.STUCK_MENDED_MIN
