@@ -31,9 +31,11 @@ def compute_channel_stats(adc: np.ndarray, stride: int = 4) -> dict[str, np.ndar
 
     Notes
     -----
-    The sample is sorted once (radix sort of 16-bit integers); percentiles are read off it, and
-    the code-dependent counts come from its table of distinct codes per channel (a few tens),
-    so no pass over the samples is made per bit or per code class.
+    The sample is sorted once (radix sort of 16-bit integers) and reduced to its table of
+    distinct codes per channel (a few tens). Percentiles come from that table with each integer
+    code spread over its unit interval (so that the RMS of integer data is not quantised to
+    half-integers), and so do the code-dependent counts: no pass over the samples is made per
+    bit or per code class.
     """
     n, nt = adc.shape
     mean = (adc.sum(axis=1, dtype=np.int64) / nt).astype(np.float32)
@@ -41,9 +43,6 @@ def compute_channel_stats(adc: np.ndarray, stride: int = 4) -> dict[str, np.ndar
     sample = adc[:, ::stride].copy()
     sample.sort(axis=1, kind="stable")
     m = sample.shape[1]
-    p16, p50, p84 = (
-        sample[:, min(m - 1, int(round(q * (m - 1))))].astype(np.float32) for q in (0.16, 0.5, 0.84)
-    )
     # distinct codes per channel and how often each occurs
     flat = sample.reshape(-1)
     new = np.empty(flat.size, dtype=bool)
@@ -54,6 +53,7 @@ def compute_channel_stats(adc: np.ndarray, stride: int = 4) -> dict[str, np.ndar
     codes = flat[first].astype(np.int64)
     counts = np.diff(np.append(first, flat.size)).astype(np.float64)
     rows = first // m
+    p16, p50, p84 = (_quantile_from_table(codes, counts, m, n, q) for q in (0.16, 0.5, 0.84))
     low = codes & 63
     at_sticky = np.bincount(rows, weights=counts * ((low == 0) | (low == 63)), minlength=n)
     at_one = np.bincount(rows, weights=counts * (low == 1), minlength=n)
@@ -70,6 +70,18 @@ def compute_channel_stats(adc: np.ndarray, stride: int = 4) -> dict[str, np.ndar
         "sticky_excess": ((at_sticky + 1.0) / (at_one + at_3e + 2.0)).astype(np.float32),
         "bit_occupancy": occ,
     }
+
+
+def _quantile_from_table(
+    codes: np.ndarray, counts: np.ndarray, m: int, n: int, q: float
+) -> np.ndarray:
+    """Quantile ``q`` per row from sorted (code, count) runs, each integer code spread uniformly
+    over [code - 0.5, code + 0.5] so that quantiles of integer data are not stuck on integers."""
+    cum = np.cumsum(counts)  # global: row r's runs end at cum = (r + 1) m
+    target = np.arange(n) * m + q * m
+    idx = np.searchsorted(cum, target, side="left")
+    below = cum[idx] - counts[idx]
+    return (codes[idx] - 0.5 + (target - below) / counts[idx]).astype(np.float32)
 
 
 def combine_stats(per_event: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
