@@ -53,7 +53,8 @@ def compute_channel_stats(adc: np.ndarray, stride: int = 4) -> dict[str, np.ndar
     codes = flat[first].astype(np.int64)
     counts = np.diff(np.append(first, flat.size)).astype(np.float64)
     rows = first // m
-    p16, p50, p84 = (_quantile_from_table(codes, counts, m, n, q) for q in (0.16, 0.5, 0.84))
+    cum = np.cumsum(counts)
+    p16, p50, p84 = (_quantile_from_table(codes, counts, m, n, q, cum) for q in (0.16, 0.5, 0.84))
     low = codes & 63
     at_sticky = np.bincount(rows, weights=counts * ((low == 0) | (low == 63)), minlength=n)
     at_one = np.bincount(rows, weights=counts * (low == 1), minlength=n)
@@ -72,12 +73,33 @@ def compute_channel_stats(adc: np.ndarray, stride: int = 4) -> dict[str, np.ndar
     }
 
 
+def code_quantiles(
+    codes_2d: np.ndarray, quantiles: tuple[float, ...], stride: int = 4
+) -> list[np.ndarray]:
+    """Per-row quantiles of integer data (every ``stride``-th column), codes spread over their
+    unit interval; one radix sort. Use for int16 ADC codes or scaled, rounded waveforms."""
+    sample = codes_2d[:, ::stride].astype(np.int16, copy=True)
+    sample.sort(axis=1, kind="stable")
+    n, m = sample.shape
+    flat = sample.reshape(-1)
+    new = np.empty(flat.size, dtype=bool)
+    new[0] = True
+    np.not_equal(flat[1:], flat[:-1], out=new[1:])
+    new[::m] = True
+    first = np.flatnonzero(new)
+    codes = flat[first].astype(np.int64)
+    counts = np.diff(np.append(first, flat.size)).astype(np.float64)
+    cum = np.cumsum(counts)
+    return [_quantile_from_table(codes, counts, m, n, q, cum) for q in quantiles]
+
+
 def _quantile_from_table(
-    codes: np.ndarray, counts: np.ndarray, m: int, n: int, q: float
+    codes: np.ndarray, counts: np.ndarray, m: int, n: int, q: float, cum: np.ndarray | None = None
 ) -> np.ndarray:
     """Quantile ``q`` per row from sorted (code, count) runs, each integer code spread uniformly
     over [code - 0.5, code + 0.5] so that quantiles of integer data are not stuck on integers."""
-    cum = np.cumsum(counts)  # global: row r's runs end at cum = (r + 1) m
+    if cum is None:
+        cum = np.cumsum(counts)  # global: row r's runs end at cum = (r + 1) m
     target = np.arange(n) * m + q * m
     idx = np.searchsorted(cum, target, side="left")
     below = cum[idx] - counts[idx]

@@ -26,6 +26,7 @@ import scipy.fft as sfft
 from scipy.ndimage import maximum_filter1d
 
 from payloads.detector import Detector
+from payloads.dqm.adc import code_quantiles
 from payloads.response import ac_coupling_spectrum, response_spectrum
 
 
@@ -109,10 +110,22 @@ def mend_stuck(
     return mended
 
 
-def robust_rms(wave: np.ndarray, stride: int = 3) -> np.ndarray:
-    """Half the 16-84 percentile distance per row, from every ``stride``-th sample."""
+def robust_percentiles(
+    wave: np.ndarray, quantiles: tuple[float, ...], stride: int = 4, resolution: float = 0.125
+) -> list[np.ndarray]:
+    """Per-row quantiles from every ``stride``-th sample, on values rounded to ``resolution``.
+
+    Rounding to a 16-bit grid lets numpy radix-sort (about 5x faster than ``np.percentile``);
+    values beyond +-32767 x ``resolution`` are clipped, which only touches large signals.
+    """
     sample = wave[:, ::stride]
-    p16, p84 = np.percentile(sample, [16, 84], axis=1)
+    grid = np.clip(np.rint(sample * np.float32(1.0 / resolution)), -32767, 32767).astype(np.int16)
+    return [q * np.float32(resolution) for q in code_quantiles(grid, quantiles, stride=1)]
+
+
+def robust_rms(wave: np.ndarray, stride: int = 4, resolution: float = 0.125) -> np.ndarray:
+    """Half the 16-84 percentile distance per row (see :func:`robust_percentiles`)."""
+    p16, p84 = robust_percentiles(wave, (0.16, 0.84), stride, resolution)
     return (0.5 * (p84 - p16)).astype(np.float32)
 
 
@@ -317,8 +330,7 @@ def process_apa(
         parts.append(np.atleast_1d((extra_notches or {}).get(int(ch), [])))
         lines_on[int(ch)] = np.concatenate(parts).astype(float)
     mended = mend_stuck(wave, adc, sticky_idx, lines_on, tick_s=det.tick_us * 1e-6)
-    sample = wave[:, ::3]
-    p16, p50, p84 = np.percentile(sample, [16, 50, 84], axis=1)
+    p16, p50, p84 = robust_percentiles(wave, (0.16, 0.5, 0.84))
     wave -= p50.astype(np.float32)[:, None]
     rms_raw = (0.5 * (p84 - p16)).astype(np.float32)
     common = remove_coherent(wave, rms_raw, det, cfg, exclude=bad)
@@ -327,7 +339,7 @@ def process_apa(
     rms_f = robust_rms(filtered)
     roi = find_rois(filtered, rms_f, det, cfg)
     roi[bad] = False
-    rms_d = robust_rms(deconv)
+    rms_d = robust_rms(deconv, resolution=1.0)  # electrons per tick
     deconv *= roi
     return SigResult(
         filtered=filtered,
