@@ -54,6 +54,19 @@ def main(argv: list[str] | None = None) -> int:
                     out / f"{stem}-apa{apa}-rmsf.png",
                 )
                 result.add_product(f, "png", f"APA {apa} filtered noise per plane", apa=apa)
+                fig = plots.bokeh_channel_values(
+                    np.arange(det.n_channels),
+                    {
+                        "raw": np.where(live, rms_r, np.nan),
+                        "filtered": np.where(live, rms_f, np.nan),
+                    },
+                    f"APA {apa}: noise per channel before and after filtering",
+                    "RMS [ADC]",
+                )
+                f = plots.save_bokeh(fig, out / f"{stem}-apa{apa}-noise.json")
+                result.add_product(
+                    f, "bokeh", f"APA {apa} noise per channel (interactive)", apa=apa
+                )
                 for name, r in (("raw", rms_r), ("filtered", rms_f)):
                     board = np.column_stack(
                         [
