@@ -13,6 +13,10 @@ def uri(p) -> str:
     return Path(p).resolve().as_uri()
 
 
+def _refuse(token):
+    raise ValueError(f"non-standard JSON constant {token}")
+
+
 def check_result(result, metric_names):
     assert result is not None
     names = {m["name"] for m in result["metrics"]}
@@ -25,7 +29,8 @@ def check_result(result, metric_names):
         assert path.is_file() and path.stat().st_size > 0, p
         assert p["kind"] in ("png", "bokeh")
         if p["kind"] == "bokeh":
-            doc = json.loads(path.read_text())
+            # strict JSON (no NaN/Infinity literals): the pages parse it in the browser
+            doc = json.loads(path.read_text(), parse_constant=_refuse)
             assert {"target_id", "root_id", "doc"} <= set(doc)
     for url in result["outputs"]:
         assert url.startswith("file://") and url_to_path(url).is_file()
