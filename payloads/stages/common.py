@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import traceback
 from collections.abc import Callable
@@ -48,6 +49,7 @@ def run_stage(
         job = load_job()
         result = Result()
         body(job, args, result)
+        drop_non_finite(prog, result)
         write_result(result)
         return 0
     except PayloadError as exc:
@@ -57,6 +59,19 @@ def run_stage(
         traceback.print_exc()
         print(f"{prog}: unexpected {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
         return 1
+
+
+def drop_non_finite(prog: str, result: Result) -> None:
+    """Leave out metrics whose value is NaN or infinite (not JSON; the server would refuse the
+    report), saying so on stderr."""
+    kept = [m for m in result.metrics if math.isfinite(m["value"])]
+    for m in result.metrics:
+        if not math.isfinite(m["value"]):
+            print(
+                f"{prog}: metric {m['name']} {m['labels']} is {m['value']}; not reported",
+                file=sys.stderr,
+            )
+    result.metrics = kept
 
 
 def data_file(job: JobSpec, args: argparse.Namespace) -> Path:

@@ -121,3 +121,15 @@ def test_bi_and_crt_stages_run(run_job, bi_file, crt_file):
     check_result(r, ["crt_hits_per_event", "crt_dead_strips", "crt_hot_strips"])
     code, r = run_job(daq.main, inputs=[uri(crt_file.path)], stream="crt", stage="daq", job_id=3)
     assert code == 0
+
+
+def test_non_finite_metrics_are_left_out_with_a_note(capsys):
+    from payloads.jobio import Result
+    from payloads.stages.common import drop_non_finite
+
+    result = Result()
+    result.add_metric("ok", 1.0, apa=0)
+    result.add_metric("bad", float("nan"), apa=0)
+    drop_non_finite("dqm-x", result)
+    assert [m["name"] for m in result.metrics] == ["ok"]
+    assert "metric bad" in capsys.readouterr().err
