@@ -58,6 +58,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument(
         "--token-file", default=None, help="file holding the API token (env P3S_TOKEN_FILE)"
     )
+    p.add_argument(
+        "--daq-faults",
+        type=float,
+        default=0.0,
+        help="probability per TPC record that one FEMB drops out (flagged, zeroed, in the truth)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
     if args.files < 1:
@@ -146,7 +152,11 @@ def main(argv: list[str] | None = None) -> int:
             )
             if args.stream == "tpc":
                 info = writer.write_tpc_file(
-                    args.out, apas=list(range(args.apas)), cfg=cfg, **common
+                    args.out,
+                    apas=list(range(args.apas)),
+                    cfg=cfg,
+                    daq_fault_rate=args.daq_faults,
+                    **common,
                 )
             elif args.stream == "bi":
                 info = writer.write_bi_file(args.out, **common)

@@ -103,6 +103,7 @@ def write_tpc_file(
     start: datetime,
     cfg: SimConfig | None = None,
     progress: tqdm | None = None,
+    daq_fault_rate: float = 0.0,
 ) -> FileInfo:
     """Write one raw TPC file and its truth sidecar.
 
@@ -122,6 +123,9 @@ def write_tpc_file(
         Detector model knobs.
     progress : tqdm, optional
         Advanced by one per APA-event.
+    daq_fault_rate : float
+        Probability per record that one FEMB drops out: its bit in ``fembs_present`` is cleared,
+        its rows are zero, and the record's ``flags`` get bit 0 (truth: ``missing_fembs``).
 
     Returns
     -------
@@ -168,15 +172,28 @@ def write_tpc_file(
             grp.attrs["event"] = i
             grp.attrs["timestamp"] = _iso(t)
             grp.attrs["trigger"] = "random"
-            grp.attrs["flags"] = 0
-            grp.attrs["fembs_present"] = np.full(len(apas), (1 << det.n_fembs) - 1, dtype=np.int64)
+            present = np.full(len(apas), (1 << det.n_fembs) - 1, dtype=np.int64)
+            fault_rng = np.random.default_rng([seed, run, subrun, i, 41])
+            missing = None
+            if fault_rng.random() < daq_fault_rate:
+                missing = (int(fault_rng.integers(len(apas))), int(fault_rng.integers(det.n_fembs)))
+                present[missing[0]] &= ~(1 << missing[1])
+            grp.attrs["flags"] = 0 if missing is None else 1
+            grp.attrs["fembs_present"] = present
             tgrp = th.create_group(name)
-            for a in apas:
+            tgrp.attrs["missing_fembs"] = np.array(
+                [] if missing is None else [missing], dtype=np.int64
+            )
+            for k, a in enumerate(apas):
                 rng = np.random.default_rng([seed, run, subrun, i, a, 5])
                 adc, truth = simulate_apa_event(cfg, statics[a], rng)
+                rows = adc[det.readout_to_offline]
+                if missing is not None and missing[0] == k:
+                    n_f = det.channels_per_femb
+                    rows[missing[1] * n_f : (missing[1] + 1) * n_f] = 0
                 grp.create_dataset(
                     apa_dataset(a),
-                    data=adc[det.readout_to_offline],
+                    data=rows,
                     chunks=(det.channels_per_femb, det.n_ticks),
                 )
                 tg = tgrp.create_group(apa_dataset(a))
@@ -198,7 +215,7 @@ def write_tpc_file(
                 tg.create_dataset("comb_phases", data=truth.comb_phases)
                 if progress is not None:
                     progress.update(1)
-            index[i] = (i, name.encode(), t.timestamp(), apa_bytes * len(apas), 0)
+            index[i] = (i, name.encode(), t.timestamp(), apa_bytes * len(apas), grp.attrs["flags"])
         h5.create_dataset("index", data=index)
     return _finish(path, truth_path, "tpc", run, subrun, start, n_events)
 

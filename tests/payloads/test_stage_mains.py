@@ -133,3 +133,30 @@ def test_non_finite_metrics_are_left_out_with_a_note(capsys):
     drop_non_finite("dqm-x", result)
     assert [m["name"] for m in result.metrics] == ["ok"]
     assert "metric bad" in capsys.readouterr().err
+
+
+def test_daq_counts_the_injected_femb_dropouts(run_job, tmp_path):
+    from datetime import UTC, datetime
+
+    from payloads.daqsim import writer
+    from payloads.daqsim.tpc import SimConfig
+
+    info = writer.write_tpc_file(
+        tmp_path,
+        seed=4,
+        run=9,
+        subrun=1,
+        n_events=2,
+        apas=[0],
+        start=datetime(2026, 1, 1, tzinfo=UTC),
+        cfg=SimConfig(signals=False),
+        daq_fault_rate=1.0,
+    )
+    with h5py.File(info.truth) as th:
+        truth = sum(len(th[f"event_{i}"].attrs["missing_fembs"]) for i in range(2))
+    code, result = run_job(daq.main, inputs=[uri(info.path)], args=["--no-plots"], stage="daq")
+    assert code == 0
+    values = {m["name"]: m["value"] for m in result["metrics"]}
+    assert truth == 2
+    assert values["daq_missing_fembs"] == truth
+    assert values["daq_error_flags"] == truth
