@@ -55,13 +55,18 @@ def compute_channel_stats(adc: np.ndarray, stride: int = 4) -> dict[str, np.ndar
     rows = first // m
     cum = np.cumsum(counts)
     p16, p50, p84 = (_quantile_from_table(codes, counts, m, n, q, cum) for q in (0.16, 0.5, 0.84))
+    # per distinct code: its 12 bits and its stuck-code class, weighted by its count, summed
+    # per channel in one reduceat (rows are contiguous runs of the table)
     low = codes & 63
-    at_sticky = np.bincount(rows, weights=counts * ((low == 0) | (low == 63)), minlength=n)
-    at_one = np.bincount(rows, weights=counts * (low == 1), minlength=n)
-    at_3e = np.bincount(rows, weights=counts * (low == 62), minlength=n)
-    occ = np.empty((n, N_BITS), dtype=np.float32)
-    for b in range(N_BITS):
-        occ[:, b] = np.bincount(rows, weights=counts * ((codes >> b) & 1), minlength=n) / m
+    table = np.empty((codes.size, N_BITS + 3), dtype=np.float32)
+    table[:, :N_BITS] = (codes[:, None] >> np.arange(N_BITS)) & 1
+    table[:, N_BITS] = (low == 0) | (low == 63)
+    table[:, N_BITS + 1] = low == 1
+    table[:, N_BITS + 2] = low == 62
+    table *= counts.astype(np.float32)[:, None]
+    sums = np.add.reduceat(table, _row_starts(rows), axis=0)
+    occ = (sums[:, :N_BITS] / m).astype(np.float32)
+    at_sticky, at_one, at_3e = sums[:, N_BITS], sums[:, N_BITS + 1], sums[:, N_BITS + 2]
     return {
         "mean": mean,
         "median": p50,
@@ -71,6 +76,14 @@ def compute_channel_stats(adc: np.ndarray, stride: int = 4) -> dict[str, np.ndar
         "sticky_excess": ((at_sticky + 1.0) / (at_one + at_3e + 2.0)).astype(np.float32),
         "bit_occupancy": occ,
     }
+
+
+def _row_starts(rows: np.ndarray) -> np.ndarray:
+    """Index of the first table entry of each row (every row has at least one entry)."""
+    starts = np.empty(rows.size, dtype=bool)
+    starts[0] = True
+    np.not_equal(rows[1:], rows[:-1], out=starts[1:])
+    return np.flatnonzero(starts)
 
 
 def code_quantiles(
