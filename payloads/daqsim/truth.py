@@ -7,6 +7,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 import h5py
+import numpy as np
 
 from payloads.daqsim.tpc import ApaStatic, EventTruth, SimConfig, make_signal
 from payloads.detector import Detector
@@ -28,6 +29,7 @@ class TpcTruth:
         with h5py.File(self.path, "r") as th:
             g = th[f"apa_{apa}"]
             kw = {f.name: g[f.name][()] for f in fields(ApaStatic) if f.name in g}
+        kw.setdefault("line_phases", np.zeros_like(kw["line_amps"]))  # files before phases
         return ApaStatic(apa=apa, **kw)
 
     def event(self, event: int, apa: int) -> EventTruth:
@@ -43,7 +45,7 @@ class TpcTruth:
                 stuck_channel=g["stuck_channel"][()],
                 stuck_tick=g["stuck_tick"][()],
                 stuck_true=g["stuck_true"][()],
-                comb_phases=g["comb_phases"][()],
+                comb_phases=g["comb_phases"][()] if "comb_phases" in g else None,
             )
         return truth
 

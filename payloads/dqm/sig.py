@@ -39,6 +39,8 @@ class SigConfig:
     protect_pad: int = 8
     coherent_scale: float = 1.0
     notch_half_width: int = 2
+    #: Lines at or below this frequency are fitted and subtracted instead of notched.
+    line_fit_max_hz: float = 250e3
     wiener_sigma_mhz: dict[int, float] = field(default_factory=lambda: {0: 0.15, 1: 0.15, 2: 0.14})
     wiener_power: dict[int, float] = field(default_factory=lambda: {0: 4.0, 1: 4.0, 2: 3.8})
     induction_lf_mhz: float = 0.01
@@ -158,6 +160,7 @@ def remove_coherent(
     det: Detector,
     cfg: SigConfig,
     exclude: np.ndarray | None = None,
+    protect: np.ndarray | None = None,
 ) -> np.ndarray:
     """Subtract the protected per-tick median of each FEMB-plane group (in place).
 
@@ -171,13 +174,15 @@ def remove_coherent(
     cfg : SigConfig
     exclude : numpy.ndarray, optional
         Channels (boolean mask) left out of the medians (dead, noisy).
+    protect : numpy.ndarray, optional
+        Precomputed :func:`protection_mask` (samples with signal).
 
     Returns
     -------
     numpy.ndarray
         The subtracted common-mode waveforms, ``(n_fembs x 3, n_ticks)`` (group = FEMB x 3 + plane).
     """
-    mask = protection_mask(wave, rms, cfg)
+    mask = protection_mask(wave, rms, cfg) if protect is None else protect.copy()
     if exclude is not None:
         mask[exclude] = True
     common = np.zeros((det.n_fembs * 3, wave.shape[1]), dtype=np.float32)
@@ -189,6 +194,59 @@ def remove_coherent(
         block -= med[:, None, :]
         common[p::3] = med
     return common
+
+
+def subtract_lines(
+    wave: np.ndarray,
+    rows: np.ndarray,
+    line_freqs: np.ndarray,
+    protect: np.ndarray,
+    tick_s: float,
+    refine_bins: float = 0.5,
+    steps: int = 9,
+) -> np.ndarray:
+    """Fit and subtract stationary sines on ``rows`` of ``wave`` (in place), leaving signals whole.
+
+    Unlike a notch, which also takes the signal's own content at those frequencies out (and rings
+    across the window after a large pulse), each line is fitted as ``a cos + b sin`` on the
+    samples without signal (``~protect``) and subtracted everywhere. Each frequency is first
+    refined within ``+-refine_bins`` rfft bins by the fitted power summed over the rows.
+
+    Returns
+    -------
+    numpy.ndarray
+        The frequencies used (Hz).
+    """
+    n_t = wave.shape[1]
+    t = np.arange(n_t) * tick_s
+    df = 1.0 / (n_t * tick_s)
+    rows = np.asarray(rows, dtype=int)
+    if rows.size == 0:
+        return np.zeros(0)
+    keep = (~protect[rows]).astype(np.float32)
+    used = []
+    for f0 in np.atleast_1d(line_freqs):
+        best, best_power = f0, -1.0
+        for f in f0 + df * np.linspace(-refine_bins, refine_bins, steps):
+            c = np.cos(2 * np.pi * f * t).astype(np.float32)
+            s = np.sin(2 * np.pi * f * t).astype(np.float32)
+            w = wave[rows] * keep
+            power = float(np.sum((w @ c) ** 2 + (w @ s) ** 2))
+            if power > best_power:
+                best, best_power = f, power
+        c = np.cos(2 * np.pi * best * t).astype(np.float32)
+        s = np.sin(2 * np.pi * best * t).astype(np.float32)
+        w = wave[rows] * keep
+        # per-row 2x2 least squares on the kept samples
+        cc, ss, cs = keep @ (c * c), keep @ (s * s), keep @ (c * s)
+        wc, ws = w @ c, w @ s
+        det_ = cc * ss - cs * cs
+        ok = det_ > 1e-6 * n_t * n_t
+        a = np.where(ok, (wc * ss - ws * cs) / np.where(ok, det_, 1), 0).astype(np.float32)
+        b = np.where(ok, (ws * cc - wc * cs) / np.where(ok, det_, 1), 0).astype(np.float32)
+        wave[rows] -= a[:, None] * c[None, :] + b[:, None] * s[None, :]
+        used.append(best)
+    return np.asarray(used)
 
 
 def line_mask(freqs: np.ndarray, line_freqs: np.ndarray, half_width: int) -> np.ndarray:
@@ -333,9 +391,31 @@ def process_apa(
     p16, p50, p84 = robust_percentiles(wave, (0.16, 0.5, 0.84))
     wave -= p50.astype(np.float32)[:, None]
     rms_raw = (0.5 * (p84 - p16)).astype(np.float32)
-    common = remove_coherent(wave, rms_raw, det, cfg, exclude=bad)
+    protect = protection_mask(wave, rms_raw, cfg)
+    common = remove_coherent(wave, rms_raw, det, cfg, exclude=bad, protect=protect)
     wave[bad] = 0.0
-    filtered, deconv = filter_frequency(wave, det, cfg, notches or {}, extra_notches)
+    # Lines inside the signal band are fitted and subtracted (a notch would cut the signal);
+    # the rest are notched in the frequency pass below.
+    notches = dict(notches or {})
+    extra = dict(extra_notches or {})
+    tick_s = det.tick_us * 1e-6
+    for p in range(3):
+        lines = np.atleast_1d(notches.get(p, []))
+        low = lines[lines <= cfg.line_fit_max_hz]
+        if low.size:
+            rows = np.arange(det.plane_slice(p).start, det.plane_slice(p).stop)
+            subtract_lines(wave, rows[~bad[rows]], low, protect, tick_s)
+            notches[p] = lines[lines > cfg.line_fit_max_hz]
+    by_lines: dict[tuple, list[int]] = {}
+    for ch, lines in extra.items():
+        lines = np.atleast_1d(lines)
+        low = lines[lines <= cfg.line_fit_max_hz]
+        if low.size and not bad[ch]:
+            by_lines.setdefault(tuple(np.round(low, 3)), []).append(int(ch))
+        extra[ch] = lines[lines > cfg.line_fit_max_hz]
+    for low_key, chans in by_lines.items():
+        subtract_lines(wave, np.asarray(chans), np.asarray(low_key), protect, tick_s)
+    filtered, deconv = filter_frequency(wave, det, cfg, notches, extra)
     rms_f = robust_rms(filtered)
     roi = find_rois(filtered, rms_f, det, cfg)
     roi[bad] = False

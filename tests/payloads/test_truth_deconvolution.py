@@ -47,3 +47,25 @@ def test_notches_remove_the_pickup_lines():
     for p in range(3):
         found = fftm.find_lines(spectra["plane"][p], DET.freqs())
         assert found == [], f"plane {p}: lines left after notching: {found}"
+
+
+def test_comb_is_removed_without_cutting_the_signals():
+    from payloads.dqm.sig import robust_rms
+    from payloads.stages.sig import channel_info_from_data
+
+    adc, truth, static = simulate_apa(SimConfig(line_apas=()), seed=7, event=0)
+    ci = channel_info_from_data(adc, DET)
+    res = process_apa(
+        adc,
+        DET,
+        sticky=ci["sticky"],
+        bad=ci["bad"],
+        notches=ci["lines"],
+        extra_notches=comb_notches(ci["comb"], 51.4e3, 600e3),
+    )
+    comb = np.setdiff1d(static.comb_channels, np.flatnonzero(ci["bad"]))
+    others = np.setdiff1d(np.arange(DET.plane_slice(2).start, DET.n_channels), static.comb_channels)
+    others = others[~ci["bad"][others]]
+    resid = robust_rms(res.filtered - truth.signal)
+    # what is left on comb channels (noise, and any signal distortion) matches the other channels
+    assert np.median(resid[comb]) == pytest.approx(np.median(resid[others]), rel=0.05)
