@@ -12,10 +12,13 @@ import numpy as np
 from payloads.daqsim.tpc import ApaStatic, EventTruth, SimConfig, make_signal
 from payloads.detector import Detector
 
+#: Not ``.h5``: a sidecar must never match the raw files' ``*.h5`` patterns (DAG triggers, listings).
+TRUTH_SUFFIX = ".truth.hdf5"
+
 
 def truth_path(raw_path: str | Path) -> Path:
     """The sidecar next to a raw file."""
-    return Path(raw_path).with_suffix(".truth.h5")
+    return Path(raw_path).with_suffix(TRUTH_SUFFIX)
 
 
 @dataclass

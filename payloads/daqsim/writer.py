@@ -1,4 +1,4 @@
-"""Writing raw files and their truth sidecars (``<name>.truth.h5``)."""
+"""Writing raw files and their truth sidecars (``<name>.truth.hdf5``)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from tqdm import tqdm
 
 from payloads.daqsim import beam, crt
 from payloads.daqsim.tpc import SimConfig, make_static, simulate_apa_event
+from payloads.daqsim.truth import truth_path as truth_path_of
 from payloads.rawio import FORMAT_BI, FORMAT_CRT, FORMAT_TPC, INDEX_DTYPE, apa_dataset, event_group
 
 EVENT_SPACING_S = 0.25  # seconds between records in a file
@@ -134,7 +135,7 @@ def write_tpc_file(
     cfg = cfg or SimConfig()
     det = cfg.det
     path = out_dir / file_name("tpc", run, subrun)
-    truth_path = path.with_suffix(".truth.h5")
+    truth_path = truth_path_of(path)
     statics = {a: make_static(cfg, seed, run, a) for a in apas}
     apa_bytes = det.n_channels * det.n_ticks * 2
     with h5py.File(path, "w") as h5, h5py.File(truth_path, "w") as th:
@@ -234,7 +235,7 @@ def write_bi_file(
     """Write one beam-instrumentation file (momenta and fibre-monitor counts) with truth."""
     cfg = cfg or beam.BeamConfig()
     path = out_dir / file_name("bi", run, subrun)
-    truth_path = path.with_suffix(".truth.h5")
+    truth_path = truth_path_of(path)
     truth = beam.beam_truth(cfg, seed, run)
     index = np.zeros(n_events, dtype=INDEX_DTYPE)
     with h5py.File(path, "w") as h5:
@@ -273,7 +274,7 @@ def write_crt_file(
     """Write one CRT file (strip hits per record) with truth."""
     cfg = cfg or crt.CrtConfig()
     path = out_dir / file_name("crt", run, subrun)
-    truth_path = path.with_suffix(".truth.h5")
+    truth_path = truth_path_of(path)
     truth = crt.crt_truth(cfg, seed, run)
     index = np.zeros(n_events, dtype=INDEX_DTYPE)
     with h5py.File(path, "w") as h5:

@@ -165,3 +165,8 @@ def test_announce_without_a_token_says_how_to_give_one(tmp_path, monkeypatch, ca
     monkeypatch.delenv("P3S_TOKEN_FILE", raising=False)
     assert cli.main(["--out", str(tmp_path), "--stream", "bi", "--quiet", "--announce"]) != 0
     assert "--token" in capsys.readouterr().err
+
+
+def test_truth_sidecars_do_not_match_the_raw_file_pattern(raw_file):
+    assert raw_file.truth.is_file()
+    assert sorted(raw_file.path.parent.glob("*.h5")) == [raw_file.path]
