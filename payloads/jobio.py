@@ -82,7 +82,8 @@ class Result:
     ``outputs`` are URLs or absolute paths of files for the next stages; ``metrics`` are
     ``{"name", "value", "labels"}`` dicts; ``products`` are ``{"path", "kind", "title",
     "labels"}`` dicts with ``path`` absolute or relative to the work directory and ``kind``
-    one of ``png``, ``bokeh`` (a standalone HTML document), ``json``.
+    one of ``png``, ``bokeh`` (the JSON of ``bokeh.embed.json_item``, embedded by the pages
+    with locally served BokehJS), ``json``.
     """
 
     outputs: list[str] = field(default_factory=list)

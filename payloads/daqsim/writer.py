@@ -1,0 +1,306 @@
+"""Writing raw files and their truth sidecars (``<name>.truth.hdf5``)."""
+
+from __future__ import annotations
+
+import json
+import zlib
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import h5py
+import numpy as np
+from tqdm import tqdm
+
+from payloads.daqsim import beam, crt
+from payloads.daqsim.tpc import SimConfig, make_static, simulate_apa_event
+from payloads.daqsim.truth import truth_path as truth_path_of
+from payloads.rawio import FORMAT_BI, FORMAT_CRT, FORMAT_TPC, INDEX_DTYPE, apa_dataset, event_group
+
+EVENT_SPACING_S = 0.25  # seconds between records in a file
+SUBRUN_SECONDS = 60.0
+
+
+@dataclass
+class FileInfo:
+    """What the DAQ announces about a written file."""
+
+    path: Path
+    stream: str
+    run: int
+    subrun: int
+    timestamp: str
+    events: int
+    size: int
+    checksum: str
+    truth: Path
+
+    def announcement(self) -> dict:
+        """The JSON body of ``POST /api/v1/files/``."""
+        return {
+            "url": self.path.resolve().as_uri(),
+            "stream": self.stream,
+            "run": self.run,
+            "subrun": self.subrun,
+            "timestamp": self.timestamp,
+            "events": self.events,
+            "size": self.size,
+            "checksum": self.checksum,
+        }
+
+
+def adler32_of(path: Path) -> str:
+    """``adler32:xxxxxxxx`` of a file, read in 1 MiB blocks."""
+    value = 1
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            value = zlib.adler32(block, value)
+    return f"adler32:{value & 0xFFFFFFFF:08x}"
+
+
+def file_name(stream: str, run: int, subrun: int) -> str:
+    return f"p3s_{stream}_run{run:06d}_{subrun:04d}.h5"
+
+
+def _header(
+    h5: h5py.File, fmt: str, stream: str, run: int, subrun: int, start: datetime, n_events: int
+) -> None:
+    h5.attrs["format"] = fmt
+    h5.attrs["stream"] = stream
+    h5.attrs["run"] = run
+    h5.attrs["subrun"] = subrun
+    h5.attrs["timestamp"] = _iso(start)
+    h5.attrs["n_events"] = n_events
+
+
+def _iso(t: datetime) -> str:
+    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _finish(
+    path: Path, truth: Path, stream: str, run: int, subrun: int, start: datetime, n_events: int
+) -> FileInfo:
+    return FileInfo(
+        path=path,
+        stream=stream,
+        run=run,
+        subrun=subrun,
+        timestamp=_iso(start),
+        events=n_events,
+        size=path.stat().st_size,
+        checksum=adler32_of(path),
+        truth=truth,
+    )
+
+
+def write_tpc_file(
+    out_dir: Path,
+    *,
+    seed: int,
+    run: int,
+    subrun: int,
+    n_events: int,
+    apas: list[int],
+    start: datetime,
+    cfg: SimConfig | None = None,
+    progress: tqdm | None = None,
+    daq_fault_rate: float = 0.0,
+) -> FileInfo:
+    """Write one raw TPC file and its truth sidecar.
+
+    Parameters
+    ----------
+    out_dir : Path
+        Folder for both files.
+    seed, run, subrun : int
+        Seed the randomness: same arguments, same bytes of ADC data.
+    n_events : int
+        Records in the file.
+    apas : list of int
+        APAs read out (one dataset each per event).
+    start : datetime
+        Time of the first record (UTC).
+    cfg : SimConfig, optional
+        Detector model knobs.
+    progress : tqdm, optional
+        Advanced by one per APA-event.
+    daq_fault_rate : float
+        Probability per record that one FEMB drops out: its bit in ``fembs_present`` is cleared,
+        its rows are zero, and the record's ``flags`` get bit 0 (truth: ``missing_fembs``).
+
+    Returns
+    -------
+    FileInfo
+    """
+    cfg = cfg or SimConfig()
+    det = cfg.det
+    path = out_dir / file_name("tpc", run, subrun)
+    truth_path = truth_path_of(path)
+    statics = {a: make_static(cfg, seed, run, a) for a in apas}
+    apa_bytes = det.n_channels * det.n_ticks * 2
+    with h5py.File(path, "w") as h5, h5py.File(truth_path, "w") as th:
+        _header(h5, FORMAT_TPC, "tpc", run, subrun, start, n_events)
+        h5.attrs["apas"] = np.asarray(apas, dtype=np.int32)
+        h5.attrs["n_channels"] = det.n_channels
+        h5.attrs["n_ticks"] = det.n_ticks
+        h5.attrs["tick_us"] = det.tick_us
+        h5.attrs["chunking"] = "one chunk per FEMB: 128 readout rows x all ticks"
+        h5.create_dataset("channel_map", data=det.readout_to_offline.astype(np.int32))
+        th.attrs["config"] = json.dumps(_jsonable(asdict(cfg)))
+        th.attrs["seed"] = seed
+        for a, st in statics.items():
+            g = th.create_group(f"apa_{a}")
+            for name in (
+                "pedestal",
+                "noise_rms",
+                "dead",
+                "noisy",
+                "noisy_rms",
+                "sticky",
+                "line_freqs",
+                "line_amps",
+                "line_phases",
+                "comb_channels",
+                "comb_freqs",
+                "comb_amps",
+            ):
+                g.create_dataset(name, data=getattr(st, name))
+        index = np.zeros(n_events, dtype=INDEX_DTYPE)
+        for i in range(n_events):
+            t = start + timedelta(seconds=i * EVENT_SPACING_S)
+            name = event_group(i)
+            grp = h5.create_group(name)
+            grp.attrs["event"] = i
+            grp.attrs["timestamp"] = _iso(t)
+            grp.attrs["trigger"] = "random"
+            present = np.full(len(apas), (1 << det.n_fembs) - 1, dtype=np.int64)
+            fault_rng = np.random.default_rng([seed, run, subrun, i, 41])
+            missing = None
+            if fault_rng.random() < daq_fault_rate:
+                missing = (int(fault_rng.integers(len(apas))), int(fault_rng.integers(det.n_fembs)))
+                present[missing[0]] &= ~(1 << missing[1])
+            grp.attrs["flags"] = 0 if missing is None else 1
+            grp.attrs["fembs_present"] = present
+            tgrp = th.create_group(name)
+            tgrp.attrs["missing_fembs"] = np.array(
+                [] if missing is None else [missing], dtype=np.int64
+            )
+            for k, a in enumerate(apas):
+                rng = np.random.default_rng([seed, run, subrun, i, a, 5])
+                adc, truth = simulate_apa_event(cfg, statics[a], rng)
+                rows = adc[det.readout_to_offline]
+                if missing is not None and missing[0] == k:
+                    n_f = det.channels_per_femb
+                    rows[missing[1] * n_f : (missing[1] + 1) * n_f] = 0
+                grp.create_dataset(
+                    apa_dataset(a),
+                    data=rows,
+                    chunks=(det.channels_per_femb, det.n_ticks),
+                )
+                tg = tgrp.create_group(apa_dataset(a))
+                # Charge is sparse (compresses to little); the signal is make_signal(charge).
+                tg.create_dataset(
+                    "charge",
+                    data=truth.charge,
+                    chunks=(det.n_u, det.n_ticks),
+                    compression="gzip",
+                    compression_opts=1,
+                    shuffle=True,
+                )
+                tg.create_dataset("coherent", data=truth.coherent)
+                tg.create_dataset("coherent_rms", data=truth.coherent_rms)
+                tg.create_dataset("tracks", data=truth.tracks)
+                tg.create_dataset("stuck_channel", data=truth.stuck_channel)
+                tg.create_dataset("stuck_tick", data=truth.stuck_tick)
+                tg.create_dataset("stuck_true", data=truth.stuck_true)
+                tg.create_dataset("comb_phases", data=truth.comb_phases)
+                if progress is not None:
+                    progress.update(1)
+            index[i] = (i, name.encode(), t.timestamp(), apa_bytes * len(apas), grp.attrs["flags"])
+        h5.create_dataset("index", data=index)
+    return _finish(path, truth_path, "tpc", run, subrun, start, n_events)
+
+
+def write_bi_file(
+    out_dir: Path,
+    *,
+    seed: int,
+    run: int,
+    subrun: int,
+    n_events: int,
+    start: datetime,
+    cfg: beam.BeamConfig | None = None,
+    progress: tqdm | None = None,
+) -> FileInfo:
+    """Write one beam-instrumentation file (momenta and fibre-monitor counts) with truth."""
+    cfg = cfg or beam.BeamConfig()
+    path = out_dir / file_name("bi", run, subrun)
+    truth_path = truth_path_of(path)
+    truth = beam.beam_truth(cfg, seed, run)
+    index = np.zeros(n_events, dtype=INDEX_DTYPE)
+    with h5py.File(path, "w") as h5:
+        _header(h5, FORMAT_BI, "bi", run, subrun, start, n_events)
+        for i in range(n_events):
+            t = start + timedelta(seconds=i * EVENT_SPACING_S)
+            rng = np.random.default_rng([seed, run, subrun, i, 31])
+            rec = beam.simulate_bi_event(cfg, truth, rng)
+            grp = h5.create_group(event_group(i))
+            grp.attrs["event"] = i
+            grp.attrs["timestamp"] = _iso(t)
+            size = 0
+            for k, v in rec.items():
+                grp.create_dataset(k, data=v)
+                size += v.nbytes
+            index[i] = (i, event_group(i).encode(), t.timestamp(), size, 0)
+            if progress is not None:
+                progress.update(1)
+        h5.create_dataset("index", data=index)
+    with h5py.File(truth_path, "w") as th:
+        th.attrs["truth"] = json.dumps(truth)
+    return _finish(path, truth_path, "bi", run, subrun, start, n_events)
+
+
+def write_crt_file(
+    out_dir: Path,
+    *,
+    seed: int,
+    run: int,
+    subrun: int,
+    n_events: int,
+    start: datetime,
+    cfg: crt.CrtConfig | None = None,
+    progress: tqdm | None = None,
+) -> FileInfo:
+    """Write one CRT file (strip hits per record) with truth."""
+    cfg = cfg or crt.CrtConfig()
+    path = out_dir / file_name("crt", run, subrun)
+    truth_path = truth_path_of(path)
+    truth = crt.crt_truth(cfg, seed, run)
+    index = np.zeros(n_events, dtype=INDEX_DTYPE)
+    with h5py.File(path, "w") as h5:
+        _header(h5, FORMAT_CRT, "crt", run, subrun, start, n_events)
+        h5.attrs["n_modules"] = crt.N_MODULES
+        h5.attrs["n_strips"] = crt.N_STRIPS
+        for i in range(n_events):
+            t = start + timedelta(seconds=i * EVENT_SPACING_S)
+            rng = np.random.default_rng([seed, run, subrun, i, 37])
+            hits = crt.simulate_crt_event(cfg, truth, rng)
+            grp = h5.create_group(event_group(i))
+            grp.attrs["event"] = i
+            grp.attrs["timestamp"] = _iso(t)
+            grp.create_dataset("hits", data=hits)
+            index[i] = (i, event_group(i).encode(), t.timestamp(), hits.nbytes, 0)
+            if progress is not None:
+                progress.update(1)
+        h5.create_dataset("index", data=index)
+    with h5py.File(truth_path, "w") as th:
+        th.attrs["truth"] = json.dumps(truth)
+    return _finish(path, truth_path, "crt", run, subrun, start, n_events)
+
+
+def _jsonable(obj: object) -> object:
+    if isinstance(obj, dict):
+        return {k: _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_jsonable(v) for v in obj]
+    return obj

@@ -1,0 +1,203 @@
+"""ADC statistics per channel and their aggregates; dead, noisy and sticky channels."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from payloads.detector import Detector
+
+N_BITS = 12
+
+
+def compute_channel_stats(adc: np.ndarray, stride: int = 4) -> dict[str, np.ndarray]:
+    """Per-channel statistics of one APA-event.
+
+    Parameters
+    ----------
+    adc : numpy.ndarray
+        ``(n_channels, n_ticks)`` int16 ADC codes.
+    stride : int
+        Percentiles, stuck-code counts and bit occupancy use every ``stride``-th tick (4: 1,500
+        samples per channel; the RMS then has a statistical error of about 3 %). Mean and
+        max - min use every tick.
+
+    Returns
+    -------
+    dict
+        ``mean``, ``median``, ``rms`` (robust: half the 16-84 percentile distance),
+        ``ptp`` (max - min over all ticks; 0 = dead), ``stuck_fraction`` (codes with
+        ``code % 64`` in {0, 1, 63}), ``sticky_excess`` (samples at 0x00/0x3F over those at the
+        neighbouring codes 0x01/0x3E), ``bit_occupancy`` ``(n_channels, 12)``.
+
+    Notes
+    -----
+    The sample is sorted once (radix sort of 16-bit integers) and reduced to its table of
+    distinct codes per channel (a few tens). Percentiles come from that table with each integer
+    code spread over its unit interval (so that the RMS of integer data is not quantised to
+    half-integers), and so do the code-dependent counts: no pass over the samples is made per
+    bit or per code class.
+    """
+    n, nt = adc.shape
+    mean = (adc.sum(axis=1, dtype=np.int64) / nt).astype(np.float32)
+    ptp = (adc.max(axis=1).astype(np.int32) - adc.min(axis=1)).astype(np.int32)
+    sample = adc[:, ::stride].copy()
+    sample.sort(axis=1, kind="stable")
+    m = sample.shape[1]
+    # distinct codes per channel and how often each occurs
+    flat = sample.reshape(-1)
+    new = np.empty(flat.size, dtype=bool)
+    new[0] = True
+    np.not_equal(flat[1:], flat[:-1], out=new[1:])
+    new[::m] = True  # every row starts a run
+    first = np.flatnonzero(new)
+    codes = flat[first].astype(np.int64)
+    counts = np.diff(np.append(first, flat.size)).astype(np.float64)
+    rows = first // m
+    cum = np.cumsum(counts)
+    p16, p50, p84 = (_quantile_from_table(codes, counts, m, n, q, cum) for q in (0.16, 0.5, 0.84))
+    # per distinct code: its 12 bits and its stuck-code class, weighted by its count, summed
+    # per channel in one reduceat (rows are contiguous runs of the table)
+    low = codes & 63
+    table = np.empty((codes.size, N_BITS + 3), dtype=np.float32)
+    table[:, :N_BITS] = (codes[:, None] >> np.arange(N_BITS)) & 1
+    table[:, N_BITS] = (low == 0) | (low == 63)
+    table[:, N_BITS + 1] = low == 1
+    table[:, N_BITS + 2] = low == 62
+    table *= counts.astype(np.float32)[:, None]
+    sums = np.add.reduceat(table, _row_starts(rows), axis=0)
+    occ = (sums[:, :N_BITS] / m).astype(np.float32)
+    at_sticky, at_one, at_3e = sums[:, N_BITS], sums[:, N_BITS + 1], sums[:, N_BITS + 2]
+    return {
+        "mean": mean,
+        "median": p50,
+        "rms": 0.5 * (p84 - p16),
+        "ptp": ptp,
+        "stuck_fraction": ((at_sticky + at_one) / m).astype(np.float32),
+        "sticky_excess": ((at_sticky + 1.0) / (at_one + at_3e + 2.0)).astype(np.float32),
+        "bit_occupancy": occ,
+    }
+
+
+def _row_starts(rows: np.ndarray) -> np.ndarray:
+    """Index of the first table entry of each row (every row has at least one entry)."""
+    starts = np.empty(rows.size, dtype=bool)
+    starts[0] = True
+    np.not_equal(rows[1:], rows[:-1], out=starts[1:])
+    return np.flatnonzero(starts)
+
+
+def code_quantiles(
+    codes_2d: np.ndarray, quantiles: tuple[float, ...], stride: int = 4
+) -> list[np.ndarray]:
+    """Per-row quantiles of integer data (every ``stride``-th column), codes spread over their
+    unit interval; one radix sort. Use for int16 ADC codes or scaled, rounded waveforms."""
+    sample = codes_2d[:, ::stride].astype(np.int16, copy=True)
+    sample.sort(axis=1, kind="stable")
+    n, m = sample.shape
+    flat = sample.reshape(-1)
+    new = np.empty(flat.size, dtype=bool)
+    new[0] = True
+    np.not_equal(flat[1:], flat[:-1], out=new[1:])
+    new[::m] = True
+    first = np.flatnonzero(new)
+    codes = flat[first].astype(np.int64)
+    counts = np.diff(np.append(first, flat.size)).astype(np.float64)
+    cum = np.cumsum(counts)
+    return [_quantile_from_table(codes, counts, m, n, q, cum) for q in quantiles]
+
+
+def _quantile_from_table(
+    codes: np.ndarray, counts: np.ndarray, m: int, n: int, q: float, cum: np.ndarray | None = None
+) -> np.ndarray:
+    """Quantile ``q`` per row from sorted (code, count) runs, each integer code spread uniformly
+    over [code - 0.5, code + 0.5] so that quantiles of integer data are not stuck on integers."""
+    if cum is None:
+        cum = np.cumsum(counts)  # global: row r's runs end at cum = (r + 1) m
+    target = np.arange(n) * m + q * m
+    idx = np.searchsorted(cum, target, side="left")
+    below = cum[idx] - counts[idx]
+    return (codes[idx] - 0.5 + (target - below) / counts[idx]).astype(np.float32)
+
+
+def combine_stats(per_event: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Average per-event statistics over events (``ptp`` takes the maximum)."""
+    out = {}
+    for key in per_event[0]:
+        stack = np.stack([s[key] for s in per_event])
+        out[key] = stack.max(axis=0) if key == "ptp" else stack.mean(axis=0)
+    return out
+
+
+def find_bad_channels(
+    stats: dict[str, np.ndarray],
+    det: Detector,
+    noisy_sigma: float = 6.0,
+    noisy_abs: float = 40.0,
+    sticky_excess: float = 1.8,
+    sticky_min_fraction: float = 0.05,
+) -> dict[str, np.ndarray]:
+    """Dead, noisy and sticky channels from :func:`compute_channel_stats` output.
+
+    Dead: no variation at all (RMS 0). Noisy: robust RMS above the plane's median + ``noisy_sigma``
+    robust standard deviations (1.4826 MAD over the plane's live channels), or above
+    ``noisy_abs``. Sticky: samples at codes 0x00/0x3F exceed those at the neighbouring codes by
+    ``sticky_excess`` times and make at least ``sticky_min_fraction`` of the samples.
+
+    Returns
+    -------
+    dict
+        Boolean masks over channels: ``dead``, ``noisy``, ``sticky``.
+    """
+    rms = stats["rms"]
+    dead = stats["ptp"] == 0
+    noisy = rms > noisy_abs
+    for p in range(3):
+        sl = det.plane_slice(p)
+        live = rms[sl][~dead[sl]]
+        if live.size < 3:
+            continue
+        centre = np.median(live)
+        spread = 1.4826 * np.median(np.abs(live - centre))
+        spread = max(spread, 0.05 * centre)
+        noisy[sl] |= rms[sl] > centre + noisy_sigma * spread
+    noisy &= ~dead
+    sticky = (stats["sticky_excess"] > sticky_excess) & (
+        stats["stuck_fraction"] > sticky_min_fraction
+    )
+    sticky &= ~dead
+    return {"dead": dead, "noisy": noisy, "sticky": sticky}
+
+
+def aggregate(values: np.ndarray, labels: np.ndarray, n_labels: int) -> np.ndarray:
+    """Mean of ``values`` per label (ASIC, FEMB, plane...); NaN where a label has no entries."""
+    sums = np.bincount(labels, weights=values, minlength=n_labels)
+    counts = np.bincount(labels, minlength=n_labels)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return sums / counts
+
+
+def summarize_planes(
+    stats: dict[str, np.ndarray], bad: dict[str, np.ndarray], det: Detector
+) -> list[dict]:
+    """Per-plane summary rows: pedestal, RMS (live channels), bad-channel counts, stuck fraction."""
+    rows = []
+    for p, name in enumerate(("u", "v", "x")):
+        sl = det.plane_slice(p)
+        live = ~(bad["dead"][sl] | bad["noisy"][sl])
+        rows.append(
+            {
+                "plane": name,
+                "pedestal_mean": float(stats["median"][sl].mean()),
+                "rms_mean": float(stats["rms"][sl][live].mean()) if live.any() else float("nan"),
+                "dead": int(bad["dead"][sl].sum()),
+                "noisy": int(bad["noisy"][sl].sum()),
+                "sticky": int(bad["sticky"][sl].sum()),
+                "stuck_fraction_mean": float(stats["stuck_fraction"][sl].mean()),
+            }
+        )
+    return rows
+
+
+#: Expected ranges drawn as reference bands (robust RMS and pedestal, ADC) per plane.
+REFERENCE_RMS = {"u": (3.0, 6.5), "v": (3.0, 6.5), "x": (2.5, 6.0)}
+REFERENCE_PEDESTAL = {"u": (2000.0, 2700.0), "v": (2000.0, 2700.0), "x": (550.0, 1250.0)}

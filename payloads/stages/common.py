@@ -1,0 +1,130 @@
+"""What every stage shell shares: argument parsing, the job contract, errors, outputs."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+import h5py
+
+from payloads.errors import InputError, PayloadError
+from payloads.jobio import JobSpec, Result, load_job, url_to_path, write_result
+
+
+def make_parser(prog: str, description: str) -> argparse.ArgumentParser:
+    """A parser with the options every stage accepts (all optional under a pilot)."""
+    p = argparse.ArgumentParser(prog=prog, description=description)
+    p.add_argument(
+        "--input",
+        default=None,
+        help="raw data file (default: the job's first input or its file url)",
+    )
+    p.add_argument(
+        "--event-fraction",
+        type=float,
+        default=None,
+        help="fraction of events to process (default: the job's event_fraction)",
+    )
+    p.add_argument("--output-dir", default=None, help="where to write outputs (default: the job's)")
+    return p
+
+
+def run_stage(
+    prog: str,
+    parser: argparse.ArgumentParser,
+    argv: list[str] | None,
+    body: Callable[[JobSpec, argparse.Namespace, Result], None],
+) -> int:
+    """Parse arguments, load the job, run ``body``, write the result; map errors to exit codes.
+
+    Exit 0: done. Exit 2: a :class:`PayloadError` (bad input: message names what is wrong).
+    Exit 1: an unexpected error (traceback, then a one-line summary last).
+    """
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        job = load_job()
+        result = Result()
+        body(job, args, result)
+        drop_non_finite(prog, result)
+        write_result(result)
+        return 0
+    except PayloadError as exc:
+        print(f"{prog}: {exc}", file=sys.stderr, flush=True)
+        return 2
+    except Exception as exc:  # noqa: BLE001 - the pilot needs a message, not a crash dump only
+        traceback.print_exc()
+        print(f"{prog}: unexpected {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+        return 1
+
+
+def drop_non_finite(prog: str, result: Result) -> None:
+    """Leave out metrics whose value is NaN or infinite (not JSON; the server would refuse the
+    report), saying so on stderr."""
+    kept = [m for m in result.metrics if math.isfinite(m["value"])]
+    for m in result.metrics:
+        if not math.isfinite(m["value"]):
+            print(
+                f"{prog}: metric {m['name']} {m['labels']} is {m['value']}; not reported",
+                file=sys.stderr,
+            )
+    result.metrics = kept
+
+
+def data_file(job: JobSpec, args: argparse.Namespace) -> Path:
+    """The raw data file of the job: ``--input``, else ``inputs[0]``, else ``file.url``."""
+    url = args.input or (job.inputs[0] if job.inputs else None) or job.file.get("url")
+    if not url:
+        raise InputError("no input file: the job has no inputs and no file url (use --input)")
+    try:
+        return url_to_path(url)
+    except ValueError as exc:
+        raise InputError(str(exc)) from exc
+
+
+def event_fraction(job: JobSpec, args: argparse.Namespace) -> float:
+    f = args.event_fraction if args.event_fraction is not None else job.event_fraction
+    if not 0 < f <= 1:
+        raise InputError(f"event fraction must be in (0, 1], got {f}")
+    return float(f)
+
+
+def output_dir(job: JobSpec, args: argparse.Namespace) -> Path:
+    d = Path(args.output_dir or job.output_dir or ".").resolve()
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def output_name(job: JobSpec, kind: str, raw: Path, suffix: str = ".h5") -> str:
+    """``<kind>-<job id>-<raw stem><suffix>``: unique per job, readable per file."""
+    return f"{kind}-{job.id}-{raw.stem}{suffix}"
+
+
+def find_parent_output(job: JobSpec, kind: str) -> Path | None:
+    """The first parent output (HDF5) whose ``kind`` attribute is ``kind``, if any."""
+    urls = [u for urls in job.parents.values() for u in urls] or job.inputs[1:]
+    for url in urls:
+        try:
+            path = url_to_path(url)
+        except ValueError:
+            continue
+        if path.suffix != ".h5" or not path.is_file():
+            continue
+        try:
+            with h5py.File(path, "r") as h5:
+                if h5.attrs.get("kind") == kind:
+                    return path
+        except OSError as exc:
+            raise InputError(f"parent output {path} cannot be read as HDF5 ({exc})") from exc
+    return None
+
+
+def labels_of(job: JobSpec, attrs: dict) -> dict[str, str]:
+    """Metric labels for the file: stream and run."""
+    return {
+        "stream": str(attrs.get("stream", job.file.get("stream", ""))),
+        "run": str(attrs.get("run", job.file.get("run", ""))),
+    }

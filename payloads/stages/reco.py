@@ -1,0 +1,129 @@
+"""``dqm-reco``: hits, clusters and straight-track counts on collection, from ``dqm-sig`` output.
+
+Writes ``reco-<job>-<file>.h5`` (kind ``p3s-reco/1``): per event group ``event_<n>/apa_<k>``
+a ``hits`` table (channel, start, end, peak_tick, amplitude, integral [electrons], width) with
+attributes ``n_clusters`` and ``n_tracks``.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import h5py
+import numpy as np
+
+from payloads import plots
+from payloads.detector import DEFAULT
+from payloads.dqm.reco import RecoConfig, reconstruct_collection
+from payloads.errors import InputError
+from payloads.stages import common
+from payloads.stages import sig as sigstage
+
+KIND = "p3s-reco/1"
+
+
+def build_parser():
+    p = common.make_parser("dqm-reco", __doc__.splitlines()[0])
+    p.add_argument("--hit-sigma", type=float, default=4.0, help="hit threshold in noise RMS")
+    p.add_argument("--no-plots", action="store_true", help="metrics and outputs only")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+
+    def body(job, args, result):
+        det = DEFAULT
+        src = common.find_parent_output(job, sigstage.KIND)
+        if src is None:
+            raise InputError(
+                "dqm-reco needs a dqm-sig parent output (kind p3s-sig/1); none among "
+                f"the job's parent outputs {job.parents or job.inputs[1:]}"
+            )
+        out = common.output_dir(job, args)
+        raw_path = common.data_file(job, args)
+        labels = {"stream": str(job.file.get("stream", "tpc")), "run": str(job.file.get("run", ""))}
+        cfg = RecoConfig(hit_sigma=args.hit_sigma)
+        dest = out / common.output_name(job, "reco", raw_path)
+        stem = common.output_name(job, "reco", raw_path, "")
+        per_apa: dict[int, list[tuple[int, int, float]]] = {}
+        t0 = time.perf_counter()
+        first = True
+        with h5py.File(src, "r") as h5, h5py.File(dest, "w") as oh:
+            oh.attrs["kind"] = KIND
+            oh.attrs["source"] = str(src)
+            for ev in h5.attrs["events"]:
+                for apa in h5.attrs["apas"]:
+                    name = f"event_{int(ev)}/apa_{int(apa)}"
+                    if name not in h5:
+                        raise InputError(f"{src}: missing {name} listed in its attributes")
+                    g = h5[name]
+                    rec = reconstruct_collection(
+                        g["deconvolved"][()], g["rms_deconvolved"][()], det, cfg
+                    )
+                    og = oh.require_group(f"event_{int(ev)}").create_group(f"apa_{int(apa)}")
+                    og.create_dataset("hits", data=rec["hits"])
+                    og.attrs["n_clusters"] = rec["n_clusters"]
+                    og.attrs["n_tracks"] = rec["n_tracks"]
+                    charge = float(np.median(rec["hits"]["integral"])) if rec["hits"].size else 0.0
+                    per_apa.setdefault(int(apa), []).append(
+                        (rec["hits"].size, rec["n_tracks"], charge)
+                    )
+                    if first and not args.no_plots:
+                        first = False
+                        hits = rec["hits"]
+                        f = plots.plot_event_display(
+                            {
+                                "deconvolved collection [electrons/tick] with hits": g[
+                                    "deconvolved"
+                                ][det.plane_slice(2)]
+                            },
+                            f"event {int(ev)} APA {int(apa)}: {hits.size} hits, {rec['n_tracks']} tracks",
+                            out / f"{stem}-ev{int(ev)}-apa{int(apa)}-hits.png",
+                            hits=_local(hits, det),
+                        )
+                        result.add_product(
+                            f,
+                            "png",
+                            f"event {int(ev)} APA {int(apa)} hits and tracks",
+                            apa=int(apa),
+                            plane="x",
+                        )
+                        fig = plots.bokeh_scatter(
+                            hits["channel"],
+                            hits["peak_tick"],
+                            f"event {int(ev)} APA {int(apa)}: collection hits",
+                            "channel",
+                            "peak tick",
+                        )
+                        f = plots.save_bokeh(
+                            fig, out / f"{stem}-ev{int(ev)}-apa{int(apa)}-hits.json"
+                        )
+                        result.add_product(
+                            f,
+                            "bokeh",
+                            f"event {int(ev)} APA {int(apa)} hits (interactive)",
+                            apa=int(apa),
+                            plane="x",
+                        )
+        result.add_output(dest)
+        for apa, rows in per_apa.items():
+            arr = np.array(rows, dtype=float)
+            lab = dict(labels, apa=apa)
+            result.add_metric("reco_hits_per_event", arr[:, 0].mean(), **lab)
+            result.add_metric("reco_tracks_per_event", arr[:, 1].mean(), **lab)
+            result.add_metric("reco_hit_charge_median", arr[:, 2].mean(), **lab)
+        result.add_metric("reco_seconds", time.perf_counter() - t0, **labels)
+
+    return common.run_stage("dqm-reco", parser, argv, body)
+
+
+def _local(hits: np.ndarray, det) -> np.ndarray:
+    out = hits.copy()
+    out["channel"] -= det.plane_slice(2).start
+    return out
+
+
+if __name__ == "__main__":
+    sys.exit(main())

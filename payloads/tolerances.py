@@ -1,0 +1,34 @@
+"""Named tolerances of the science truth tests in tests/payloads (one place, as neurodsp
+keeps its settings)."""
+
+#: A found line lies within this many frequency bins of the injected one...
+LINE_FREQ_BINS = 1.0
+#: ...and its amplitude within this relative error of the injected RMS amplitude.
+LINE_AMPLITUDE_REL = 0.05
+#: Harmonic-comb channels: fraction found, and false flags among the other channels.
+COMB_FOUND_MIN = 0.95
+COMB_FALSE_MAX = 0.005
+#: Coherent noise: fraction of the injected group waveform left after removal (<= 10 %).
+COHERENT_LEFT_MAX = 0.10
+#: Track peaks after coherent-noise removal keep at least this fraction of their amplitude.
+PEAK_KEPT_MIN = 0.95
+#: Stuck samples mended to within one noise RMS of their true value.
+STUCK_MENDED_MIN = 0.95
+#: Bad channels: dead all found, noisy at least 95 % found, at most 0.5 % false flags.
+DEAD_FOUND_MIN = 1.0
+NOISY_FOUND_MIN = 0.95
+BAD_FALSE_MAX = 0.005
+#: Hits on collection for injected MIP tracks.
+HIT_EFFICIENCY_MIN = 0.95
+HIT_PURITY_MIN = 0.95
+#: Truth hit regions: charge on a wire at least this many electrons; reco peak within the
+#: region padded by this many ticks.
+HIT_MIN_ELECTRONS = 5000.0
+HIT_PAD_TICKS = 3
+#: Events with the exact track count (1-5 separated straight tracks per APA).
+TRACK_COUNT_EXACT_MIN = 0.90
+#: Event fraction: bytes of ADC data read over (fraction x all ADC bytes) within these bounds.
+FRACTION_BYTES_RATIO = (0.9, 1.2)
+#: Beam instrumentation: position and width within this many mm of the truth.
+BEAM_POSITION_MM = 0.5
+BEAM_WIDTH_MM = 0.5
