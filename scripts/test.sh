@@ -18,7 +18,7 @@ if [ -n "${P3S_TEST_DATABASE_URL:-}" ]; then
     # science, pilot and factory tests do not touch the database and ran above.
     echo "== database-dependent tests on SQLite (the embedded default)"
     env -u P3S_TEST_DATABASE_URL P3S_DATABASE_URL="sqlite:///$PWD/var/test/sqlite.db" \
-        $BIN/pytest -q -m "not browser and not condor and not slurm" -p no:cacheprovider \
+        $BIN/pytest -m "not browser and not condor and not slurm" -p no:cacheprovider \
         tests/server tests/front tests/e2e "$@" || status=$?
 else
     echo "== test suite on SQLite (no PostgreSQL found)"

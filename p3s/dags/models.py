@@ -136,7 +136,9 @@ class DagRun(models.Model):
             # api DagRunViewSet and the dashboard filter running runs, newest first.
             models.Index(fields=["state", "-id"], name="dagrun_state"),
             # api.views.latency_figures: runs ended in the last hour.
-            models.Index(fields=["ended"], name="dagrun_ended", condition=models.Q(ended__isnull=False)),
+            models.Index(
+                fields=["ended"], name="dagrun_ended", condition=models.Q(ended__isnull=False)
+            ),
         ]
         constraints = [
             models.UniqueConstraint(

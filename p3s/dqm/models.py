@@ -94,10 +94,13 @@ class AlarmRule(models.Model):
     """
 
     name = models.SlugField(max_length=80, unique=True)
-    description = models.TextField(blank=True, help_text="what it means for the detector and what to do")
+    description = models.TextField(
+        blank=True, help_text="what it means for the detector and what to do"
+    )
     metric = models.CharField(max_length=100, help_text="metric name, e.g. adc_rms_mean")
     labels = models.JSONField(
-        default=dict, blank=True,
+        default=dict,
+        blank=True,
         help_text='only metrics with these labels, e.g. {"plane": "x"}; empty: every series',
     )
     comparison = models.CharField(max_length=2, choices=Comparison.choices, default=Comparison.GT)
@@ -105,7 +108,8 @@ class AlarmRule(models.Model):
     severity = models.CharField(max_length=10, choices=Severity.choices, default=Severity.WARNING)
     enabled = models.BooleanField(default=True)
     webhook = models.URLField(
-        blank=True, max_length=500,
+        blank=True,
+        max_length=500,
         help_text="POST a JSON message here when an alarm opens or clears (optional)",
     )
     created = models.DateTimeField(auto_now_add=True)
@@ -131,7 +135,10 @@ class AlarmRule(models.Model):
     def breaks(self, value: float) -> bool:
         t = self.threshold
         return {
-            "gt": value > t, "ge": value >= t, "lt": value < t, "le": value <= t,
+            "gt": value > t,
+            "ge": value >= t,
+            "lt": value < t,
+            "le": value <= t,
         }[self.comparison]
 
 
@@ -156,7 +163,9 @@ class Alarm(models.Model):
     value = models.FloatField(help_text="the value that opened it")
     last_value = models.FloatField()
     run = models.PositiveIntegerField(null=True, blank=True)
-    job = models.ForeignKey("jobs.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    job = models.ForeignKey(
+        "jobs.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     data_ts = models.DateTimeField(help_text="data time of the first value out of range")
     last_data_ts = models.DateTimeField(help_text="data time of the latest value seen for it")
     opened_at = models.DateTimeField(auto_now_add=True)
@@ -169,7 +178,8 @@ class Alarm(models.Model):
         constraints = [
             # No alarm storm: at most one open or acknowledged alarm per rule and series.
             models.UniqueConstraint(
-                fields=["rule", "series"], name="alarm_one_active_per_series",
+                fields=["rule", "series"],
+                name="alarm_one_active_per_series",
                 condition=models.Q(state__in=["open", "acknowledged"]),
             ),
         ]
@@ -203,10 +213,17 @@ class RetentionRule(models.Model):
     target = models.CharField(max_length=16, choices=RetentionTarget.choices)
     days = models.FloatField(help_text="keep this many days (by arrival time on the server)")
     kind = models.CharField(
-        max_length=16, choices=ProductKind.choices, blank=True, help_text="products only: this kind; empty: all"
+        max_length=16,
+        choices=ProductKind.choices,
+        blank=True,
+        help_text="products only: this kind; empty: all",
     )
-    stream = models.CharField(max_length=32, blank=True, help_text="only results of files of this stream; empty: all")
-    metric = models.CharField(max_length=100, blank=True, help_text="metrics only: this metric name; empty: all")
+    stream = models.CharField(
+        max_length=32, blank=True, help_text="only results of files of this stream; empty: all"
+    )
+    metric = models.CharField(
+        max_length=100, blank=True, help_text="metrics only: this metric name; empty: all"
+    )
     enabled = models.BooleanField(default=True)
     created = models.DateTimeField(auto_now_add=True)
 

@@ -34,7 +34,9 @@ def check_content(kind: str, head: bytes, read_all) -> None:
     except (ValueError, UnicodeDecodeError):
         raise BadProduct(f"kind {kind} but the file is not JSON") from None
     if kind == "bokeh" and not (isinstance(data, dict) and "doc" in data):
-        raise BadProduct("kind bokeh needs a bokeh.embed.json_item document (a JSON object with 'doc')")
+        raise BadProduct(
+            "kind bokeh needs a bokeh.embed.json_item document (a JSON object with 'doc')"
+        )
 
 
 def store_product(job: Job, upload, kind: str, title: str, labels: dict[str, str]) -> Product:
@@ -54,8 +56,14 @@ def store_product(job: Job, upload, kind: str, title: str, labels: dict[str, str
     if existing:
         slug = f"{slug}-{existing + 1}"
     product = Product(
-        job=job, run=job.dagrun.file.run, kind=kind, title=title, slug=slug, labels=labels,
-        size=upload.size, data_ts=job.data_ts,
+        job=job,
+        run=job.dagrun.file.run,
+        kind=kind,
+        title=title,
+        slug=slug,
+        labels=labels,
+        size=upload.size,
+        data_ts=job.data_ts,
     )
     # File I/O happens here, outside any transaction that changes job state.
     product.file.save(f"{slug}", upload, save=False)
@@ -66,8 +74,14 @@ def store_product(job: Job, upload, kind: str, title: str, labels: dict[str, str
 def record_metrics(job: Job, items: list[dict[str, Any]]) -> list[Metric]:
     run = job.dagrun.file.run
     rows = [
-        Metric(job=job, name=m["name"], value=m["value"], labels=m.get("labels") or {}, run=run,
-               data_ts=job.data_ts)
+        Metric(
+            job=job,
+            name=m["name"],
+            value=m["value"],
+            labels=m.get("labels") or {},
+            run=run,
+            data_ts=job.data_ts,
+        )
         for m in items
     ]
     with transaction.atomic():

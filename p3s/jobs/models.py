@@ -71,7 +71,9 @@ class Job(models.Model):
             # api JobViewSet default listing and the jobs page: newest first by state.
             models.Index(fields=["state", "-id"], name="job_state_id"),
             # api.views.summary_data and the dashboard: jobs ended in the last hour.
-            models.Index(fields=["ended_at"], name="job_ended", condition=Q(ended_at__isnull=False)),
+            models.Index(
+                fields=["ended_at"], name="job_ended", condition=Q(ended_at__isnull=False)
+            ),
             # api JobViewSet filter by pilot.
             models.Index(fields=["pilot", "state"], name="job_pilot_state"),
         ]

@@ -181,7 +181,9 @@ def test_the_sweeper_applies_retention_at_most_once_per_interval(settings, monke
     import p3s.dqm.retention
 
     calls = []
-    monkeypatch.setattr(p3s.dqm.retention, "apply_retention", lambda now=None: calls.append(now) or 0)
+    monkeypatch.setattr(
+        p3s.dqm.retention, "apply_retention", lambda now=None: calls.append(now) or 0
+    )
     monkeypatch.setattr(sweep, "_retention_last", None)
     settings.P3S = {**settings.P3S, "RETENTION_INTERVAL": 60}
     t0 = timezone.now()
