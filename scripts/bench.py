@@ -324,9 +324,9 @@ def start_gunicorn(env: dict[str, str], port: int, var: Path) -> subprocess.Pope
     )
     for _ in range(300):
         try:
-            if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+            if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200:
                 return proc
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or slow to answer its first request
             time.sleep(0.1)
     proc.kill()
     raise RuntimeError("gunicorn did not start: " + (var / "gunicorn.log").read_text())

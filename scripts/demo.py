@@ -136,9 +136,9 @@ def main() -> int:
                     f"the server did not start (port {args.port} busy?): see {logs / 'server.log'}"
                 )
             try:
-                if requests.get(url + "/healthz", timeout=1).ok:
+                if requests.get(url + "/healthz", timeout=5).ok:
                     break
-            except requests.ConnectionError:
+            except requests.RequestException:
                 time.sleep(0.1)
         say(f"server up at {url}")
         start("sweeper", [sys.executable, str(ROOT / "manage.py"), "p3s_sweep", "--loop"])
