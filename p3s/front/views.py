@@ -340,9 +340,35 @@ def dagrun_detail(request, pk: int):
             "svg": mark_safe(svg),
             "products": products,
             "siblings": siblings,
-            "pending": [s for s in graph["order"] if s not in by_stage],
+            "pending": [
+                (s, _why_not_created(s, graph, by_stage))
+                for s in graph["order"]
+                if s not in by_stage
+            ],
         },
     )
+
+
+def _why_not_created(stage: str, graph: dict, by_stage: dict) -> str:
+    """Why a stage of a DAG run has no job: its parents are still going, or one will never finish."""
+    blocked = []
+    for parent in graph["stages"][stage]["parents"]:
+        job = by_stage.get(parent)
+        if job is None:
+            blocked.append(f"{parent} not created")
+        elif job.state in ("finished", "waiting", "dispatched", "running"):
+            continue
+        else:
+            blocked.append(
+                f"{parent} {job.state}" + (f" ({job.drop_reason})" if job.drop_reason else "")
+            )
+    live = any(
+        by_stage.get(p) is not None and by_stage[p].state in ("waiting", "dispatched", "running")
+        for p in graph["stages"][stage]["parents"]
+    )
+    if live or not blocked:
+        return "not created yet: waits for its parents"
+    return "will not run: " + ", ".join(blocked)
 
 
 # -- jobs -------------------------------------------------------------------------------------

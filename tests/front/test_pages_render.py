@@ -45,6 +45,8 @@ def test_dagrun_page_draws_the_graph_coloured_by_job_state(world_and_client):
         and 'class="node state-finished"' in html
     )
     assert 'data-stage="vis"' in html  # not created yet: drawn dashed
+    # The last run's fft failed for good: vis will never run, and the page says why.
+    assert "will not run: fft failed" in html
 
 
 def test_jobs_page_filters_and_paginates(world_and_client):
