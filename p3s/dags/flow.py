@@ -118,32 +118,64 @@ def _create_job(
     return job
 
 
+_graphs: dict[int, dict[str, Any]] = {}
+
+
+def version_graph(version_id: int) -> dict[str, Any]:
+    """A version's graph; versions never change, so each process keeps the ones it has read."""
+    graph = _graphs.get(version_id)
+    if graph is None:
+        graph = _graphs[version_id] = DagVersion.objects.values_list("graph", flat=True).get(
+            pk=version_id
+        )
+    return graph
+
+
 def on_job_finished(job: Job, actor: str) -> list[Job]:
-    """Create the children whose parents have all finished; settle the run. Returns them."""
-    run = (
-        DagRun.objects.select_for_update()
-        .select_related("version", "template", "file")
-        .get(pk=job.dagrun_id)
-    )
-    graph = run.version.graph
-    jobs = {j.stage: j for j in run.jobs.all()}
-    settings = {s.stage: s for s in run.template.stage_settings.all()}
+    """Create the children whose parents have all finished; settle the run. Returns them.
+
+    This runs once per finished job, on the pilots' hot path: the run row is locked, the
+    job states are read once as plain tuples, and settings and file are loaded only when
+    a child is created.
+    """
+    run = DagRun.objects.select_for_update().get(pk=job.dagrun_id)
+    graph = version_graph(run.version_id)
+    rows = {
+        stage: (state, outputs, reason)
+        for stage, state, outputs, reason in Job.objects.filter(dagrun_id=run.pk).values_list(
+            "stage", "state", "outputs", "drop_reason"
+        )
+    }
+    ready = [
+        child
+        for child in graph["order"]
+        if job.stage in graph["stages"][child]["parents"]
+        and child not in rows
+        and all(
+            rows.get(p, ("",))[0] == JobState.FINISHED for p in graph["stages"][child]["parents"]
+        )
+    ]
     created = []
-    for child in graph["order"]:
-        node = graph["stages"][child]
-        if job.stage not in node["parents"] or child in jobs:
-            continue
-        parents = [jobs.get(p) for p in node["parents"]]
-        if all(p is not None and p.state == JobState.FINISHED for p in parents):
-            outputs = {p.stage: list(p.outputs) for p in parents}
-            created.append(_create_job(run, child, node, settings[child], outputs, actor))
-    settle_dagrun(run)
+    if ready:
+        run = DagRun.objects.select_related("template", "file").get(pk=run.pk)
+        settings = {s.stage: s for s in run.template.stage_settings.all()}
+        for child in ready:
+            node = graph["stages"][child]
+            outputs = {p: list(rows[p][1]) for p in node["parents"]}
+            made = _create_job(run, child, node, settings[child], outputs, actor)
+            rows[child] = (made.state, [], made.drop_reason)
+            created.append(made)
+    settle_dagrun(run, [(state, reason) for state, _, reason in rows.values()])
     return created
 
 
-def settle_dagrun(run: DagRun) -> str:
-    """Recompute a run's state from its jobs (it may reopen when a job is retried)."""
-    states = list(run.jobs.values_list("state", "drop_reason"))
+def settle_dagrun(run: DagRun, states: list[tuple[str, str]] | None = None) -> str:
+    """Recompute a run's state from its jobs (it may reopen when a job is retried).
+
+    ``states``: (state, drop_reason) of every job of the run, when the caller has them.
+    """
+    if states is None:
+        states = list(run.jobs.values_list("state", "drop_reason"))
     if any(s in LIVE for s, _ in states):
         new = DagRunState.RUNNING
     elif any(s == JobState.FAILED for s, _ in states):
