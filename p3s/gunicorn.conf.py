@@ -7,9 +7,9 @@ worker. Keep workers x threads below PostgreSQL's max_connections (default 100).
 import os
 
 bind = os.environ.get("P3S_BIND", "127.0.0.1:8000")
-workers = int(os.environ.get("P3S_WORKERS", "2"))
+workers = int(os.environ.get("P3S_WORKERS", "4"))
 worker_class = "gthread"
-threads = int(os.environ.get("P3S_THREADS", "40"))
+threads = int(os.environ.get("P3S_THREADS", "20"))
 timeout = 120
 graceful_timeout = 10
 keepalive = 75

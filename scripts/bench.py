@@ -88,8 +88,8 @@ def server_env(db_url: str, var: Path, port: int) -> dict[str, str]:
         "P3S_DATA_ROOT": str(var / "data"),
         "P3S_SECRET_KEY": "bench-" + uuid.uuid4().hex,
         "P3S_BIND": f"127.0.0.1:{port}",
-        "P3S_WORKERS": "2",
-        "P3S_THREADS": "40",
+        "P3S_WORKERS": "4",
+        "P3S_THREADS": "20",
         "P3S_LOG_LEVEL": "WARNING",
         "P3S_CONN_MAX_AGE": "600",
     }
