@@ -480,7 +480,27 @@ def write_report(data: dict) -> None:
             "",
         ]
     if "payloads" in data:
-        lines += ["## Payloads", "", "```", json.dumps(data["payloads"], indent=2), "```", ""]
+        p = data["payloads"]
+        lines += ["## Payloads (one synthetic 2,560 x 6,000 APA-event, one core)", "",
+                  "| figure | value | baseline or goal |", "|---|---|---|"]
+        if "adcfft_seconds" in p:
+            lines += [
+                f"| ADC+FFT (stats, spectra, averages) | {p['adcfft_seconds'] * 1000:.1f} ms, "
+                f"{p['adcfft_mb_per_s']:.0f} MB/s of raw int16 | bare float32 rfft of the same array "
+                f"{p['rfft_seconds'] * 1000:.1f} ms ({p['rfft_mb_per_s']:.0f} MB/s): ratio "
+                f"{p['adcfft_over_rfft']:.2f} (goal {p['adcfft_goal_ratio']:.2f}) |",
+                f"| ADC+FFT against scipy's rfft of the int16 array as given | ratio "
+                f"{p['adcfft_over_rfft_int16_as_given']:.2f} | rfft {p['rfft_int16_as_given_seconds'] * 1000:.1f} ms |",
+            ]
+        if "sig_seconds_per_apa_event" in p:
+            lines.append(
+                f"| SIG (noise filter, deconvolution, ROIs) | {p['sig_seconds_per_apa_event']:.2f} s per APA-event | "
+                f"goal {p['sig_goal_seconds']} s; Wire-Cell ~{p['wirecell_seconds_per_apa_event']:.0f} s "
+                f"({p['wirecell_seconds_per_apa_event'] / p['sig_seconds_per_apa_event']:.0f}x) |"
+            )
+        if "reco_seconds_per_apa_event" in p:
+            lines.append(f"| RECO (hits, clusters, tracks) | {p['reco_seconds_per_apa_event']:.2f} s per APA-event | |")
+        lines.append("")
     (OUT / "report.md").write_text("\n".join(lines))
 
 
