@@ -340,8 +340,8 @@ def live_p3s(tmp_path_factory) -> Iterator[LiveServer]:
         ).stdout.strip()
     (workdir / "pilot.token").write_text(server.tokens["pilot"] + "\n")
     os.chmod(workdir / "pilot.token", 0o600)
-    server.start_server()
     try:
+        server.start_server()  # inside the try: a server that fails to come up is still stopped
         yield server
     finally:
         for proc in reversed(server.procs):
