@@ -62,6 +62,8 @@ class AlarmFilter(django_filters.FilterSet):
 class AlarmViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Alarms raised by the alarm rules; operators acknowledge them."""
 
+    lookup_value_regex = r"[0-9]+"  # ids are numbers: anything else is a 404 at routing
+
     queryset = Alarm.objects.select_related("rule").order_by("-opened_at", "-id")
     serializer_class = AlarmSerializer
     filterset_class = AlarmFilter
@@ -97,6 +99,8 @@ class ProductFilter(django_filters.FilterSet):
 class ProductViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Visual products, latest data first; ``url`` is the file."""
 
+    lookup_value_regex = r"[0-9]+"  # ids are numbers: anything else is a 404 at routing
+
     queryset = Product.objects.order_by("-data_ts", "-id")
     serializer_class = s.ProductSerializer
     filterset_class = ProductFilter
@@ -119,6 +123,8 @@ class MetricFilter(django_filters.FilterSet):
 
 class MetricViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     """Metric values (what the strip charts draw), latest data first."""
+
+    lookup_value_regex = r"[0-9]+"  # ids are numbers: anything else is a 404 at routing
 
     queryset = Metric.objects.order_by("-data_ts", "-id")
     serializer_class = s.MetricSerializer

@@ -71,6 +71,8 @@ class FileFilter(django_filters.FilterSet):
 class FileViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Data files. DAQ announces them (POST); operators read them."""
 
+    lookup_value_regex = r"[0-9]+"  # ids are numbers: anything else is a 404 at routing
+
     queryset = DataFile.objects.prefetch_related("dagruns__template", "dagruns__version")
     serializer_class = s.FileSerializer
     filterset_class = FileFilter
@@ -127,6 +129,8 @@ def job_spec(job: Job) -> dict:
 
 class PilotViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Pilots register, heartbeat, claim and say goodbye; operators read them."""
+
+    lookup_value_regex = r"[0-9]+"  # ids are numbers: anything else is a 404 at routing
 
     queryset = Pilot.objects.select_related("token")
     serializer_class = s.PilotSerializer
@@ -225,6 +229,8 @@ class JobFilter(django_filters.FilterSet):
 
 class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """The job queue: pilots report on their jobs; operators read, retry, cancel, reprioritise."""
+
+    lookup_value_regex = r"[0-9]+"  # ids are numbers: anything else is a 404 at routing
 
     queryset = Job.objects.select_related("dagrun__template", "dagrun__file", "settings")
     filterset_class = JobFilter
@@ -345,6 +351,7 @@ class DagRunFilter(django_filters.FilterSet):
 
 
 class DagRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    lookup_value_regex = r"[0-9]+"  # ids are numbers: anything else is a 404 at routing
     queryset = DagRun.objects.select_related("template", "version", "file")
     filterset_class = DagRunFilter
 

@@ -118,25 +118,17 @@ def _create_job(
     return job
 
 
-_graphs: dict[int, dict[str, Any]] = {}
-
-
 def version_graph(version_id: int) -> dict[str, Any]:
-    """A version's graph; versions never change, so each process keeps the ones it has read."""
-    graph = _graphs.get(version_id)
-    if graph is None:
-        graph = _graphs[version_id] = DagVersion.objects.values_list("graph", flat=True).get(
-            pk=version_id
-        )
-    return graph
+    """A version's graph, without loading the rest of the row."""
+    return DagVersion.objects.values_list("graph", flat=True).get(pk=version_id)
 
 
 def on_job_finished(job: Job, actor: str) -> list[Job]:
     """Create the children whose parents have all finished; settle the run. Returns them.
 
     This runs once per finished job, on the pilots' hot path: the run row is locked, the
-    job states are read once as plain tuples, and settings and file are loaded only when
-    a child is created.
+    graph and the job states are read as plain values, and settings and file are loaded
+    only when a child is created.
     """
     run = DagRun.objects.select_for_update().get(pk=job.dagrun_id)
     graph = version_graph(run.version_id)

@@ -205,3 +205,20 @@ def test_summary_counts_claimable_jobs_and_pilots_per_queue(daq, new_pilot, oper
     assert s["top_priority"] == {"default": 10}
     assert s["pilots"]["by_queue"] == {"default": {"idle": 1}}
     assert s["jobs"]["by_stage"]["a"]["waiting"] == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/jobs/null,null/",
+        "/api/v1/jobs/false/cancel/",
+        "/api/v1/jobs/x/retry/",
+        "/api/v1/files/abc/",
+        "/api/v1/dagruns/1.5/",
+    ],
+)
+def test_non_numeric_ids_are_404_not_500(operator, path):
+    assert operator.post(path).status_code == 404
+    assert operator.get(path).status_code == 404
+    assert operator.patch(path, {"priority": 1}, format="json").status_code == 404
