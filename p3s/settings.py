@@ -43,6 +43,7 @@ P3S = {
     "DISPATCH_GRACE": env_float("P3S_DISPATCH_GRACE", 60.0, 0.1),
     "TIMEOUT_GRACE": env_float("P3S_TIMEOUT_GRACE", 30.0, 0.0),
     "MAX_WAIT": env_float("P3S_MAX_WAIT", 60.0, 0.0),
+    "WAKEUP_RECHECK": env_float("P3S_WAKEUP_RECHECK", 5.0, 0.05),
     "SWEEP_INTERVAL": env_float("P3S_SWEEP_INTERVAL", 2.0, 0.05),
     "RETENTION_INTERVAL": env_float("P3S_RETENTION_INTERVAL", 60.0, 0.0),
     "PUBLIC_PAGES": env_bool("P3S_PUBLIC_PAGES", False),

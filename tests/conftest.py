@@ -323,6 +323,7 @@ def live_p3s(tmp_path_factory) -> Iterator[LiveServer]:
         "P3S_HEARTBEAT_INTERVAL": "1",
         "P3S_DISPATCH_GRACE": "20",
         "P3S_TIMEOUT_GRACE": "2",
+        "P3S_WAKEUP_RECHECK": "60",  # only wake-up signals end a long poll early in tests
         "P3S_BIND": f"127.0.0.1:{port}",
         "P3S_WORKERS": "2",
         "P3S_THREADS": "16",

@@ -22,7 +22,6 @@ from django.db import connection, transaction
 
 log = logging.getLogger(__name__)
 CHANNEL = "p3s_claimable"
-SAFETY_RECHECK = 5.0
 
 _cond = threading.Condition()
 _generation = 0
@@ -58,7 +57,7 @@ def notify_claimable() -> None:
 def wait_for_change(since: int, timeout: float) -> bool:
     """Block until a job may have become claimable after generation ``since``, or timeout."""
     ensure_listener()
-    recheck = SAFETY_RECHECK if _listener_ok.is_set() else 0.25
+    recheck = settings.P3S["WAKEUP_RECHECK"] if _listener_ok.is_set() else 0.25
     with _cond:
         return _cond.wait_for(lambda: _generation != since, timeout=min(timeout, recheck))
 

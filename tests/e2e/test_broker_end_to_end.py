@@ -140,3 +140,43 @@ def test_a_server_crash_mid_job_loses_nothing(live_p3s):
     assert run["state"] == "succeeded"
     job = live_p3s.get(f"/api/v1/jobs/{run['jobs'][0]['id']}/").json()
     assert job["attempt"] == 1, "the job was re-run instead of its report being delivered"
+
+
+def test_a_long_poll_in_one_server_process_is_woken_by_an_announcement_in_another(live_p3s):
+    """Four gunicorn workers: the waiting claim and the announcement usually land in different
+    processes. The safety re-check is 60 s, so only a wake-up signal (NOTIFY on PostgreSQL,
+    a datagram to each process's socket on SQLite) can end the 30 s wait with a job."""
+    import threading
+
+    import requests
+
+    pilot = live_p3s.post("/api/v1/pilots/", role="pilot", json={"host": "poller"}).json()
+    headers = {**live_p3s.headers("pilot"), "X-P3S-Pilot-Key": pilot["key"]}
+    answers = []
+
+    def poll():
+        r = requests.post(
+            f"{live_p3s.url}/api/v1/pilots/{pilot['id']}/claim/",
+            json={"wait": 30},
+            headers=headers,
+            timeout=60,
+        )
+        answers.append(r.status_code)
+
+    for i in range(4):
+        t = threading.Thread(target=poll)
+        t.start()
+        import time
+
+        time.sleep(0.5)  # the claim is waiting
+        assert announce(live_p3s, "diag", f"wake-{i}.dat").status_code == 201
+        t.join(29)
+        assert not t.is_alive(), "the waiting claim was not woken by the announcement"
+        assert answers[-1] == 200
+        job = live_p3s.get("/api/v1/jobs/?state=dispatched").json()["results"][0]
+        requests.post(
+            f"{live_p3s.url}/api/v1/jobs/{job['id']}/report/",
+            json={"state": "finished"},
+            headers=headers,
+            timeout=10,
+        ).raise_for_status()

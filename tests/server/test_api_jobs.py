@@ -43,7 +43,9 @@ def test_claim_returns_the_job_spec_or_204(daq, new_pilot, make_dag, settings, t
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_long_poll_returns_as_soon_as_a_job_becomes_claimable(daq, new_pilot, make_dag):
+def test_a_long_poll_returns_as_soon_as_a_job_becomes_claimable(daq, new_pilot, make_dag, settings):
+    # With the safety re-check longer than the wait, only a wake-up signal can end it early.
+    settings.P3S = {**settings.P3S, "WAKEUP_RECHECK": 60.0}
     make_dag(FANOUT_JOIN)
     pilot = new_pilot()
     answer = {}
