@@ -10,6 +10,7 @@ from rest_framework.response import Response
 
 from p3s.accounts import roles
 from p3s.api import serializers as s
+from p3s.api.filters import UTCDateTimeFilter
 from p3s.dqm import alarms
 from p3s.dqm.models import ACTIVE_ALARM_STATES, Alarm, Metric, Product
 
@@ -47,7 +48,7 @@ class AlarmFilter(django_filters.FilterSet):
         method="filter_state", help_text="open, acknowledged, cleared or active"
     )
     rule = django_filters.CharFilter(field_name="rule__name")
-    since = django_filters.IsoDateTimeFilter(field_name="opened_at", lookup_expr="gte")
+    since = UTCDateTimeFilter(field_name="opened_at", lookup_expr="gte")
 
     class Meta:
         model = Alarm
@@ -85,7 +86,7 @@ def _labels(qs, request):
 
 
 class ProductFilter(django_filters.FilterSet):
-    since = django_filters.IsoDateTimeFilter(field_name="data_ts", lookup_expr="gte")
+    since = UTCDateTimeFilter(field_name="data_ts", lookup_expr="gte")
     stream = django_filters.CharFilter(field_name="job__dagrun__file__stream")
     dagrun = django_filters.NumberFilter(field_name="job__dagrun")
     apa = django_filters.CharFilter(field_name="labels__apa")
@@ -111,8 +112,8 @@ class ProductViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
 
 
 class MetricFilter(django_filters.FilterSet):
-    since = django_filters.IsoDateTimeFilter(field_name="data_ts", lookup_expr="gte")
-    until = django_filters.IsoDateTimeFilter(field_name="data_ts", lookup_expr="lt")
+    since = UTCDateTimeFilter(field_name="data_ts", lookup_expr="gte")
+    until = UTCDateTimeFilter(field_name="data_ts", lookup_expr="lt")
     apa = django_filters.CharFilter(field_name="labels__apa")
     plane = django_filters.CharFilter(field_name="labels__plane")
 

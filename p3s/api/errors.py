@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.core.exceptions import ObjectDoesNotExist
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import DataError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -38,6 +39,13 @@ def exception_handler(exc, context):
             return Response({"detail": str(exc)}, status=code)
     if isinstance(exc, ObjectDoesNotExist):
         return Response({"detail": f"not found: {exc}"}, status=status.HTTP_404_NOT_FOUND)
+    if isinstance(exc, DataError):
+        # The database refused a value (out of range, bad encoding): bad input, not a crash.
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "invalid value"
+        return Response(
+            {"detail": f"the database cannot store or compare this value: {first}"},
+            status=status.HTTP_400_BAD_REQUEST,
+        )
     if isinstance(exc, DjangoValidationError):
         return Response({"detail": "; ".join(exc.messages)}, status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, exceptions.ValidationError):

@@ -25,6 +25,7 @@ from rest_framework.views import APIView
 from p3s.accounts import roles
 from p3s.accounts.models import ApiToken
 from p3s.api import serializers as s
+from p3s.api.filters import UTCDateTimeFilter
 from p3s.api.parsers import PlainYAMLParser, TextYAMLParser, YAMLParser
 from p3s.dags import flow, spec
 from p3s.dags.models import DagRun, DagTemplate, DataFile
@@ -61,7 +62,7 @@ def _pilot_key(request) -> str | None:
 
 
 class FileFilter(django_filters.FilterSet):
-    since = django_filters.IsoDateTimeFilter(field_name="data_ts", lookup_expr="gte")
+    since = UTCDateTimeFilter(field_name="data_ts", lookup_expr="gte")
 
     class Meta:
         model = DataFile
@@ -218,7 +219,7 @@ class PilotViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
 
 
 class JobFilter(django_filters.FilterSet):
-    since = django_filters.IsoDateTimeFilter(field_name="updated", lookup_expr="gte")
+    since = UTCDateTimeFilter(field_name="updated", lookup_expr="gte")
     template = django_filters.CharFilter(field_name="dagrun__template__name")
     run = django_filters.NumberFilter(field_name="dagrun__file__run")
 
@@ -343,7 +344,7 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
 class DagRunFilter(django_filters.FilterSet):
     template = django_filters.CharFilter(field_name="template__name")
     run = django_filters.NumberFilter(field_name="file__run")
-    since = django_filters.IsoDateTimeFilter(field_name="created", lookup_expr="gte")
+    since = UTCDateTimeFilter(field_name="created", lookup_expr="gte")
 
     class Meta:
         model = DagRun

@@ -92,3 +92,30 @@ def test_metrics_are_in_prometheus_text_format(client, daq, make_dag):
 def test_the_openapi_schema_is_served(operator):
     r = operator.get("/api/schema/")
     assert r.status_code == 200 and b"/api/v1/pilots/{id}/claim/" in r.content
+
+
+@pytest.mark.parametrize(
+    "since", ["0955-08-29T20:48:22+23:02", "2026-01-01T00:00:00-23:59", "2026-01-01T00:00:00+23:59"]
+)
+def test_times_with_any_offset_are_compared_in_utc(operator, since):
+    r = operator.get("/api/v1/files/", {"since": since})
+    assert r.status_code == 200, r.content
+
+
+@pytest.mark.parametrize("since", ["0001-01-01T00:00:00+23:00", "9999-12-31T23:59:59-23:00"])
+def test_a_time_with_no_utc_equivalent_is_a_400(operator, since):
+    r = operator.get("/api/v1/files/", {"since": since})
+    assert r.status_code == 400 and "out of range" in r.json()["detail"]
+
+
+def test_an_announcement_with_a_far_offset_is_stored_in_utc(daq):
+    r = daq.post(
+        "/api/v1/files/", {**FILE, "timestamp": "2026-11-22T23:30:00+23:30"}, format="json"
+    )
+    assert r.status_code == 201, r.content
+    assert r.json()["timestamp"] == "2026-11-22T00:00:00Z"
+
+
+def test_a_run_number_too_large_for_the_database_is_a_400(daq, operator):
+    assert daq.post("/api/v1/files/", {**FILE, "run": 2**40}, format="json").status_code == 400
+    assert operator.get("/api/v1/files/", {"run": 2**70}).status_code in (200, 400)
