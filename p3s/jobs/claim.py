@@ -84,9 +84,11 @@ def claim_next(
     """
     if not queues:
         return None
-    now = timezone.now()
     grace = settings.P3S["TIMEOUT_GRACE"]
     with transaction.atomic():
+        # Taken inside the transaction: on SQLite, after BEGIN IMMEDIATE got the write lock, so
+        # a job is never stamped as dispatched before the commit that made it claimable.
+        now = timezone.now()
         with connection.cursor() as cur:
             if connection.vendor == "postgresql":
                 ensure_prepared(cur, connection.connection)

@@ -67,7 +67,17 @@ def test_a_fan_out_and_join_dag_runs_to_succeeded_from_one_announcement(live_p3s
     # The join ran after both parents, with their outputs as inputs.
     d = live_p3s.get(f"/api/v1/jobs/{jobs['d']['id']}/").json()
     assert set(d["parents"]) == {"b", "c"}
-    assert d["dispatched_at"] >= max(jobs["b"]["ended_at"], jobs["c"]["ended_at"])
+    # The join was created once both parents had finished (same host, same clock).
+    finished = [
+        next(
+            e["at"]
+            for e in live_p3s.get(f"/api/v1/jobs/{jobs[s]['id']}/").json()["events"]
+            if e["to_state"] == "finished"
+        )
+        for s in ("b", "c")
+    ]
+    created = next(e["at"] for e in d["events"] if e["from_state"] == "")
+    assert created >= max(finished)
     assert any(u.endswith(".bin") for u in jobs["c"]["outputs"])
     # Metrics from the payload arrived.
     assert "diag" in live_p3s.get(f"/api/v1/jobs/{jobs['a']['id']}/").json()["log_tail"]
