@@ -134,7 +134,7 @@ SPECTACULAR_SETTINGS = {
         "DagRunStateEnum": "p3s.dags.models.DagRunState",
         "PilotStateEnum": "p3s.pilots.models.PilotState",
         "AlarmStateEnum": "p3s.dqm.models.AlarmState",
-        "ReportStateEnum": ["running", "finished", "failed", "timeout", "released"],
+        "ReportStateEnum": "p3s.jobs.actions.REPORTABLE",
     },
 }
 

@@ -11,6 +11,7 @@ from rest_framework import serializers
 
 from p3s.dags.models import DagRun, DataFile
 from p3s.dqm.models import Metric, Product
+from p3s.jobs.actions import REPORTABLE
 from p3s.jobs.models import Job, JobEvent
 from p3s.pilots.models import Pilot
 
@@ -276,7 +277,7 @@ class MetricsSerializer(serializers.Serializer):
 
 
 class ReportSerializer(serializers.Serializer):
-    state = serializers.ChoiceField(["running", "finished", "failed", "timeout", "released"])
+    state = serializers.ChoiceField(REPORTABLE)
     outputs = serializers.ListField(
         child=serializers.CharField(max_length=1000), required=False, default=list, max_length=1000
     )

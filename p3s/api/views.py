@@ -194,16 +194,19 @@ class PilotViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         wait, time_left = ser.validated_data["wait"], ser.validated_data["time_left"]
         deadline = time.monotonic() + wait
         actor = f"pilot:{pilot.pk}"
+        touched = 0.0
         while True:
             seen = wakeup.generation()
             job = claim.claim_next(pilot.pk, pilot.queues, time_left, actor=actor)
             if job is not None:
-                return Response(job_spec(job))
-            remaining = deadline - time.monotonic()
-            pilots.touch(pilot)  # a pilot waiting in a long poll is alive
-            if remaining <= 0:
+                return Response(job_spec(job))  # the claim itself refreshed last_seen
+            now = time.monotonic()
+            if now - touched > pilot.heartbeat_interval / 2:
+                pilots.touch(pilot)  # a pilot in a long poll is alive; once per half beat is enough
+                touched = now
+            if now >= deadline:
                 return Response(status=204)
-            wakeup.wait_for_change(seen, remaining)
+            wakeup.wait_for_change(seen, deadline - now)
 
     @extend_schema(request=s.ExitSerializer, responses={200: s.PilotSerializer})
     @action(detail=True, methods=["post"])

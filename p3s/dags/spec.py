@@ -7,7 +7,6 @@ A spec has template-level fields (name, description, enabled, trigger, policy), 
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
@@ -316,7 +315,3 @@ def load(text_or_data: str | dict[str, Any], payloads: set[str] | None = None) -
 
 def dump_yaml(spec: DagSpec) -> str:
     return yaml.safe_dump(spec.to_dict(), sort_keys=False)
-
-
-def dump_json(spec: DagSpec) -> str:
-    return json.dumps(spec.to_dict(), indent=2)

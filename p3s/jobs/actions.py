@@ -20,7 +20,8 @@ from p3s.jobs.models import Job
 from p3s.jobs.states import ON_PILOT, JobState
 from p3s.jobs.transitions import move
 
-REPORTABLE = {"running", "finished", "failed", "timeout", "released"}
+# What a pilot may report (the API's choices and schema enum come from here).
+REPORTABLE = ("running", "finished", "failed", "timeout", "released")
 
 
 @dataclass
@@ -246,8 +247,3 @@ def set_priority(job_id: int, priority: int, actor: str) -> Job:
             attempt=job.attempt,
         )
         return job
-
-
-def check_owner(job: Job, pilot_id: int) -> None:
-    if job.pilot_id != pilot_id:
-        raise NotYours(f"job {job.pk} is not running on pilot {pilot_id}")

@@ -48,25 +48,24 @@ def by_key(token: ApiToken, key: str | None) -> Pilot:
 
 
 def heartbeat(pilot: Pilot, job_id: int | None, progress: dict[str, Any] | None) -> str:
-    """Note that the pilot lives; answer with a command: continue, kill-job or exit."""
+    """Note that the pilot lives; answer with a command: continue, kill-job or exit.
+
+    ``pilot`` is the row ``authenticate`` just read; one UPDATE records the beat.
+    """
     from p3s.jobs.models import Job
     from p3s.jobs.states import ON_PILOT
 
-    now = timezone.now()
-    with transaction.atomic():
-        pilot = Pilot.objects.select_for_update().get(pk=pilot.pk)
-        command = "continue"
-        if pilot.state in (PilotState.LOST, PilotState.EXITED, PilotState.INVALID):
-            # Declared lost (its job was re-queued) or gone: it must not go on.
-            command = "exit"
-        elif job_id is not None:
-            owned = Job.objects.filter(pk=job_id, pilot_id=pilot.pk, state__in=ON_PILOT).exists()
-            if not owned:
-                command = "kill-job"  # cancelled, or handed to someone else
-        pilot.last_seen = now
-        if progress is not None:
-            pilot.resources = {**pilot.resources, "progress": progress}
-        pilot.save(update_fields=["last_seen", "resources"])
+    command = "continue"
+    if pilot.state in (PilotState.LOST, PilotState.EXITED, PilotState.INVALID):
+        command = "exit"  # declared lost (its job was re-queued) or gone: it must not go on
+    elif job_id is not None:
+        owned = Job.objects.filter(pk=job_id, pilot_id=pilot.pk, state__in=ON_PILOT).exists()
+        if not owned:
+            command = "kill-job"  # cancelled, or handed to someone else
+    update: dict[str, Any] = {"last_seen": timezone.now()}
+    if progress is not None:
+        update["resources"] = {**pilot.resources, "progress": progress}
+    Pilot.objects.filter(pk=pilot.pk).update(**update)
     return command
 
 

@@ -116,6 +116,6 @@ def test_an_announcement_with_a_far_offset_is_stored_in_utc(daq):
     assert r.json()["timestamp"] == "2026-11-22T00:00:00Z"
 
 
-def test_a_run_number_too_large_for_the_database_is_a_400(daq, operator):
-    assert daq.post("/api/v1/files/", {**FILE, "run": 2**40}, format="json").status_code == 400
-    assert operator.get("/api/v1/files/", {"run": 2**70}).status_code in (200, 400)
+def test_a_run_number_too_large_for_the_database_is_a_400(daq):
+    r = daq.post("/api/v1/files/", {**FILE, "run": 2**40}, format="json")
+    assert r.status_code == 400 and r.json()["detail"].startswith("run")
