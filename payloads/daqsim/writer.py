@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import zlib
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -221,6 +222,47 @@ def write_tpc_file(
     return _finish(path, truth_path, "tpc", run, subrun, start, n_events)
 
 
+def _write_records(
+    out_dir: Path,
+    stream: str,
+    fmt: str,
+    *,
+    run: int,
+    subrun: int,
+    n_events: int,
+    start: datetime,
+    truth: dict,
+    make_event: Callable[[int], dict[str, np.ndarray]],
+    attrs: dict | None = None,
+    progress: tqdm | None = None,
+) -> FileInfo:
+    """Write a small-record stream (BI, CRT): one group per event holding the datasets
+    ``make_event(i)`` returns, the event index, and the truth sidecar."""
+    path = out_dir / file_name(stream, run, subrun)
+    truth_path = truth_path_of(path)
+    index = np.zeros(n_events, dtype=INDEX_DTYPE)
+    with h5py.File(path, "w") as h5:
+        _header(h5, fmt, stream, run, subrun, start, n_events)
+        for key, value in (attrs or {}).items():
+            h5.attrs[key] = value
+        for i in range(n_events):
+            t = start + timedelta(seconds=i * EVENT_SPACING_S)
+            grp = h5.create_group(event_group(i))
+            grp.attrs["event"] = i
+            grp.attrs["timestamp"] = _iso(t)
+            size = 0
+            for name, data in make_event(i).items():
+                grp.create_dataset(name, data=data)
+                size += data.nbytes
+            index[i] = (i, event_group(i).encode(), t.timestamp(), size, 0)
+            if progress is not None:
+                progress.update(1)
+        h5.create_dataset("index", data=index)
+    with h5py.File(truth_path, "w") as th:
+        th.attrs["truth"] = json.dumps(truth)
+    return _finish(path, truth_path, stream, run, subrun, start, n_events)
+
+
 def write_bi_file(
     out_dir: Path,
     *,
@@ -234,30 +276,24 @@ def write_bi_file(
 ) -> FileInfo:
     """Write one beam-instrumentation file (momenta and fibre-monitor counts) with truth."""
     cfg = cfg or beam.BeamConfig()
-    path = out_dir / file_name("bi", run, subrun)
-    truth_path = truth_path_of(path)
     truth = beam.beam_truth(cfg, seed, run)
-    index = np.zeros(n_events, dtype=INDEX_DTYPE)
-    with h5py.File(path, "w") as h5:
-        _header(h5, FORMAT_BI, "bi", run, subrun, start, n_events)
-        for i in range(n_events):
-            t = start + timedelta(seconds=i * EVENT_SPACING_S)
-            rng = np.random.default_rng([seed, run, subrun, i, 31])
-            rec = beam.simulate_bi_event(cfg, truth, rng)
-            grp = h5.create_group(event_group(i))
-            grp.attrs["event"] = i
-            grp.attrs["timestamp"] = _iso(t)
-            size = 0
-            for k, v in rec.items():
-                grp.create_dataset(k, data=v)
-                size += v.nbytes
-            index[i] = (i, event_group(i).encode(), t.timestamp(), size, 0)
-            if progress is not None:
-                progress.update(1)
-        h5.create_dataset("index", data=index)
-    with h5py.File(truth_path, "w") as th:
-        th.attrs["truth"] = json.dumps(truth)
-    return _finish(path, truth_path, "bi", run, subrun, start, n_events)
+
+    def event(i: int) -> dict[str, np.ndarray]:
+        rng = np.random.default_rng([seed, run, subrun, i, 31])
+        return beam.simulate_bi_event(cfg, truth, rng)
+
+    return _write_records(
+        out_dir,
+        "bi",
+        FORMAT_BI,
+        run=run,
+        subrun=subrun,
+        n_events=n_events,
+        start=start,
+        truth=truth,
+        make_event=event,
+        progress=progress,
+    )
 
 
 def write_crt_file(
@@ -273,29 +309,25 @@ def write_crt_file(
 ) -> FileInfo:
     """Write one CRT file (strip hits per record) with truth."""
     cfg = cfg or crt.CrtConfig()
-    path = out_dir / file_name("crt", run, subrun)
-    truth_path = truth_path_of(path)
     truth = crt.crt_truth(cfg, seed, run)
-    index = np.zeros(n_events, dtype=INDEX_DTYPE)
-    with h5py.File(path, "w") as h5:
-        _header(h5, FORMAT_CRT, "crt", run, subrun, start, n_events)
-        h5.attrs["n_modules"] = crt.N_MODULES
-        h5.attrs["n_strips"] = crt.N_STRIPS
-        for i in range(n_events):
-            t = start + timedelta(seconds=i * EVENT_SPACING_S)
-            rng = np.random.default_rng([seed, run, subrun, i, 37])
-            hits = crt.simulate_crt_event(cfg, truth, rng)
-            grp = h5.create_group(event_group(i))
-            grp.attrs["event"] = i
-            grp.attrs["timestamp"] = _iso(t)
-            grp.create_dataset("hits", data=hits)
-            index[i] = (i, event_group(i).encode(), t.timestamp(), hits.nbytes, 0)
-            if progress is not None:
-                progress.update(1)
-        h5.create_dataset("index", data=index)
-    with h5py.File(truth_path, "w") as th:
-        th.attrs["truth"] = json.dumps(truth)
-    return _finish(path, truth_path, "crt", run, subrun, start, n_events)
+
+    def event(i: int) -> dict[str, np.ndarray]:
+        rng = np.random.default_rng([seed, run, subrun, i, 37])
+        return {"hits": crt.simulate_crt_event(cfg, truth, rng)}
+
+    return _write_records(
+        out_dir,
+        "crt",
+        FORMAT_CRT,
+        run=run,
+        subrun=subrun,
+        n_events=n_events,
+        start=start,
+        truth=truth,
+        make_event=event,
+        attrs={"n_modules": crt.N_MODULES, "n_strips": crt.N_STRIPS},
+        progress=progress,
+    )
 
 
 def _jsonable(obj: object) -> object:
