@@ -94,18 +94,18 @@ class ConditionItemSerializer(serializers.Serializer):
     url = serializers.URLField(help_text="this version's URL (cacheable)")
 
 
-class ReferenceHistSerializer(serializers.Serializer):
+class ElementSerializer(serializers.Serializer):
     name = serializers.CharField()
     labels = serializers.DictField(child=serializers.CharField())
     element_key = serializers.CharField()
+
+
+class ReferenceHistSerializer(ElementSerializer):
     n_sources = serializers.IntegerField()
     body = serializers.JSONField(help_text="p3s-hist-1 JSON")
 
 
-class ReferenceMetricSerializer(serializers.Serializer):
-    name = serializers.CharField()
-    labels = serializers.DictField(child=serializers.CharField())
-    element_key = serializers.CharField()
+class ReferenceMetricSerializer(ElementSerializer):
     mean = serializers.FloatField()
     std = serializers.FloatField()
     n = serializers.IntegerField()

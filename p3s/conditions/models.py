@@ -243,22 +243,21 @@ def hist_key(labels: dict[str, Any] | None) -> str:
     return element_key(hist_labels(labels))
 
 
-class ReferenceHist(models.Model):
-    """One histogram of a reference set, combined over its source data."""
+class ReferenceElement(models.Model):
+    """What a reference keeps per detector element: a name and the element's labels."""
 
-    reference = models.ForeignKey(ReferenceSet, on_delete=models.CASCADE, related_name="hists")
-    name = models.CharField(max_length=100, help_text="the hist label, e.g. adc_rms")
+    name = models.CharField(max_length=100, help_text="hist or metric name, e.g. adc_rms")
     labels = models.JSONField(default=dict, blank=True, help_text="element labels")
     element_key = models.CharField(max_length=500)
-    body = models.JSONField(help_text="p3s-hist-1 JSON")
-    n_sources = models.PositiveIntegerField(default=1, help_text="products combined")
 
     class Meta:
+        abstract = True
         ordering = ["reference", "name", "element_key"]
         constraints = [
-            # ReferenceSet.hist_for reads a set's hists at once through the FK index.
+            # ReferenceSet.hist_for / metric_for read a set's rows at once (the FK index);
+            # one row per name and element.
             models.UniqueConstraint(
-                fields=["reference", "name", "element_key"], name="refhist_unique"
+                fields=["reference", "name", "element_key"], name="%(class)s_unique"
             ),
         ]
 
@@ -266,25 +265,27 @@ class ReferenceHist(models.Model):
         return f"{self.name} {self.element_key}"
 
 
-class ReferenceMetric(models.Model):
+class ReferenceHist(ReferenceElement):
+    """One histogram of a reference set, combined over its source data."""
+
+    reference = models.ForeignKey(ReferenceSet, on_delete=models.CASCADE, related_name="hists")
+    body = models.JSONField(help_text="p3s-hist-1 JSON")
+    n_sources = models.PositiveIntegerField(default=1, help_text="products combined")
+
+    class Meta(ReferenceElement.Meta):
+        pass
+
+
+class ReferenceMetric(ReferenceElement):
     """One metric of a reference set: mean, standard deviation and count over its sources."""
 
     reference = models.ForeignKey(ReferenceSet, on_delete=models.CASCADE, related_name="metrics")
-    name = models.CharField(max_length=100)
-    labels = models.JSONField(default=dict, blank=True, help_text="element labels")
-    element_key = models.CharField(max_length=500)
     mean = models.FloatField()
     std = models.FloatField()
     n = models.PositiveIntegerField()
 
-    class Meta:
-        ordering = ["reference", "name", "element_key"]
-        constraints = [
-            # ReferenceSet.metric_for reads a set's metrics at once through the FK index.
-            models.UniqueConstraint(
-                fields=["reference", "name", "element_key"], name="refmetric_unique"
-            ),
-        ]
+    class Meta(ReferenceElement.Meta):
+        pass
 
     def __str__(self) -> str:
         return f"{self.name} {self.element_key} = {self.mean:g}"
