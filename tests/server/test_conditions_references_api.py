@@ -98,3 +98,18 @@ def test_a_run_outside_the_references_runs_finds_none(ref, operator):
     ReferenceSet.objects.filter(pk=ref.pk).update(valid_from_run=100, valid_to_run=150)
     assert operator.get("/api/v1/references/tpc-dqm/?run=120").status_code == 200
     assert operator.get("/api/v1/references/tpc-dqm/?run=151").status_code == 404
+
+
+def test_the_answer_takes_the_same_queries_however_many_hists_it_holds(
+    ref, operator, django_assert_max_num_queries
+):
+    operator.get(URL)  # the token's first use of the minute writes its last_used
+    with django_assert_max_num_queries(8) as few:
+        operator.get(URL)
+    world = World()
+    labels = [{"apa": str(a), "plane": p} for a in range(6) for p in "uvx"]
+    world.run_file(300, hists=[("adc_rms", lab, [1, 1, 1, 1]) for lab in labels])
+    references.make_reference("tpc-dqm", "tpc", runs=[300])
+    with django_assert_max_num_queries(len(few.captured_queries)) as many:
+        body = operator.get(URL).json()
+    assert len(body["hists"]) == 18 and len(many.captured_queries) == len(few.captured_queries)
