@@ -116,6 +116,7 @@ class ConditionsCache:
         self.fetch = fetch
         self.server = server
         self.counts = Counts()
+        self.unreachable = False
 
     def _on_server(self, url: str) -> str:
         if not self.server:
@@ -133,10 +134,18 @@ class ConditionsCache:
         key = hashlib.sha256(url.encode()).hexdigest()[:32]
         return self.root / f"{key}.json", self.root / f"{key}.meta.json"
 
-    def get(self, url: str) -> Path | None:
-        """The local path of the body at ``url`` (fetched or from the cache), or None."""
+    def get(self, url: str, offline: bool = False) -> Path | None:
+        """The local path of the body at ``url`` (fetched or from the cache), or None.
+
+        ``offline``: the server was just found unreachable: do not ask it again.
+        Raises nothing; :attr:`unreachable` tells whether the last call found no server.
+        """
         url = self._on_server(url)
         body_path, meta_path = self._paths(url)
+        self.unreachable = False
+        if offline:
+            self.unreachable = True
+            return self._fallback(body_path, url, "the server did not answer")
         etag = ""
         if body_path.is_file():
             try:
@@ -147,6 +156,7 @@ class ConditionsCache:
         try:
             answer = self.fetch(url, headers)
         except Unreachable as exc:
+            self.unreachable = True
             return self._fallback(body_path, url, str(exc))
         if answer.status == 304 and etag:
             self.counts.not_modified += 1
@@ -179,13 +189,15 @@ class ConditionsCache:
         if not isinstance(urls, dict) or not urls:
             return {**spec, "conditions": {}}
         local: dict[str, str] = {}
+        offline = False  # after one fetch found no server, the others use the cache at once
         for name, url in sorted(urls.items()):
             if not isinstance(url, str) or not url:
                 log.warning("job %s: condition %r has no URL, leaving it out", spec.get("id"), name)
                 continue
             target = jobdir / JOB_SUBDIR / f"{Path(str(name)).name}.json"
             try:
-                cached = self.get(url)
+                cached = self.get(url, offline)
+                offline = offline or self.unreachable
                 if cached is None:
                     continue
                 target.parent.mkdir(parents=True, exist_ok=True)

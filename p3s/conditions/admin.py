@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import FieldError, PermissionDenied
 from django.db.models import Count
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -299,10 +299,11 @@ def _good_signoffs() -> list[int]:
     """Recent runs signed off good, when the quality app keeps sign-offs (else empty)."""
     try:
         from p3s.quality.models import RunSignoff
-    except ImportError:
+
+        runs = RunSignoff.objects.filter(verdict="good").order_by("-id")
+        return list(dict.fromkeys(runs.values_list("run", flat=True)[:50]))[:10]
+    except (ImportError, FieldError):  # no sign-offs here, or not by these field names
         return []
-    runs = RunSignoff.objects.filter(verdict="good").order_by("-id").values_list("run", flat=True)
-    return list(dict.fromkeys(runs[:50]))[:10]
 
 
 @admin.action(description="Make a reference from the selected DAG runs (runs signed off good)")

@@ -18,6 +18,7 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
+from django.core.exceptions import FieldError
 from django.db import transaction
 
 from p3s.conditions.elements import element_key, element_labels
@@ -254,9 +255,10 @@ def signed_off_good(run: int) -> bool | None:
     """Whether the run's latest sign-off says good; None when sign-offs do not exist here."""
     try:
         from p3s.quality.models import RunSignoff
-    except ImportError:
+
+        latest = RunSignoff.objects.filter(run=run).order_by("-id").first()
+    except (ImportError, FieldError):  # no sign-offs here, or not by these field names
         return None
-    latest = RunSignoff.objects.filter(run=run).order_by("-id").first()
     return latest is not None and str(getattr(latest, "verdict", "")) == "good"
 
 

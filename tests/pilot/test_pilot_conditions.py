@@ -146,3 +146,15 @@ def test_a_job_without_conditions_fetches_nothing(fake, make_pilot, server, cond
     assert run_one(pilot) == "finished"
     assert server.requests == []
     assert {m["name"]: m["value"] for m in dict(fake.calls.metrics)[job]} == {"conditions_given": 0}
+
+
+def test_once_the_server_is_found_gone_a_job_asks_it_no_more(ccache, server, tmp_path):
+    urls = {n: f"{SERVER}/api/v1/conditions/{n}/?version=1" for n in ("a", "b", "c")}
+    for url in urls.values():
+        server.put(url, 1, {})
+    ccache.localise({"id": 1, "conditions": urls}, tmp_path / "job-1")
+    server.down = True
+    server.requests.clear()
+    spec = ccache.localise({"id": 2, "conditions": urls}, tmp_path / "job-2")
+    assert len(server.requests) == 1
+    assert sorted(spec["conditions"]) == ["a", "b", "c"] and ccache.counts.stale == 3
