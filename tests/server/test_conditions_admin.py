@@ -151,3 +151,26 @@ def test_selected_dag_runs_become_a_reference_through_the_dag_run_action(eddie):
     assert ref.source_dagruns == [chosen.pk] and ref.hist_for("adc_rms", U1)["counts"] == [5] * 4
     page = eddie.get(f"/admin/conditions/referenceset/{ref.pk}/change/").content.decode()
     assert "1 histograms" in page and "current" in page
+
+
+def test_every_conditions_admin_page_opens_for_an_expert(eddie):
+    world = World()
+    world.run_file(
+        100,
+        hists=[("adc_rms", U1, [1, 2, 3, 4])],
+        metrics=[{"name": "adc_rms_mean", "value": 4.0, "labels": U1}],
+    )
+    ref = references.make_reference("tpc-dqm", "tpc", runs=[100])
+    for url in (
+        "/admin/",
+        "/admin/conditions/condition/",
+        "/admin/conditions/condition/add/",
+        "/admin/conditions/referenceset/",
+        f"/admin/conditions/referenceset/{ref.pk}/change/",
+        "/admin/conditions/referencehist/",
+        f"/admin/conditions/referencehist/?reference__id__exact={ref.pk}",
+        "/admin/conditions/referencemetric/",
+    ):
+        r = eddie.get(url)
+        assert r.status_code == 200, url
+    assert "adc_rms_mean" in eddie.get("/admin/conditions/referencemetric/").content.decode()
