@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from p3s.conditions.elements import element_key, element_labels
 from p3s.conditions.validation import check_data
+from p3s.dags.models import DataFile
 
 
 def digest_of(value: Any) -> str:
@@ -175,8 +176,6 @@ class ReferenceSet(models.Model):
     @cached_property
     def latest_run(self) -> int | None:
         """The newest run announced on this stream (to tell if data passed valid_to_run)."""
-        from p3s.dags.models import DataFile
-
         row = (
             DataFile.objects.filter(stream=self.stream)
             .order_by("-data_ts")

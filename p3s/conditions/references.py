@@ -31,6 +31,8 @@ from p3s.conditions.models import (
     hist_labels,
     iso,
 )
+from p3s.dags.models import DagRun, DagTemplate
+from p3s.dqm.models import Metric, Product
 from p3s.exceptions import P3SError
 
 log = logging.getLogger(__name__)
@@ -55,8 +57,6 @@ def current_reference(
 
 
 def _dagruns(template: str, stream: str, runs: list[int], dagruns: list[int]) -> list[int]:
-    from p3s.dags.models import DagRun, DagTemplate
-
     if not DagTemplate.objects.filter(name=template).exists():
         raise ReferenceRefused(f"there is no DAG template {template!r}")
     if not runs and not dagruns:
@@ -128,8 +128,6 @@ def combine_hists(bodies: list[dict[str, Any]]) -> tuple[dict[str, Any], int, li
 
 
 def _snapshot_hists(dagrun_ids: list[int]) -> tuple[list[dict[str, Any]], list[str]]:
-    from p3s.dqm.models import Product
-
     groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     labels_of: dict[tuple[str, str], dict[str, str]] = {}
     notes: list[str] = []
@@ -163,8 +161,6 @@ def _snapshot_hists(dagrun_ids: list[int]) -> tuple[list[dict[str, Any]], list[s
 
 
 def _snapshot_metrics(dagrun_ids: list[int]) -> list[dict[str, Any]]:
-    from p3s.dqm.models import Metric
-
     values: dict[tuple[str, str], list[float]] = defaultdict(list)
     labels_of: dict[tuple[str, str], dict[str, str]] = {}
     rows = Metric.objects.filter(job__dagrun__in=dagrun_ids).values_list("name", "labels", "value")
@@ -213,8 +209,6 @@ def make_reference(
             "nothing to make a reference of (were they deleted by retention?)"
         )
     if not runs:
-        from p3s.dags.models import DagRun
-
         runs = sorted(set(DagRun.objects.filter(pk__in=ids).values_list("file__run", flat=True)))
     default_name = f"run {runs[0]}" if len(runs) == 1 else f"runs {runs[0]}-{runs[-1]}"
     with transaction.atomic():

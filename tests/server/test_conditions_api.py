@@ -137,6 +137,13 @@ def test_the_schema_documents_the_answers_and_their_cache_headers(operator):
     assert "/api/v1/references/{template}/" in schema["paths"]
 
 
+def test_a_head_request_gets_the_headers_and_304_like_a_get(client_as):
+    pilot = client_as("pilot")
+    r = pilot.head("/api/v1/conditions/bands/")
+    assert r.status_code == 200 and r.content == b"" and r["ETag"]
+    assert pilot.head("/api/v1/conditions/bands/", HTTP_IF_NONE_MATCH=r["ETag"]).status_code == 304
+
+
 @pytest.fixture
 def pilot_client(client_as):
     return client_as("pilot")
