@@ -17,9 +17,11 @@ import statistics
 from collections import defaultdict
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from django.core.exceptions import FieldError
 from django.db import transaction
+from django.urls import reverse
 
 from p3s.conditions.elements import element_key, element_labels
 from p3s.conditions.models import (
@@ -54,6 +56,13 @@ def current_reference(
     if run is not None:
         qs = qs.exclude(valid_from_run__gt=run).exclude(valid_to_run__lt=run)
     return qs.order_by("-created", "-id").first()
+
+
+def make_reference_url(template: str, stream: str, run: int) -> str:
+    """The admin form that makes a reference from ``run``, prefilled (for "use as reference"
+    links on the run pages; experts only)."""
+    query = urlencode({"template": template, "stream": stream, "runs": run})
+    return f"{reverse('admin:conditions_referenceset_add')}?{query}"
 
 
 def _dagruns(template: str, stream: str, runs: list[int], dagruns: list[int]) -> list[int]:

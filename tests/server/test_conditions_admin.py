@@ -109,8 +109,10 @@ def test_operators_without_staff_rights_do_not_reach_the_conditions_admin(db):
 def test_an_expert_makes_a_reference_from_runs_in_the_admin(eddie):
     world = World()
     world.run_file(100, hists=[("adc_rms", U1, [1, 2, 3, 4])])
-    page = eddie.get("/admin/conditions/referenceset/add/?template=tpc-dqm&runs=100")
-    assert page.status_code == 200 and "Make the reference" in page.content.decode()
+    link = references.make_reference_url("tpc-dqm", "tpc", 100)
+    assert link == "/admin/conditions/referenceset/add/?template=tpc-dqm&stream=tpc&runs=100"
+    page = eddie.get(link).content.decode()
+    assert "Make the reference" in page and 'value="100"' in page
     r = eddie.post(
         "/admin/conditions/referenceset/add/",
         {"template": "tpc-dqm", "stream": "tpc", "runs": "100", "dagruns": "", "name": ""},
