@@ -113,3 +113,10 @@ def test_the_answer_takes_the_same_queries_however_many_hists_it_holds(
     with django_assert_max_num_queries(len(few.captured_queries)) as many:
         body = operator.get(URL).json()
     assert len(body["hists"]) == 18 and len(many.captured_queries) == len(few.captured_queries)
+
+
+def test_a_304_does_not_read_the_references_hists(ref, operator, django_assert_num_queries):
+    etag = operator.get(URL)["ETag"]
+    with django_assert_num_queries(2) as queries:  # the token, the current reference
+        assert operator.get(URL, HTTP_IF_NONE_MATCH=etag).status_code == 304
+    assert not any("referencehist" in q["sql"] for q in queries.captured_queries)
