@@ -204,20 +204,30 @@ class ReferenceSet(models.Model):
     def expired(self) -> bool:
         return bool(self.expired_reason)
 
-    @cached_property
-    def _hists(self) -> dict[tuple[str, str], ReferenceHist]:
-        return {(h.name, h.element_key): h for h in self.hists.all()}
+    def preload(self) -> ReferenceSet:
+        """Read all of the set's hists and metrics now (two queries): for a page that draws
+        many overlays. Without it each lookup reads its one row (by the unique index)."""
+        self._rows = {
+            "hist": {(h.name, h.element_key): h for h in self.hists.all()},
+            "metric": {(m.name, m.element_key): m for m in self.metrics.all()},
+        }
+        self._complete = True
+        return self
 
-    @cached_property
-    def _metrics(self) -> dict[tuple[str, str], ReferenceMetric]:
-        return {(m.name, m.element_key): m for m in self.metrics.all()}
+    def _row(self, kind: str, name: str, key: str):
+        rows = self.__dict__.setdefault("_rows", {"hist": {}, "metric": {}})[kind]
+        if (name, key) not in rows and not self.__dict__.get("_complete"):
+            related = self.hists if kind == "hist" else self.metrics
+            rows[(name, key)] = related.filter(name=name, element_key=key).first()
+        return rows.get((name, key))
 
     def hist_for(self, name: str, labels: dict[str, Any] | None) -> dict | None:
         """The reference histogram (p3s-hist-1 JSON) of this name and element, or None.
 
-        The first call loads all of the set's hists in one query; later calls are lookups.
+        One small query per element asked for (remembered on this object), or none after
+        :meth:`preload`.
         """
-        row = self._hists.get((name, hist_key(labels)))
+        row = self._row("hist", name, hist_key(labels))
         return row.body if row else None
 
     def metric_for(self, name: str, labels: dict[str, Any] | None) -> float | None:
@@ -227,7 +237,7 @@ class ReferenceSet(models.Model):
 
     def metric_row(self, name: str, labels: dict[str, Any] | None) -> ReferenceMetric | None:
         """The reference metric row (mean, std, n) of this metric and element, or None."""
-        return self._metrics.get((name, element_key(labels)))
+        return self._row("metric", name, element_key(labels))
 
 
 HIST_ID_LABELS = frozenset({"hist"})
@@ -253,8 +263,8 @@ class ReferenceElement(models.Model):
         abstract = True
         ordering = ["reference", "name", "element_key"]
         constraints = [
-            # ReferenceSet.hist_for / metric_for read a set's rows at once (the FK index);
-            # one row per name and element.
+            # One row per name and element; ReferenceSet.hist_for / metric_for read one row
+            # through this index (preload and the API read a set's rows by the FK index).
             models.UniqueConstraint(
                 fields=["reference", "name", "element_key"], name="%(class)s_unique"
             ),

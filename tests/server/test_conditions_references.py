@@ -65,13 +65,19 @@ def test_a_reference_keeps_each_metrics_mean_std_and_count_per_element(world):
     assert ref.metric_for("adc_rms_mean", {"apa": "2", "plane": "u"}) is None
 
 
-def test_lookups_read_the_set_once(world, django_assert_num_queries):
-    ref = references.make_reference("tpc-dqm", "tpc", runs=[100, 101])
-    ref = ReferenceSet.objects.get(pk=ref.pk)
-    with django_assert_num_queries(2):
+def test_each_lookup_reads_one_row_once_or_none_after_a_preload(world, django_assert_num_queries):
+    made = references.make_reference("tpc-dqm", "tpc", runs=[100, 101])
+    ref = ReferenceSet.objects.get(pk=made.pk)
+    with django_assert_num_queries(3):
         for _ in range(3):
             ref.hist_for("adc_rms", U1)
+            ref.hist_for("fft_spectrum", U1)  # absent: remembered as absent
             ref.metric_for("adc_rms_mean", U1)
+    ref = ReferenceSet.objects.get(pk=made.pk).preload()
+    with django_assert_num_queries(0):
+        assert ref.hist_for("adc_rms", U1)["counts"] == [14, 4, 4, 4]
+        assert ref.hist_for("fft_spectrum", U1) is None
+        assert ref.metric_for("adc_rms_mean", X1) == pytest.approx(3.5)
 
 
 def test_chosen_dag_runs_make_a_reference_of_just_those(world):
