@@ -19,7 +19,7 @@ FLAG_RANK = {Flag.UNDEFINED: 0, Flag.GOOD: 1, Flag.WARNING: 2, Flag.BAD: 3}
 
 def worst(flags) -> str:
     """The worst of some flags; undefined when there are none."""
-    return max(flags, key=lambda f: FLAG_RANK[Flag(f)], default=Flag.UNDEFINED)
+    return str(max(flags, key=lambda f: FLAG_RANK[Flag(f)], default=Flag.UNDEFINED))
 
 
 class CheckKind(models.TextChoices):
