@@ -18,6 +18,9 @@ CSRF_TRUSTED_ORIGINS = env_list("P3S_CSRF_TRUSTED_ORIGINS", "")
 
 DATABASE_URL = env_str("P3S_DATABASE_URL", f"sqlite:///{VAR_DIR / 'p3s.sqlite3'}")
 _db = dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("P3S_CONN_MAX_AGE", 60, 0))
+# A persistent connection cut under us (database restarted) is replaced at the next request,
+# not reused to answer 500s until CONN_MAX_AGE runs out.
+_db["CONN_HEALTH_CHECKS"] = True
 if _db["ENGINE"] == "django.db.backends.sqlite3":
     Path(_db["NAME"]).parent.mkdir(parents=True, exist_ok=True)
     # IMMEDIATE transactions take the write lock at BEGIN: the claim and every state change
@@ -45,6 +48,8 @@ P3S = {
     "MAX_WAIT": env_float("P3S_MAX_WAIT", 60.0, 0.0),
     "WAKEUP_RECHECK": env_float("P3S_WAKEUP_RECHECK", 5.0, 0.05),
     "SWEEP_INTERVAL": env_float("P3S_SWEEP_INTERVAL", 2.0, 0.05),
+    # /healthz?deep=1 answers 503 when the sweeper's last completed pass is older than this.
+    "SWEEP_LATE": env_float("P3S_SWEEP_LATE", 60.0, 1.0),
     "RETENTION_INTERVAL": env_float("P3S_RETENTION_INTERVAL", 60.0, 0.0),
     "PUBLIC_PAGES": env_bool("P3S_PUBLIC_PAGES", False),
     "MAX_UPLOAD_BYTES": env_int("P3S_MAX_UPLOAD_BYTES", 20 * 1024 * 1024, 1),
