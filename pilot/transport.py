@@ -52,13 +52,27 @@ class Transport(Protocol):
         ...
 
     def upload_product(
-        self, job_id: int, path: Path, kind: str, title: str, labels: dict[str, Any]
+        self,
+        job_id: int,
+        path: Path,
+        kind: str,
+        title: str,
+        labels: dict[str, Any],
+        key: str = "",
+        attempt: int | None = None,
     ) -> None:
-        """``POST jobs/{id}/products/`` (multipart)."""
+        """``POST jobs/{id}/products/`` (multipart). ``key`` makes a retry harmless (the
+        server stores one product per key); ``attempt`` fences out a job's older attempts."""
         ...
 
-    def post_metrics(self, job_id: int, metrics: list[dict[str, Any]]) -> None:
-        """``POST jobs/{id}/metrics/``."""
+    def post_metrics(
+        self,
+        job_id: int,
+        metrics: list[dict[str, Any]],
+        key: str = "",
+        attempt: int | None = None,
+    ) -> None:
+        """``POST jobs/{id}/metrics/``, with the same ``key`` and ``attempt`` as uploads."""
         ...
 
     def exit(self, pilot_id: int, reason: str, ok: bool) -> None:
@@ -96,6 +110,14 @@ def raise_for_status(response: requests.Response, what: str) -> None:
     if status == 404:
         raise NotFound(message)
     raise ClientError(message, status)
+
+
+def _fencing(key: str, attempt: int | None) -> dict[str, Any]:
+    """The idempotency key and attempt fields of an upload (left out when not given)."""
+    out: dict[str, Any] = {"key": key} if key else {}
+    if attempt is not None:
+        out["attempt"] = attempt
+    return out
 
 
 class HttpTransport:
@@ -189,18 +211,33 @@ class HttpTransport:
         return self._json(response, what) if response.content else {}
 
     def upload_product(
-        self, job_id: int, path: Path, kind: str, title: str, labels: dict[str, Any]
+        self,
+        job_id: int,
+        path: Path,
+        kind: str,
+        title: str,
+        labels: dict[str, Any],
+        key: str = "",
+        attempt: int | None = None,
     ) -> None:
         what = f"upload of product {path.name} for job {job_id}"
         mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-        data = {"kind": kind, "title": title, "labels": json.dumps(labels)}
+        data: dict[str, Any] = {"kind": kind, "title": title, "labels": json.dumps(labels)}
+        data |= _fencing(key, attempt)
         with open(path, "rb") as fh:
             files = {"file": (path.name, fh, mime)}
             self._post(f"jobs/{job_id}/products/", what, data=data, files=files)
 
-    def post_metrics(self, job_id: int, metrics: list[dict[str, Any]]) -> None:
+    def post_metrics(
+        self,
+        job_id: int,
+        metrics: list[dict[str, Any]],
+        key: str = "",
+        attempt: int | None = None,
+    ) -> None:
         what = f"metrics for job {job_id}"
-        self._post(f"jobs/{job_id}/metrics/", what, json={"metrics": metrics})
+        body = {"metrics": metrics, **_fencing(key, attempt)}
+        self._post(f"jobs/{job_id}/metrics/", what, json=body)
 
     def exit(self, pilot_id: int, reason: str, ok: bool) -> None:
         what = f"exit of pilot {pilot_id}"
@@ -291,15 +328,32 @@ class Retrying:
         return self._retry(f"report of job {job_id}", lambda: self.inner.report(job_id, body))
 
     def upload_product(
-        self, job_id: int, path: Path, kind: str, title: str, labels: dict[str, Any]
+        self,
+        job_id: int,
+        path: Path,
+        kind: str,
+        title: str,
+        labels: dict[str, Any],
+        key: str = "",
+        attempt: int | None = None,
     ) -> None:
+        # Every try carries the same key: a retry after a lost answer stores nothing twice.
         self._retry(
             f"product upload for job {job_id}",
-            lambda: self.inner.upload_product(job_id, path, kind, title, labels),
+            lambda: self.inner.upload_product(job_id, path, kind, title, labels, key, attempt),
         )
 
-    def post_metrics(self, job_id: int, metrics: list[dict[str, Any]]) -> None:
-        self._retry(f"metrics of job {job_id}", lambda: self.inner.post_metrics(job_id, metrics))
+    def post_metrics(
+        self,
+        job_id: int,
+        metrics: list[dict[str, Any]],
+        key: str = "",
+        attempt: int | None = None,
+    ) -> None:
+        self._retry(
+            f"metrics of job {job_id}",
+            lambda: self.inner.post_metrics(job_id, metrics, key, attempt),
+        )
 
     def exit(self, pilot_id: int, reason: str, ok: bool) -> None:
         self._retry(

@@ -272,8 +272,33 @@ class MetricInSerializer(serializers.Serializer):
         return value
 
 
+KEY_RE = r"^[A-Za-z0-9_.:-]{1,64}$"
+
+
+def attempt_field():
+    return serializers.IntegerField(
+        min_value=1,
+        max_value=32767,
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="the job attempt the pilot ran (from its claim): results of an older attempt are refused with 409",
+    )
+
+
+def key_field():
+    return serializers.RegexField(
+        KEY_RE,
+        required=False,
+        default="",
+        help_text="client idempotency key (or the Idempotency-Key header): a retry with the same key stores nothing twice",
+    )
+
+
 class MetricsSerializer(serializers.Serializer):
     metrics = MetricInSerializer(many=True, allow_empty=False, max_length=5000)
+    attempt = attempt_field()
+    key = key_field()
 
 
 class ReportSerializer(serializers.Serializer):
@@ -287,6 +312,7 @@ class ReportSerializer(serializers.Serializer):
     log_tail = serializers.CharField(
         required=False, allow_blank=True, default="", max_length=200000, trim_whitespace=False
     )
+    attempt = attempt_field()
 
     def validate(self, attrs):
         if attrs["state"] == "failed" and attrs.get("exit_code") is None:
@@ -299,6 +325,8 @@ class ProductUploadSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(["png", "bokeh", "json"])
     title = serializers.CharField(max_length=200)
     labels = serializers.JSONField(required=False, default=dict)
+    attempt = attempt_field()
+    key = key_field()
 
     def validate_labels(self, value):
         if isinstance(value, str):

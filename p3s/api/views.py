@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -272,35 +273,46 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
             exit_code=d["exit_code"],
             message=d["message"],
             log_tail=d["log_tail"],
+            attempt=d["attempt"],
         )
         # The pilot's hot path: one locked read of the job, no pre-fetch, a compact answer.
-        job = actions.report(_job_id(pk), pilot.pk, rep, actor=f"pilot:{pilot.pk}")
-        if d["state"] == "finished" and d["metrics"]:
-            dqm.record_metrics(job, d["metrics"])
+        job = dqm.apply_report(_job_id(pk), pilot.pk, rep, d["metrics"], f"pilot:{pilot.pk}")
         return Response(s.ReportAnswerSerializer(job).data)
 
-    def _check_uploader(self, job: Job, pilot: Pilot) -> None:
-        if (
-            job.pilot_id != pilot.pk
-            and not job.events.filter(
-                actor=f"pilot:{pilot.pk}", to_state=JobState.DISPATCHED
-            ).exists()
-        ):
-            raise NotYours(f"job {job.pk} was never given to pilot {pilot.pk}")
+    def _fence(self, pilot: Pilot, attempt: int | None):
+        return lambda job: actions.check_current_attempt(job, pilot.pk, attempt)
+
+    @staticmethod
+    def _client_key(request, d: dict) -> str:
+        key = d.get("key") or request.headers.get("Idempotency-Key", "")
+        if key and not re.fullmatch(s.KEY_RE, key):
+            raise ValidationError({"key": ["1 to 64 letters, digits or _.:-"]})
+        return key
 
     @extend_schema(request=s.ProductUploadSerializer, responses={201: s.ProductSerializer})
     @action(detail=True, methods=["post"], parser_classes=[MultiPartParser, FormParser])
     def products(self, request, pk=None):
         job, pilot = self._my_job(request, pk)
-        self._check_uploader(job, pilot)
+        actions.check_current_attempt(job, pilot.pk, None)  # before reading a big body
         ser = s.ProductUploadSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
         d = ser.validated_data
+        attempt = d["attempt"]
+        actions.check_current_attempt(job, pilot.pk, attempt)
         try:
-            product = dqm.store_product(job, d["file"], d["kind"], d["title"], d["labels"])
+            product = dqm.store_product(
+                job,
+                d["file"],
+                d["kind"],
+                d["title"],
+                d["labels"],
+                attempt=attempt or job.attempt,
+                key=self._client_key(request, d),
+                fence=self._fence(pilot, attempt or job.attempt),
+            )
         except BadProduct as exc:
             raise ValidationError({"file": [str(exc)]}) from None
-        return Response(s.ProductSerializer(product).data, status=201)
+        return Response(s.ProductSerializer(product).data, status=200 if product.replayed else 201)
 
     @extend_schema(
         request=s.MetricsSerializer, responses={201: OpenApiResponse(description="count")}
@@ -308,11 +320,22 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
     @action(detail=True, methods=["post"])
     def metrics(self, request, pk=None):
         job, pilot = self._my_job(request, pk)
-        self._check_uploader(job, pilot)
         data = request.data if isinstance(request.data, dict) else {"metrics": request.data}
         ser = s.MetricsSerializer(data=data)
         ser.is_valid(raise_exception=True)
-        rows = dqm.record_metrics(job, ser.validated_data["metrics"])
+        d = ser.validated_data
+        attempt = d["attempt"]
+        actions.check_current_attempt(job, pilot.pk, attempt)
+        key = self._client_key(request, d)
+        rows = dqm.record_metrics(
+            job,
+            d["metrics"],
+            attempt=attempt or job.attempt,
+            key=key,
+            fence=self._fence(pilot, attempt or job.attempt),
+        )
+        if key and not rows:
+            return Response({"count": len(d["metrics"]), "replayed": True}, status=200)
         return Response({"count": len(rows)}, status=201)
 
     @extend_schema(request=None, responses={200: s.JobSerializer})
