@@ -9,6 +9,7 @@ from urllib.parse import unquote, urlparse
 from django.conf import settings
 from rest_framework import serializers
 
+from p3s.api import limits
 from p3s.dags.models import DagRun, DataFile
 from p3s.dqm.models import Metric, Product
 from p3s.jobs.actions import REPORTABLE
@@ -267,9 +268,7 @@ class MetricInSerializer(serializers.Serializer):
         return value
 
     def validate_labels(self, value):
-        if len(value) > 20:
-            raise serializers.ValidationError("at most 20 labels")
-        return value
+        return limits.check_labels(value)
 
 
 KEY_RE = r"^[A-Za-z0-9_.:-]{1,64}$"
@@ -336,9 +335,7 @@ class ProductUploadSerializer(serializers.Serializer):
                 value = json.loads(value)
             except ValueError:
                 raise serializers.ValidationError("must be a JSON object") from None
-        if not isinstance(value, dict) or len(value) > 20:
-            raise serializers.ValidationError("must be a JSON object of at most 20 labels")
-        return {str(k)[:50]: str(v)[:100] for k, v in value.items()}
+        return limits.check_labels(value)
 
     def validate_file(self, value):
         limit = settings.P3S["MAX_UPLOAD_BYTES"]
