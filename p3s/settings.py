@@ -53,6 +53,9 @@ P3S = {
     "RETENTION_INTERVAL": env_float("P3S_RETENTION_INTERVAL", 60.0, 0.0),
     "PUBLIC_PAGES": env_bool("P3S_PUBLIC_PAGES", False),
     "MAX_UPLOAD_BYTES": env_int("P3S_MAX_UPLOAD_BYTES", 20 * 1024 * 1024, 1),
+    # Request bodies refused by their Content-Length before they are read (p3s.api.middleware).
+    "MAX_BODY_BYTES": env_int("P3S_MAX_BODY_BYTES", 1024 * 1024, 1024),
+    "MAX_DAG_BYTES": env_int("P3S_MAX_DAG_BYTES", 256 * 1024, 1024),
     "LOG_TAIL_CHARS": env_int("P3S_LOG_TAIL_CHARS", 8000, 100),
 }
 
@@ -76,6 +79,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "p3s.api.middleware.ApiLimits",  # first: size limits before anything reads the body
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -121,6 +125,11 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["p3s.accounts.roles.IsOperator"],
+    "DEFAULT_PARSER_CLASSES": [
+        "p3s.api.parsers.SafeJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 100,

@@ -17,6 +17,7 @@ from rest_framework.exceptions import ParseError, ValidationError
 # database refuses NUL and surrogates; controls in names and labels only confuse readers.
 BAD_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 BAD_FREE_TEXT = re.compile(r"[\x00\ud800-\udfff]")
+SURROGATE = re.compile(r"[\ud800-\udfff]")  # no encoding can store these: refused anywhere
 EXCERPT = 40
 MAX_DEPTH = 32
 MAX_ITEMS = 100_000
@@ -67,9 +68,16 @@ def check_labels(value: Any, max_labels: int = 20, value_chars: int = 100) -> di
     return out
 
 
-def check_document(data: Any, max_depth: int = MAX_DEPTH, max_items: int = MAX_ITEMS) -> Any:
-    """Walk a parsed JSON/YAML document (without recursion): bounded depth and size, finite
-    numbers, no NUL or lone surrogate in any string. Raises ParseError (400)."""
+def check_document(
+    data: Any,
+    max_depth: int = MAX_DEPTH,
+    max_items: int = MAX_ITEMS,
+    error: type[Exception] = ParseError,
+) -> Any:
+    """Walk a parsed JSON/YAML document (without recursion): bounded depth and size (YAML
+    aliases count as often as they are used, so an alias bomb is refused), finite numbers,
+    no NUL or lone surrogate in any string. Raises ``error`` (ParseError: a 400)."""
+    ParseError = error  # noqa: N806 - the exception raised below
     stack: list[tuple[Any, int]] = [(data, 1)]
     seen = 0
     while stack:
@@ -81,13 +89,40 @@ def check_document(data: Any, max_depth: int = MAX_DEPTH, max_items: int = MAX_I
             raise ParseError(f"the document nests deeper than {max_depth} levels")
         if isinstance(node, dict):
             for key, value in node.items():
-                if isinstance(key, str) and BAD_FREE_TEXT.search(key):
-                    raise ParseError(f"key {excerpt(key)} contains a NUL or a lone surrogate")
+                if not isinstance(key, str) or BAD_FREE_TEXT.search(key):
+                    raise ParseError(f"key {excerpt(key)} is not text without NUL or surrogates")
                 stack.append((value, depth + 1))
         elif isinstance(node, list):
             stack.extend((value, depth + 1) for value in node)
         elif isinstance(node, float) and not math.isfinite(node):
             raise ParseError("NaN and infinities are not numbers this API accepts")
-        elif isinstance(node, str) and BAD_FREE_TEXT.search(node):
-            raise ParseError(f"string {excerpt(node)} contains a NUL or a lone surrogate")
+        elif isinstance(node, str) and SURROGATE.search(node):
+            raise ParseError(f"string {excerpt(node)} contains a lone surrogate")
     return data
+
+
+def loads_json(text: str | bytes, what: str = "the body") -> Any:
+    """``json.loads`` that refuses NaN/Infinity and turns over-deep nesting into a 400."""
+    import json
+
+    def refuse(constant: str) -> Any:
+        raise ParseError(f"{what}: {constant} is not a number this API accepts")
+
+    try:
+        data = json.loads(text, parse_constant=refuse)
+    except RecursionError:
+        raise ParseError(f"{what} nests deeper than {MAX_DEPTH} levels") from None
+    except ValueError as exc:
+        raise ParseError(f"{what} is not valid JSON: {excerpt(str(exc), 120)}") from None
+    return check_document(data)
+
+
+def bounded_json(value: Any, what: str, max_bytes: int = 8192, max_depth: int = 6) -> Any:
+    """A small free-form JSON object (pilot resources, heartbeat progress)."""
+    import json
+
+    check_document(value, max_depth=max_depth, max_items=1000, error=ValidationError)
+    size = len(json.dumps(value, default=str))
+    if size > max_bytes:
+        raise ValidationError(f"{what} is {size} bytes of JSON; at most {max_bytes}")
+    return value

@@ -8,6 +8,7 @@ from urllib.parse import unquote, urlparse
 
 from django.conf import settings
 from rest_framework import serializers
+from rest_framework.exceptions import ParseError
 
 from p3s.api import limits
 from p3s.dags.models import DagRun, DataFile
@@ -211,6 +212,14 @@ class PilotRegisterSerializer(serializers.Serializer):
     resources = serializers.DictField(required=False, default=dict)
     version = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
 
+    def validate_resources(self, value):
+        return limits.bounded_json(value, "resources")
+
+    def validate(self, attrs):
+        for name in ("host", "site", "batch_system", "batch_id", "version"):
+            limits.check_text(attrs.get(name) or "", name)
+        return attrs
+
 
 class PilotSerializer(serializers.ModelSerializer):
     token = serializers.CharField(source="token.name", read_only=True)
@@ -241,6 +250,9 @@ class HeartbeatSerializer(serializers.Serializer):
     job = serializers.IntegerField(required=False, allow_null=True, default=None)
     progress = serializers.DictField(required=False, allow_null=True, default=None)
 
+    def validate_progress(self, value):
+        return None if value is None else limits.bounded_json(value, "progress")
+
 
 class ClaimSerializer(serializers.Serializer):
     wait = serializers.FloatField(min_value=0, default=0)
@@ -253,6 +265,11 @@ class ClaimSerializer(serializers.Serializer):
 class ExitSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=2000, allow_blank=True, default="")
     ok = serializers.BooleanField(default=True)
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict) and isinstance(data.get("reason"), str):
+            data = {**data, "reason": limits.clean_free_text(data["reason"])}
+        return super().to_internal_value(data)
 
 
 class MetricInSerializer(serializers.Serializer):
@@ -313,6 +330,16 @@ class ReportSerializer(serializers.Serializer):
     )
     attempt = attempt_field()
 
+    def to_internal_value(self, data):
+        # Free text from payload logs keeps what it can: a NUL becomes U+FFFD, not a 400
+        # that would leave the job unreported.
+        if isinstance(data, dict):
+            data = {
+                k: limits.clean_free_text(v) if k in ("message", "log_tail") and isinstance(v, str) else v
+                for k, v in data.items()
+            }
+        return super().to_internal_value(data)
+
     def validate(self, attrs):
         if attrs["state"] == "failed" and attrs.get("exit_code") is None:
             raise serializers.ValidationError("a failed report needs its exit_code")
@@ -324,6 +351,9 @@ class ProductUploadSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(["png", "bokeh", "json"])
     title = serializers.CharField(max_length=200)
     labels = serializers.JSONField(required=False, default=dict)
+
+    def validate_title(self, value):
+        return limits.check_text(value, "title")
     attempt = attempt_field()
     key = key_field()
 
@@ -332,9 +362,9 @@ class ProductUploadSerializer(serializers.Serializer):
             import json
 
             try:
-                value = json.loads(value)
-            except ValueError:
-                raise serializers.ValidationError("must be a JSON object") from None
+                value = limits.loads_json(value, "labels")
+            except ParseError as exc:
+                raise serializers.ValidationError(str(exc.detail)) from None
         return limits.check_labels(value)
 
     def validate_file(self, value):

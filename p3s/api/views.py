@@ -18,7 +18,7 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -27,7 +27,7 @@ from p3s.accounts import roles
 from p3s.accounts.models import ApiToken
 from p3s.api import serializers as s
 from p3s.api.filters import UTCDateTimeFilter
-from p3s.api.parsers import PlainYAMLParser, TextYAMLParser, YAMLParser
+from p3s.api.parsers import PlainYAMLParser, SafeJSONParser, TextYAMLParser, YAMLParser
 from p3s.dags import flow, spec
 from p3s.dags.models import DagRun, DagTemplate, DataFile
 from p3s.dqm import services as dqm
@@ -239,7 +239,7 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
 
     queryset = Job.objects.select_related("dagrun__template", "dagrun__file", "settings")
     filterset_class = JobFilter
-    parser_classes = [JSONParser, MultiPartParser, FormParser]
+    parser_classes = [SafeJSONParser, MultiPartParser, FormParser]
 
     def get_serializer_class(self):
         return s.JobDetailSerializer if self.action == "retrieve" else s.JobSerializer
@@ -410,7 +410,7 @@ class DagViewSet(viewsets.ViewSet):
     """DAG templates as YAML or JSON: read by operators, written by experts."""
 
     permission_classes = [roles.ReadOperatorWriteExpert]
-    parser_classes = [JSONParser, YAMLParser, TextYAMLParser, PlainYAMLParser]
+    parser_classes = [SafeJSONParser, YAMLParser, TextYAMLParser, PlainYAMLParser]
     lookup_field = "name"
     lookup_value_regex = r"[a-z0-9][a-z0-9_-]{0,63}"
 

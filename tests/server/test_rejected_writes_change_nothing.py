@@ -45,7 +45,7 @@ def test_a_finished_report_with_a_nul_in_a_label_key_is_400_and_changes_nothing(
     }
     r = pilot.post(f"/api/v1/jobs/{job['id']}/report/", body, format="json")
     assert r.status_code == 400, r.content
-    assert "label name" in r.json()["detail"]
+    assert "ap?a" in r.json()["detail"]  # named, with the NUL made printable
     assert_unchanged(job)
 
 
