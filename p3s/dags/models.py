@@ -148,3 +148,20 @@ class DagRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.template.name} #{self.pk} on {self.file.name}"
+
+
+class TemplateEvent(models.Model):
+    """Something done to a template outside the expert's own edits (e.g. a forced reload of
+    the shipped defaults that replaced the expert's version), for the record."""
+
+    template = models.ForeignKey(DagTemplate, on_delete=models.CASCADE, related_name="events")
+    at = models.DateTimeField(auto_now_add=True)
+    actor = models.CharField(max_length=150)
+    action = models.CharField(max_length=32)
+    detail = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.template_id} {self.action} by {self.actor}"
