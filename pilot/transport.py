@@ -22,7 +22,7 @@ from typing import Any, Protocol, TypeVar
 import requests
 
 from pilot import __version__
-from pilot.errors import ClientError, Conflict, Forbidden, NotFound, Unreachable
+from pilot.errors import ClientError, Conflict, Forbidden, NotFound, ServerFault, Unreachable
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +83,11 @@ class Transport(Protocol):
 # -- HTTP -----------------------------------------------------------------------------------
 
 RETRYABLE_4XX = {408, 425, 429}
+# Answers that mean "not now" (a proxy without its backend, a server without its database):
+# retried until the give-up time however often they repeat.
+TRANSIENT_5XX = {502, 503, 504}
+# The same other 5xx this many times in a row is a deterministic fault: stop retrying.
+SAME_FAULT_TRIES = 3
 
 
 def _detail(response: requests.Response) -> str:
@@ -102,7 +107,9 @@ def raise_for_status(response: requests.Response, what: str) -> None:
         return
     message = f"{what}: HTTP {status}: {_detail(response)}"
     if status >= 500 or status in RETRYABLE_4XX:
-        raise Unreachable(message, status)
+        error = Unreachable(message, status)
+        error.answered = True
+        raise error
     if status == 409:
         raise Conflict(message)
     if status in (401, 403):
@@ -297,10 +304,19 @@ class Retrying:
         budget = self.give_up if budget is None else budget
         deadline = time.monotonic() + budget
         backoff = Backoff(self.backoff_base, self.backoff_cap)
+        last_fault, repeats = "", 0
         while True:
             try:
                 return call()
             except Unreachable as exc:
+                if exc.answered and exc.status not in TRANSIENT_5XX and exc.status >= 500:
+                    repeats = repeats + 1 if str(exc) == last_fault else 1
+                    last_fault = str(exc)
+                    if repeats >= SAME_FAULT_TRIES:
+                        log.error("%s: the same answer %d times, not retrying: %s", what, repeats, exc)
+                        raise ServerFault(str(exc), exc.status) from exc
+                else:
+                    last_fault, repeats = "", 0
                 left = deadline - time.monotonic()
                 if left <= 0:
                     log.error("giving up on %s after %.0f s: %s", what, budget, exc)
