@@ -55,8 +55,8 @@ def arm_parent_death_signal() -> None:
 
 
 def _orphaned() -> bool:
-    expected = os.environ.get(PILOT_PID_ENV)
-    return bool(expected) and expected.isdigit() and os.getppid() != int(expected)
+    expected = os.environ.get(PILOT_PID_ENV) or ""
+    return expected.isdigit() and os.getppid() != int(expected)
 
 
 def _kill_my_group(*_: object) -> None:

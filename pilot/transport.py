@@ -309,11 +309,14 @@ class Retrying:
             try:
                 return call()
             except Unreachable as exc:
-                if exc.answered and exc.status not in TRANSIENT_5XX and exc.status >= 500:
+                status = exc.status or 0
+                if exc.answered and status >= 500 and status not in TRANSIENT_5XX:
                     repeats = repeats + 1 if str(exc) == last_fault else 1
                     last_fault = str(exc)
                     if repeats >= SAME_FAULT_TRIES:
-                        log.error("%s: the same answer %d times, not retrying: %s", what, repeats, exc)
+                        log.error(
+                            "%s: the same answer %d times, not retrying: %s", what, repeats, exc
+                        )
                         raise ServerFault(str(exc), exc.status) from exc
                 else:
                     last_fault, repeats = "", 0

@@ -87,7 +87,11 @@ def _labels(qs, request):
             name = key[6:]
             if not LABEL_KEY.match(name) or "__" in name:
                 raise ValidationError(
-                    {key[:60]: ["label filters take a label name and an exact value, e.g. label.apa=3"]}
+                    {
+                        key[:60]: [
+                            "label filters take a label name and an exact value, e.g. label.apa=3"
+                        ]
+                    }
                 )
             qs = qs.filter(**{f"labels__{name}": check_text(value, key[:60])})
     return qs

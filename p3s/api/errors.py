@@ -85,4 +85,3 @@ def _handle(exc, context):
     if response is not None and isinstance(exc, Http404):
         response.data = {"detail": "not found"}
     return response
-

@@ -87,4 +87,3 @@ class ApiLimits:
                 headers={"Retry-After": "5"},
             )
         return None
-

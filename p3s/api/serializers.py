@@ -335,7 +335,9 @@ class ReportSerializer(serializers.Serializer):
         # that would leave the job unreported.
         if isinstance(data, dict):
             data = {
-                k: limits.clean_free_text(v) if k in ("message", "log_tail") and isinstance(v, str) else v
+                k: limits.clean_free_text(v)
+                if k in ("message", "log_tail") and isinstance(v, str)
+                else v
                 for k, v in data.items()
             }
         return super().to_internal_value(data)
@@ -354,13 +356,12 @@ class ProductUploadSerializer(serializers.Serializer):
 
     def validate_title(self, value):
         return limits.check_text(value, "title")
+
     attempt = attempt_field()
     key = key_field()
 
     def validate_labels(self, value):
         if isinstance(value, str):
-            import json
-
             try:
                 value = limits.loads_json(value, "labels")
             except ParseError as exc:

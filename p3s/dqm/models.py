@@ -14,8 +14,9 @@ class ProductKind(models.TextChoices):
 def product_path(instance: Product, filename: str) -> str:
     # The stored name is built by the server, never taken from the client (no ../ tricks).
     ext = {"png": "png", "bokeh": "json", "json": "json"}[instance.kind]
-    # One directory per attempt: a late upload of an old attempt can never overwrite the new one's.
-    return f"run{instance.run:06d}/job{instance.job_id}/attempt{instance.attempt}/{instance.slug}.{ext}"
+    # One directory per attempt: a late upload of an old attempt never overwrites the new one's.
+    where = f"run{instance.run:06d}/job{instance.job_id}/attempt{instance.attempt}"
+    return f"{where}/{instance.slug}.{ext}"
 
 
 class Product(models.Model):

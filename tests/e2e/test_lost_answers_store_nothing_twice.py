@@ -10,9 +10,9 @@ from collections import Counter
 from datetime import UTC, datetime
 
 import pytest
-from tests.e2e.lossy_proxy import LossyProxy
 
 from pilot.transport import HttpTransport, Retrying
+from tests.e2e.lossy_proxy import LossyProxy
 
 pytestmark = [pytest.mark.e2e]
 

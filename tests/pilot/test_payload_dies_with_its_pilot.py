@@ -44,9 +44,7 @@ def test_sigkill_of_the_pilot_takes_the_payload_and_its_grandchild_with_it(
 
     pilot.send_signal(signal.SIGKILL)
     pilot.wait(5)
-    wait_for(
-        lambda: all(process_gone(p) for p in (grandchild, payload, guard)), timeout=2.0
-    )
+    wait_for(lambda: all(process_gone(p) for p in (grandchild, payload, guard)), timeout=2.0)
 
 
 def test_a_payload_whose_pilot_is_already_gone_does_not_start(tmp_path, test_payloads):

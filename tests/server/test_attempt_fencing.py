@@ -76,9 +76,7 @@ def test_the_new_attempts_products_go_to_its_own_directory(requeued):
     assert f"job{job_id}/attempt2/" in Product.objects.get().file.name
 
 
-def test_a_repeated_failed_report_after_the_automatic_retry_is_harmless(
-    daq, new_pilot, make_dag
-):
+def test_a_repeated_failed_report_after_the_automatic_retry_is_harmless(daq, new_pilot, make_dag):
     make_dag(FANOUT_JOIN)
     daq.post("/api/v1/files/", FILE, format="json")
     pilot = new_pilot()

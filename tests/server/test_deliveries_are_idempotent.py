@@ -49,9 +49,7 @@ def test_a_metrics_post_repeated_with_its_key_stores_once_and_says_so(running):
     body = {"metrics": [{"name": "rms", "value": 1.0}, {"name": "ped", "value": 900}], "key": "k1"}
     first = pilot.post(url, body, format="json")
     again = pilot.post(url, body, format="json")
-    header = pilot.post(
-        url, {"metrics": body["metrics"]}, format="json", HTTP_IDEMPOTENCY_KEY="k1"
-    )
+    header = pilot.post(url, {"metrics": body["metrics"]}, format="json", HTTP_IDEMPOTENCY_KEY="k1")
     assert first.status_code == 201 and first.json() == {"count": 2}
     assert again.status_code == 200 and again.json() == {"count": 2, "replayed": True}
     assert header.status_code == 200
@@ -61,9 +59,7 @@ def test_a_metrics_post_repeated_with_its_key_stores_once_and_says_so(running):
     assert Metric.objects.filter(job_id=job["id"]).count() == 4
 
 
-def test_a_product_upload_repeated_with_its_key_makes_one_product_and_one_file(
-    running, tmp_path
-):
+def test_a_product_upload_repeated_with_its_key_makes_one_product_and_one_file(running, tmp_path):
     pilot, job = running
 
     def upload():

@@ -32,9 +32,7 @@ def test_deep_healthz_is_200_after_a_recent_sweep(anonymous):
     assert r.json()["sweeper"]["age_s"] < 5
 
 
-def test_deep_healthz_is_503_when_the_last_sweep_is_older_than_the_threshold(
-    anonymous, settings
-):
+def test_deep_healthz_is_503_when_the_last_sweep_is_older_than_the_threshold(anonymous, settings):
     sweep.record_beat()
     LoopBeat.objects.update(last_ok=timezone.now() - timedelta(seconds=120))
     settings.P3S = {**settings.P3S, "SWEEP_LATE": 60.0}
