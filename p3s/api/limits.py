@@ -122,6 +122,16 @@ def bounded_json(value: Any, what: str, max_bytes: int = 8192, max_depth: int = 
     import json
 
     check_document(value, max_depth=max_depth, max_items=1000, error=ValidationError)
+    stack = [value]
+    while stack:  # PostgreSQL's JSONB refuses NUL: refuse it on every database
+        node = stack.pop()
+        if isinstance(node, dict):
+            stack.extend(node.keys())
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, str) and "\x00" in node:
+            raise ValidationError(f"{what} contains a NUL character")
     size = len(json.dumps(value, default=str))
     if size > max_bytes:
         raise ValidationError(f"{what} is {size} bytes of JSON; at most {max_bytes}")
