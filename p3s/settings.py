@@ -57,6 +57,12 @@ P3S = {
     "MAX_BODY_BYTES": env_int("P3S_MAX_BODY_BYTES", 1024 * 1024, 1024),
     "MAX_DAG_BYTES": env_int("P3S_MAX_DAG_BYTES", 256 * 1024, 1024),
     "LOG_TAIL_CHARS": env_int("P3S_LOG_TAIL_CHARS", 8000, 100),
+    # Circuit breaker (p3s.jobs.breaker): more than BREAKER_FAILURES failures of one stage,
+    # outnumbering its successes, within BREAKER_WINDOW seconds pause it (0: never).
+    "BREAKER_FAILURES": env_int("P3S_BREAKER_FAILURES", 10, 0),
+    "BREAKER_WINDOW": env_float("P3S_BREAKER_WINDOW", 3600.0, 1.0),
+    # Payload exit codes that mean "this input will never work": failed, not retried.
+    "NO_RETRY_EXIT_CODES": [int(c) for c in env_list("P3S_NO_RETRY_EXIT_CODES", "2,127")],
 }
 
 INSTALLED_APPS = [

@@ -375,6 +375,16 @@ class ProductUploadSerializer(serializers.Serializer):
         return value
 
 
+class ResumeSerializer(serializers.Serializer):
+    stages = serializers.ListField(
+        child=serializers.RegexField(r"^[a-z0-9][a-z0-9_-]{0,63}$"),
+        required=False,
+        default=list,
+        max_length=200,
+        help_text="stages to resume; empty: every paused stage of the template",
+    )
+
+
 class ProductSerializer(serializers.ModelSerializer):
     url = serializers.SerializerMethodField()
 

@@ -9,9 +9,8 @@ from pathlib import Path
 
 import django_filters
 from django.conf import settings
-from django.db import connection
 from django.db.models import Count, Max
-from django.http import Http404, HttpResponse, JsonResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -19,7 +18,6 @@ from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import FormParser, MultiPartParser
-from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -27,17 +25,20 @@ from p3s.accounts import roles
 from p3s.accounts.models import ApiToken
 from p3s.api import serializers as s
 from p3s.api.filters import UTCDateTimeFilter
+from p3s.api.health import HealthView
 from p3s.api.parsers import PlainYAMLParser, SafeJSONParser, TextYAMLParser, YAMLParser
 from p3s.dags import flow, spec
 from p3s.dags.models import DagRun, DagTemplate, DataFile
 from p3s.dqm import services as dqm
 from p3s.dqm.services import BadProduct
 from p3s.exceptions import NotYours
-from p3s.jobs import actions, claim, wakeup
+from p3s.jobs import actions, breaker, claim, wakeup
 from p3s.jobs.models import Job
 from p3s.jobs.states import JobState
 from p3s.pilots import services as pilots
 from p3s.pilots.models import Pilot, PilotState
+
+__all__ = ["HealthView"]  # served at /healthz, from p3s.api.health
 
 PILOT_KEY_HEADER = "HTTP_X_P3S_PILOT_KEY"
 
@@ -400,6 +401,8 @@ def _template_out(template: DagTemplate) -> dict:
         "name": template.name,
         "version": template.current_version.number,
         "enabled": template.enabled,
+        # Stages the circuit breaker paused, with why (p3s.jobs.breaker); resume with POST resume/.
+        "paused": {st.stage: st.paused_reason for st in template.stage_settings.all() if st.paused},
         "updated": template.updated,
         "spec": dag.to_dict(),
         "yaml": spec.dump_yaml(dag),
@@ -452,6 +455,20 @@ class DagViewSet(viewsets.ViewSet):
         template = self._templates().get(pk=applied.template.pk)
         out = _template_out(template) | {"new_version": applied.new_version}
         return Response(out, status=201 if applied.created else 200)
+
+    @extend_schema(
+        request=s.ResumeSerializer,
+        responses={200: OpenApiResponse(description="the stages resumed")},
+    )
+    @action(detail=True, methods=["post"], permission_classes=[roles.IsOperator])
+    def resume(self, request, name=None):
+        """Resume stages the circuit breaker paused (all of them without ``stages``)."""
+        template = get_object_or_404(DagTemplate, name=name)
+        ser = s.ResumeSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        stages = ser.validated_data["stages"] or None
+        resumed = breaker.resume(template, stages, roles.actor_of(request))
+        return Response({"template": template.name, "resumed": resumed})
 
     def update(self, request, name=None):
         dag, source = self._parse(request)
@@ -548,45 +565,3 @@ class SummaryView(APIView):
     )
     def get(self, request):
         return Response(summary_data())
-
-
-class HealthView(APIView):
-    """``/healthz``: 200 when the database answers. ``/healthz?deep=1`` also checks that the
-    sweeper completed a pass within ``P3S_SWEEP_LATE`` seconds (503 JSON when it did not)."""
-
-    permission_classes = [AllowAny]
-    authentication_classes: list = []
-
-    @extend_schema(
-        responses={
-            200: OpenApiResponse(description="ok"),
-            503: OpenApiResponse(description="database down, or (deep) the sweeper is late"),
-        }
-    )
-    def get(self, request):
-        try:
-            with connection.cursor() as cur:
-                cur.execute("SELECT 1")
-                cur.fetchone()
-        except Exception as exc:
-            first = (str(exc).strip().splitlines() or ["no answer"])[0][:200]
-            return JsonResponse(
-                {"status": "error", "detail": f"database does not answer: {first}"}, status=503
-            )
-        if request.query_params.get("deep") not in ("1", "true", "yes"):
-            return JsonResponse({"status": "ok"})
-        from p3s.jobs.sweep import beat_age
-
-        late_after = settings.P3S["SWEEP_LATE"]
-        age = beat_age()
-        sweeper = {"age_s": None if age is None else round(age, 1), "late_after_s": late_after}
-        if age is None or age > late_after:
-            when = "has never completed a pass" if age is None else f"last swept {age:.0f} s ago"
-            detail = (
-                f"the sweeper {when} (late after {late_after:g} s): is p3s_sweep --loop running? "
-                "See docs/operations.md"
-            )
-            return JsonResponse(
-                {"status": "late", "detail": detail, "sweeper": sweeper}, status=503
-            )
-        return JsonResponse({"status": "ok", "sweeper": sweeper})

@@ -96,6 +96,11 @@ class StageSettings(models.Model):
     max_attempts = models.PositiveSmallIntegerField(default=2)
     prescale = models.FloatField(default=1.0)
     event_fraction = models.FloatField(default=1.0)
+    # The circuit breaker (p3s.jobs.breaker): a stage whose jobs keep failing is paused, its
+    # waiting jobs not claimed, until an operator resumes it.
+    paused = models.BooleanField(default=False)
+    paused_reason = models.TextField(blank=True)
+    paused_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["template", "-priority", "stage"]

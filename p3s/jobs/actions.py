@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from p3s.dags import flow
 from p3s.exceptions import Conflict, IllegalTransition, NotYours
+from p3s.jobs import breaker
 from p3s.jobs.models import Job
 from p3s.jobs.states import ON_PILOT, JobState
 from p3s.jobs.transitions import move
@@ -117,7 +118,9 @@ def report(job_id: int, pilot_id: int, rep: Report, actor: str) -> Job:
             message=rep.message,
             log_tail=_tail(rep.log_tail),
         )
-        _retry_if_attempts_left(job, actor)
+        if not breaker.deterministic(job):
+            _retry_if_attempts_left(job, actor)
+        breaker.check_stage(job)
         flow.settle_dagrun_of(job)
         return job
 
