@@ -54,7 +54,7 @@ P3S = {
     "PUBLIC_PAGES": env_bool("P3S_PUBLIC_PAGES", False),
     "MAX_UPLOAD_BYTES": env_int("P3S_MAX_UPLOAD_BYTES", 20 * 1024 * 1024, 1),
     # Request bodies refused by their Content-Length before they are read (p3s.api.middleware).
-    "MAX_BODY_BYTES": env_int("P3S_MAX_BODY_BYTES", 1024 * 1024, 1024),
+    "MAX_BODY_BYTES": env_int("P3S_MAX_BODY_BYTES", 4 * 1024 * 1024, 1024),
     "MAX_DAG_BYTES": env_int("P3S_MAX_DAG_BYTES", 256 * 1024, 1024),
     "LOG_TAIL_CHARS": env_int("P3S_LOG_TAIL_CHARS", 8000, 100),
     # Circuit breaker (p3s.jobs.breaker): more than BREAKER_FAILURES failures of one stage,

@@ -20,7 +20,7 @@ BAD_FREE_TEXT = re.compile(r"[\x00\ud800-\udfff]")
 SURROGATE = re.compile(r"[\ud800-\udfff]")  # no encoding can store these: refused anywhere
 EXCERPT = 40
 MAX_DEPTH = 32
-MAX_ITEMS = 100_000
+MAX_ITEMS = 1_000_000  # JSON has no aliases: the body-size limit bounds it already
 LABEL_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:-]{0,49}$")
 
 

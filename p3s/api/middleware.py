@@ -62,7 +62,6 @@ class ApiLimits:
             return JsonResponse({"detail": "Content-Length is not a number"}, status=400)
         limit = body_limit(request.path)
         if size > limit:
-            request._stream = None  # never read: the worker closes the connection after this
             response = JsonResponse(
                 {"detail": f"the body is {size} bytes; this endpoint accepts at most {limit}"},
                 status=413,

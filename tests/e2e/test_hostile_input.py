@@ -294,7 +294,7 @@ def cases() -> list[Case]:
             "POST",
             "/api/v1/files/",
             "daq",
-            body="[" + "0," * 1_000_000 + "0]",
+            body="[" + "0," * 3_000_000 + "0]",
             slow=True,
         ),
         Case(
