@@ -5,11 +5,12 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help venv demo test test-fast bench lint format migrate serve sweep clean
+.PHONY: help venv demo test test-fast chaos bench lint format migrate serve sweep clean
 
 help:
 	@echo "make demo    run the full TPC DQM chain on the embedded default (SQLite)"
 	@echo "make test    the whole test suite (PostgreSQL too when one answers)"
+	@echo "make chaos   the fault tests in full: hostile input, fuzzing, database and pilot faults"
 	@echo "make bench   benchmarks -> var/bench/report.md and report.json"
 	@echo "make lint    ruff and mypy"
 
@@ -30,6 +31,15 @@ test: venv
 
 test-fast: venv
 	$(BIN)/pytest -q -m "not e2e and not browser and not condor and not slurm and not slow" $(TEST_ARGS)
+
+# The full (slow) forms of the fault tests; see docs/operations.md.
+CHAOS_TESTS := tests/e2e/test_hostile_input.py tests/e2e/test_api_fuzz.py \
+	tests/e2e/test_sweeper_survives_database_errors.py tests/e2e/test_database_down_is_a_json_503.py \
+	tests/e2e/test_lost_answers_store_nothing_twice.py tests/pilot/test_payload_dies_with_its_pilot.py \
+	tests/pilot/test_pilot_tells_a_broken_server_from_an_unreachable_one.py
+
+chaos: venv
+	$(BIN)/pytest -q -m "slow or not slow" $(CHAOS_TESTS) $(TEST_ARGS)
 
 bench: venv
 	$(BIN)/python scripts/bench.py $(BENCH_ARGS)

@@ -18,6 +18,9 @@ CSRF_TRUSTED_ORIGINS = env_list("P3S_CSRF_TRUSTED_ORIGINS", "")
 
 DATABASE_URL = env_str("P3S_DATABASE_URL", f"sqlite:///{VAR_DIR / 'p3s.sqlite3'}")
 _db = dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("P3S_CONN_MAX_AGE", 60, 0))
+# A persistent connection cut under us (database restarted) is replaced at the next request,
+# not reused to answer 500s until CONN_MAX_AGE runs out.
+_db["CONN_HEALTH_CHECKS"] = True
 if _db["ENGINE"] == "django.db.backends.sqlite3":
     Path(_db["NAME"]).parent.mkdir(parents=True, exist_ok=True)
     # IMMEDIATE transactions take the write lock at BEGIN: the claim and every state change
@@ -45,6 +48,8 @@ P3S = {
     "MAX_WAIT": env_float("P3S_MAX_WAIT", 60.0, 0.0),
     "WAKEUP_RECHECK": env_float("P3S_WAKEUP_RECHECK", 5.0, 0.05),
     "SWEEP_INTERVAL": env_float("P3S_SWEEP_INTERVAL", 2.0, 0.05),
+    # /healthz?deep=1 answers 503 when the sweeper's last completed pass is older than this.
+    "SWEEP_LATE": env_float("P3S_SWEEP_LATE", 60.0, 1.0),
     "RETENTION_INTERVAL": env_float("P3S_RETENTION_INTERVAL", 60.0, 0.0),
     # p3s.quality.freshness: DQM latency budget, DAQ silence limit, gap that ends a run (s).
     "LATENCY_BUDGET": env_float("P3S_LATENCY_BUDGET", 600.0, 1.0),
@@ -52,8 +57,17 @@ P3S = {
     "RUN_GAP": env_float("P3S_RUN_GAP", 3600.0, 1.0),
     "PUBLIC_PAGES": env_bool("P3S_PUBLIC_PAGES", False),
     "MAX_UPLOAD_BYTES": env_int("P3S_MAX_UPLOAD_BYTES", 20 * 1024 * 1024, 1),
+    # Request bodies refused by their Content-Length before they are read (p3s.api.middleware).
+    "MAX_BODY_BYTES": env_int("P3S_MAX_BODY_BYTES", 4 * 1024 * 1024, 1024),
+    "MAX_DAG_BYTES": env_int("P3S_MAX_DAG_BYTES", 256 * 1024, 1024),
     "LOG_TAIL_CHARS": env_int("P3S_LOG_TAIL_CHARS", 8000, 100),
     "REFERENCE_MAX_AGE_DAYS": env_float("P3S_REFERENCE_MAX_AGE_DAYS", 30.0, 0.0),
+    # Circuit breaker (p3s.jobs.breaker): more than BREAKER_FAILURES failures of one stage,
+    # outnumbering its successes, within BREAKER_WINDOW seconds pause it (0: never).
+    "BREAKER_FAILURES": env_int("P3S_BREAKER_FAILURES", 10, 0),
+    "BREAKER_WINDOW": env_float("P3S_BREAKER_WINDOW", 3600.0, 1.0),
+    # Payload exit codes that mean "this input will never work": failed, not retried.
+    "NO_RETRY_EXIT_CODES": [int(c) for c in env_list("P3S_NO_RETRY_EXIT_CODES", "2,127")],
 }
 
 INSTALLED_APPS = [
@@ -78,6 +92,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "p3s.api.middleware.ApiLimits",  # first: size limits before anything reads the body
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -123,6 +138,11 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["p3s.accounts.roles.IsOperator"],
+    "DEFAULT_PARSER_CLASSES": [
+        "p3s.api.parsers.SafeJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 100,

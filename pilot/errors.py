@@ -23,11 +23,21 @@ class TransportError(PilotError):
 
 
 class Unreachable(TransportError):
-    """The server did not answer, or answered 5xx (worth retrying later)."""
+    """The server did not answer, or answered 5xx (worth retrying later).
+
+    ``answered`` tells an answer (a 5xx) from silence (no connection, no reply)."""
+
+    answered: bool = False
 
 
 class ClientError(TransportError):
     """The server refused the request with a 4xx: retrying the same request cannot help."""
+
+
+class ServerFault(ClientError):
+    """The server answered the same 5xx (not 502/503/504) to every try: a deterministic
+    fault of the server with this request, which retrying until the give-up time cannot fix.
+    Handled like a refusal: the pilot skips the action instead of waiting."""
 
 
 class Conflict(ClientError):

@@ -209,7 +209,14 @@ class FakeServer:
         return {"id": job_id, "state": job.state}
 
     def upload_product(
-        self, job_id: int, path: Path, kind: str, title: str, labels: dict[str, Any]
+        self,
+        job_id: int,
+        path: Path,
+        kind: str,
+        title: str,
+        labels: dict[str, Any],
+        key: str = "",
+        attempt: int | None = None,
     ) -> None:
         what = f"product for job {job_id}"
         self._check_up(what)
@@ -225,10 +232,18 @@ class FakeServer:
                     "kind": kind,
                     "title": title,
                     "labels": labels,
+                    "key": key,
+                    "attempt": attempt,
                 }
             )
 
-    def post_metrics(self, job_id: int, metrics: list[dict[str, Any]]) -> None:
+    def post_metrics(
+        self,
+        job_id: int,
+        metrics: list[dict[str, Any]],
+        key: str = "",
+        attempt: int | None = None,
+    ) -> None:
         what = f"metrics for job {job_id}"
         self._check_up(what)
         with self._cond:

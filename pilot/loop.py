@@ -12,6 +12,7 @@ import shutil
 import tempfile
 import threading
 import time
+import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +55,17 @@ EXIT_REFUSED = 4
 EXIT_CRASH = 5
 
 UNKNOWN_PAYLOAD_CODE = 127
+
+
+def _attempt_of(spec: dict[str, Any]) -> dict[str, int]:
+    """``{"attempt": N}`` from a claimed job (empty for a server that sends none)."""
+    attempt = spec.get("attempt")
+    return {"attempt": int(attempt)} if isinstance(attempt, int) and attempt > 0 else {}
+
+
+def _new_key(job_id: int, attempt: int, what: str) -> str:
+    """A fresh idempotency key for one delivery of one attempt (at most 64 characters)."""
+    return f"j{job_id}-a{attempt}-{what}-{uuid.uuid4().hex}"
 
 
 @dataclass
@@ -310,12 +322,12 @@ class Pilot:
                 "message": message,
                 "log_tail": "",
             }
-            self.spool.save(Entry(job_id, "", [{"op": "report", "body": body}]))
+            self._owe(Entry(job_id, "", [{"op": "report", "body": body}]), spec)
             return "failed"
         if self.stopping.is_set():
-            return self._release(job_id, "", "pilot stopping before the job started")
+            return self._release(job_id, "", "pilot stopping before the job started", spec)
         try:
-            self.transport.report(job_id, {"state": "running"})
+            self.transport.report(job_id, {"state": "running", **_attempt_of(spec)})
         except (Conflict, Forbidden, NotFound) as exc:
             log.warning("job %d is no longer ours, not running it: %s", job_id, exc)
             return "dropped"
@@ -333,16 +345,24 @@ class Pilot:
             message = f"the pilot could not start the payload: {exc}"
             log.error("job %d: %s", job_id, message)
             body = {"state": "failed", "exit_code": -1, "message": message, "log_tail": ""}
-            self.spool.save(Entry(job_id, str(jobdir), [{"op": "report", "body": body}], True))
+            self._owe(Entry(job_id, str(jobdir), [{"op": "report", "body": body}], True), spec)
             return "failed"
         finally:
             with self._lock:
                 self._current = None
         return self._spool_outcome(spec, jobdir, outcome, timeout)
 
-    def _release(self, job_id: int, jobdir: str, why: str) -> str:
+    def _owe(self, entry: Entry, spec: dict[str, Any]) -> None:
+        """Spool what is owed for a job, every delivery stamped with the attempt it is for
+        (the server refuses, 409, results of an attempt that is over)."""
+        for action in entry.actions:
+            target = action["body"] if action["op"] == "report" else action
+            target.update(_attempt_of(spec))
+        self.spool.save(entry)
+
+    def _release(self, job_id: int, jobdir: str, why: str, spec: dict[str, Any]) -> str:
         body = {"state": "released", "message": why}
-        self.spool.save(Entry(job_id, jobdir, [{"op": "report", "body": body}]))
+        self._owe(Entry(job_id, jobdir, [{"op": "report", "body": body}]), spec)
         log.info("job %d: handing it back (%s)", job_id, why)
         return "released"
 
@@ -355,7 +375,7 @@ class Pilot:
                 log.info("job %d: killed on the server's request; not reporting it", job_id)
                 shutil.rmtree(jobdir, ignore_errors=True)
                 return "dropped"
-            return self._release(job_id, str(jobdir), f"pilot stopping: {outcome.reason}")
+            return self._release(job_id, str(jobdir), f"pilot stopping: {outcome.reason}", spec)
         tail = log_tail(jobdir)
         body: dict[str, Any]
         if outcome.ended == "timeout":
@@ -374,20 +394,30 @@ class Pilot:
             except ResultError as exc:
                 body = {"state": "failed", "exit_code": 0, "message": str(exc), "log_tail": tail}
             else:
-                return self._spool_success(job_id, jobdir, result, tail)
-        self.spool.save(Entry(job_id, str(jobdir), [{"op": "report", "body": body}], keep=True))
+                return self._spool_success(spec, jobdir, result, tail)
+        self._owe(Entry(job_id, str(jobdir), [{"op": "report", "body": body}], keep=True), spec)
         log.info("job %d: %s: %s", job_id, body["state"], body["message"].splitlines()[0])
         return str(body["state"])
 
-    def _spool_success(self, job_id: int, jobdir: Path, result: dict[str, Any], tail: str) -> str:
-        actions: list[dict[str, Any]] = [{"op": "product", **p} for p in result["products"]]
+    def _spool_success(
+        self, spec: dict[str, Any], jobdir: Path, result: dict[str, Any], tail: str
+    ) -> str:
+        job_id = int(spec["id"])
+        attempt = int(spec.get("attempt") or 1)
+        # Each delivery gets its key now, once: it is stored in the spool, so every retry
+        # (even by a restarted pilot) repeats the same key and the server stores it once.
+        actions: list[dict[str, Any]] = [
+            {"op": "product", **p, "key": _new_key(job_id, attempt, "p")}
+            for p in result["products"]
+        ]
         if result["metrics"]:
-            actions.append({"op": "metrics", "metrics": result["metrics"]})
+            key = _new_key(job_id, attempt, "m")
+            actions.append({"op": "metrics", "metrics": result["metrics"], "key": key})
         # Metrics travel once, through the metrics endpoint; the report repeats none of them,
         # so a server that stores both cannot count them twice.
         body = {"state": "finished", "outputs": result["outputs"], "metrics": [], "log_tail": tail}
         actions.append({"op": "report", "body": body})
-        self.spool.save(Entry(job_id, str(jobdir), actions))
+        self._owe(Entry(job_id, str(jobdir), actions), spec)
         log.info(
             "job %d: finished, %d output(s), %d metric(s), %d product(s) to send",
             job_id,
@@ -402,10 +432,18 @@ class Pilot:
         if op == "report":
             self.transport.report(job_id, action["body"])
         elif op == "metrics":
-            self.transport.post_metrics(job_id, action["metrics"])
+            self.transport.post_metrics(
+                job_id, action["metrics"], action.get("key", ""), action.get("attempt")
+            )
         elif op == "product":
             self.transport.upload_product(
-                job_id, Path(action["path"]), action["kind"], action["title"], action["labels"]
+                job_id,
+                Path(action["path"]),
+                action["kind"],
+                action["title"],
+                action["labels"],
+                action.get("key", ""),
+                action.get("attempt"),
             )
         else:
             raise ValueError(f"unknown spool action {op!r}")

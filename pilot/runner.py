@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlparse
 
+from pilot import launch
 from pilot.registry import payload_command
 
 log = logging.getLogger(__name__)
@@ -141,7 +142,27 @@ def payload_env(jobdir: Path) -> dict[str, str]:
     env["P3S_JOB"] = str(jobdir / JOB_NAME)
     env["P3S_RESULT"] = str(jobdir / RESULT_NAME)
     env["PYTHONUNBUFFERED"] = "1"
+    env[launch.PILOT_PID_ENV] = str(os.getpid())  # the payload's guard re-checks its parent
     return env
+
+
+def become_subreaper() -> bool:
+    """Orphaned processes of our payloads reparent to the pilot, not to init (Linux), so
+    nothing a payload leaves behind escapes the pilot's view. Idempotent."""
+    return launch.prctl(launch.PR_SET_CHILD_SUBREAPER, 1)
+
+
+def reap_orphans() -> int:
+    """Collect exited orphans adopted as subreaper (no payload runs when this is called)."""
+    reaped = 0
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return reaped
+        if pid == 0:
+            return reaped
+        reaped += 1
 
 
 def run_payload(
@@ -171,7 +192,10 @@ def run_payload(
     stderr_tail: deque[str] = deque(maxlen=STDERR_LINES)
     lock = threading.Lock()
     started = time.monotonic()
+    become_subreaper()
     with open(jobdir / LOG_NAME, "ab") as sink:
+        # The payload's guard (pilot.launch) gets SIGHUP if the pilot dies, even by SIGKILL,
+        # and takes the payload's whole process group with it.
         proc = subprocess.Popen(
             argv,
             cwd=jobdir,
@@ -180,6 +204,7 @@ def run_payload(
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             start_new_session=True,
+            preexec_fn=launch.arm_parent_death_signal,
         )
         assert proc.stdout is not None and proc.stderr is not None
         pumps = [
@@ -215,6 +240,7 @@ def run_payload(
         kill_group(proc, min(kill_grace, 2.0))
         for pump in pumps:
             pump.join(timeout=5)
+        reap_orphans()
     elapsed = time.monotonic() - started
     code = proc.returncode if ended == "exited" else None
     log.info("job %s: payload %s after %.1f s (exit code %s)", spec["id"], ended, elapsed, code)

@@ -22,7 +22,7 @@ from typing import Any, Protocol, TypeVar
 import requests
 
 from pilot import __version__
-from pilot.errors import ClientError, Conflict, Forbidden, NotFound, Unreachable
+from pilot.errors import ClientError, Conflict, Forbidden, NotFound, ServerFault, Unreachable
 
 log = logging.getLogger(__name__)
 
@@ -52,13 +52,27 @@ class Transport(Protocol):
         ...
 
     def upload_product(
-        self, job_id: int, path: Path, kind: str, title: str, labels: dict[str, Any]
+        self,
+        job_id: int,
+        path: Path,
+        kind: str,
+        title: str,
+        labels: dict[str, Any],
+        key: str = "",
+        attempt: int | None = None,
     ) -> None:
-        """``POST jobs/{id}/products/`` (multipart)."""
+        """``POST jobs/{id}/products/`` (multipart). ``key`` makes a retry harmless (the
+        server stores one product per key); ``attempt`` fences out a job's older attempts."""
         ...
 
-    def post_metrics(self, job_id: int, metrics: list[dict[str, Any]]) -> None:
-        """``POST jobs/{id}/metrics/``."""
+    def post_metrics(
+        self,
+        job_id: int,
+        metrics: list[dict[str, Any]],
+        key: str = "",
+        attempt: int | None = None,
+    ) -> None:
+        """``POST jobs/{id}/metrics/``, with the same ``key`` and ``attempt`` as uploads."""
         ...
 
     def exit(self, pilot_id: int, reason: str, ok: bool) -> None:
@@ -69,6 +83,11 @@ class Transport(Protocol):
 # -- HTTP -----------------------------------------------------------------------------------
 
 RETRYABLE_4XX = {408, 425, 429}
+# Answers that mean "not now" (a proxy without its backend, a server without its database):
+# retried until the give-up time however often they repeat.
+TRANSIENT_5XX = {502, 503, 504}
+# The same other 5xx this many times in a row is a deterministic fault: stop retrying.
+SAME_FAULT_TRIES = 3
 
 
 def _detail(response: requests.Response) -> str:
@@ -88,7 +107,9 @@ def raise_for_status(response: requests.Response, what: str) -> None:
         return
     message = f"{what}: HTTP {status}: {_detail(response)}"
     if status >= 500 or status in RETRYABLE_4XX:
-        raise Unreachable(message, status)
+        error = Unreachable(message, status)
+        error.answered = True
+        raise error
     if status == 409:
         raise Conflict(message)
     if status in (401, 403):
@@ -96,6 +117,14 @@ def raise_for_status(response: requests.Response, what: str) -> None:
     if status == 404:
         raise NotFound(message)
     raise ClientError(message, status)
+
+
+def _fencing(key: str, attempt: int | None) -> dict[str, Any]:
+    """The idempotency key and attempt fields of an upload (left out when not given)."""
+    out: dict[str, Any] = {"key": key} if key else {}
+    if attempt is not None:
+        out["attempt"] = attempt
+    return out
 
 
 class HttpTransport:
@@ -189,18 +218,33 @@ class HttpTransport:
         return self._json(response, what) if response.content else {}
 
     def upload_product(
-        self, job_id: int, path: Path, kind: str, title: str, labels: dict[str, Any]
+        self,
+        job_id: int,
+        path: Path,
+        kind: str,
+        title: str,
+        labels: dict[str, Any],
+        key: str = "",
+        attempt: int | None = None,
     ) -> None:
         what = f"upload of product {path.name} for job {job_id}"
         mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-        data = {"kind": kind, "title": title, "labels": json.dumps(labels)}
+        data: dict[str, Any] = {"kind": kind, "title": title, "labels": json.dumps(labels)}
+        data |= _fencing(key, attempt)
         with open(path, "rb") as fh:
             files = {"file": (path.name, fh, mime)}
             self._post(f"jobs/{job_id}/products/", what, data=data, files=files)
 
-    def post_metrics(self, job_id: int, metrics: list[dict[str, Any]]) -> None:
+    def post_metrics(
+        self,
+        job_id: int,
+        metrics: list[dict[str, Any]],
+        key: str = "",
+        attempt: int | None = None,
+    ) -> None:
         what = f"metrics for job {job_id}"
-        self._post(f"jobs/{job_id}/metrics/", what, json={"metrics": metrics})
+        body = {"metrics": metrics, **_fencing(key, attempt)}
+        self._post(f"jobs/{job_id}/metrics/", what, json=body)
 
     def exit(self, pilot_id: int, reason: str, ok: bool) -> None:
         what = f"exit of pilot {pilot_id}"
@@ -260,10 +304,22 @@ class Retrying:
         budget = self.give_up if budget is None else budget
         deadline = time.monotonic() + budget
         backoff = Backoff(self.backoff_base, self.backoff_cap)
+        last_fault, repeats = "", 0
         while True:
             try:
                 return call()
             except Unreachable as exc:
+                status = exc.status or 0
+                if exc.answered and status >= 500 and status not in TRANSIENT_5XX:
+                    repeats = repeats + 1 if str(exc) == last_fault else 1
+                    last_fault = str(exc)
+                    if repeats >= SAME_FAULT_TRIES:
+                        log.error(
+                            "%s: the same answer %d times, not retrying: %s", what, repeats, exc
+                        )
+                        raise ServerFault(str(exc), exc.status) from exc
+                else:
+                    last_fault, repeats = "", 0
                 left = deadline - time.monotonic()
                 if left <= 0:
                     log.error("giving up on %s after %.0f s: %s", what, budget, exc)
@@ -291,15 +347,32 @@ class Retrying:
         return self._retry(f"report of job {job_id}", lambda: self.inner.report(job_id, body))
 
     def upload_product(
-        self, job_id: int, path: Path, kind: str, title: str, labels: dict[str, Any]
+        self,
+        job_id: int,
+        path: Path,
+        kind: str,
+        title: str,
+        labels: dict[str, Any],
+        key: str = "",
+        attempt: int | None = None,
     ) -> None:
+        # Every try carries the same key: a retry after a lost answer stores nothing twice.
         self._retry(
             f"product upload for job {job_id}",
-            lambda: self.inner.upload_product(job_id, path, kind, title, labels),
+            lambda: self.inner.upload_product(job_id, path, kind, title, labels, key, attempt),
         )
 
-    def post_metrics(self, job_id: int, metrics: list[dict[str, Any]]) -> None:
-        self._retry(f"metrics of job {job_id}", lambda: self.inner.post_metrics(job_id, metrics))
+    def post_metrics(
+        self,
+        job_id: int,
+        metrics: list[dict[str, Any]],
+        key: str = "",
+        attempt: int | None = None,
+    ) -> None:
+        self._retry(
+            f"metrics of job {job_id}",
+            lambda: self.inner.post_metrics(job_id, metrics, key, attempt),
+        )
 
     def exit(self, pilot_id: int, reason: str, ok: bool) -> None:
         self._retry(

@@ -15,6 +15,7 @@ import importlib.util
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -26,7 +27,7 @@ import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-VAR = ROOT / "var"
+VAR = Path(os.environ.get("P3S_VAR_DIR") or ROOT / "var")
 
 
 def say(msg: str) -> None:
@@ -62,6 +63,44 @@ def ensure_person(env) -> tuple[str, str]:
     return "demo", password
 
 
+class Stop(Exception):  # noqa: N818 - a request, like KeyboardInterrupt
+    """SIGTERM or SIGINT: stop everything the demo started."""
+
+
+def _stop_on_signal(signum, _frame) -> None:
+    raise Stop(signal.Signals(signum).name)
+
+
+def port_taken(port: int) -> bool:
+    """Whether something already listens on 127.0.0.1:port (an old demo, another server)."""
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+def stop_in_order(groups: list[tuple[str, list[subprocess.Popen]]], grace: float = 20.0) -> None:
+    """SIGTERM each group and wait for it before the next: pilots first (they hand back
+    their jobs and say goodbye while the server still listens), then the sweeper, then the
+    server. Whatever does not stop within ``grace`` is killed."""
+    for name, group in groups:
+        live = [p for p in group if p.poll() is None]
+        for proc in live:
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        for proc in live:
+            try:
+                proc.wait(grace)
+            except subprocess.TimeoutExpired:
+                say(f"{name} did not stop within {grace:g} s: killing it")
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(5)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -76,6 +115,15 @@ def main() -> int:
         "--timeout", type=float, default=900, help="with --exit-when-done: give up after this"
     )
     args = parser.parse_args()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _stop_on_signal)
+    if port_taken(args.port):
+        print(
+            f"[demo] port {args.port} is already in use (an earlier demo or another server?): "
+            f"stop it, or choose another port with --port or P3S_DEMO_PORT",
+            file=sys.stderr,
+        )
+        return 2
 
     VAR.mkdir(exist_ok=True)
     url = f"http://127.0.0.1:{args.port}"
@@ -103,8 +151,9 @@ def main() -> int:
     logs = VAR / "demo" / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     procs: list[subprocess.Popen] = []
+    roles: dict[str, list[subprocess.Popen]] = {"pilots": [], "sweeper": [], "server": []}
 
-    def start(name: str, argv: list[str]) -> subprocess.Popen:
+    def start(name: str, argv: list[str], role: str) -> subprocess.Popen:
         proc = subprocess.Popen(
             argv,
             env=env,
@@ -114,21 +163,20 @@ def main() -> int:
             start_new_session=True,
         )
         procs.append(proc)
+        roles[role].append(proc)
         return proc
 
     def stop_all() -> None:
-        for proc in reversed(procs):
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-        for proc in procs:
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
+        # Signals are ignored from here on: a second Ctrl-C must not leave things half-stopped.
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, signal.SIG_IGN)
+        stop_in_order([(name, roles[name]) for name in ("pilots", "sweeper", "server")])
 
     try:
         server = start(
-            "server", [str(BIN / "gunicorn"), "-c", str(ROOT / "p3s/gunicorn.conf.py"), "p3s.wsgi"]
+            "server",
+            [str(BIN / "gunicorn"), "-c", str(ROOT / "p3s/gunicorn.conf.py"), "p3s.wsgi"],
+            "server",
         )
         for _ in range(200):
             if server.poll() is not None:
@@ -141,7 +189,9 @@ def main() -> int:
             except requests.RequestException:
                 time.sleep(0.1)
         say(f"server up at {url}")
-        start("sweeper", [sys.executable, str(ROOT / "manage.py"), "p3s_sweep", "--loop"])
+        start(
+            "sweeper", [sys.executable, str(ROOT / "manage.py"), "p3s_sweep", "--loop"], "sweeper"
+        )
         for i in range(args.pilots):
             start(
                 f"pilot{i + 1}",
@@ -154,6 +204,7 @@ def main() -> int:
                     "--workdir",
                     str(VAR / "demo" / f"pilot{i + 1}"),
                 ],
+                "pilots",
             )
         say(f"sweeper and {args.pilots} pilots started (logs in {logs})")
 
@@ -167,10 +218,11 @@ def main() -> int:
         ok = watch(url, op_token, announced, args)
         if args.exit_when_done:
             return 0 if ok else 1
-        say("serving until Ctrl-C")
-        signal.sigwait({signal.SIGINT, signal.SIGTERM})
-        return 0
-    except KeyboardInterrupt:
+        say("serving until Ctrl-C (or SIGTERM)")
+        while True:
+            signal.pause()
+    except (Stop, KeyboardInterrupt) as why:
+        say(f"{why or 'interrupted'}: stopping pilots, then the sweeper, then the server")
         return 0
     finally:
         say("stopping")
@@ -251,4 +303,7 @@ def watch(url: str, token: str, files: list[str], args) -> bool:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except Stop as why:  # a signal before anything was started
+        sys.exit(f"[demo] {why}: stopped before starting anything")

@@ -6,6 +6,7 @@ import django_filters
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from p3s.accounts import roles
@@ -78,10 +79,21 @@ class AlarmViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
 
 
 def _labels(qs, request):
-    """``?label.apa=3&label.plane=x``: filter on labels."""
+    """``?label.apa=3&label.plane=x``: filter on labels (exact values; no lookups)."""
+    from p3s.api.limits import LABEL_KEY, check_text
+
     for key, value in request.query_params.items():
-        if key.startswith("label.") and len(key) > 6:
-            qs = qs.filter(**{f"labels__{key[6:]}": value})
+        if key.startswith("label."):
+            name = key[6:]
+            if not LABEL_KEY.match(name) or "__" in name:
+                raise ValidationError(
+                    {
+                        key[:60]: [
+                            "label filters take a label name and an exact value, e.g. label.apa=3"
+                        ]
+                    }
+                )
+            qs = qs.filter(**{f"labels__{name}": check_text(value, key[:60])})
     return qs
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.core.exceptions import ObjectDoesNotExist
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import DataError
+from django.db import DataError, InterfaceError, OperationalError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -33,7 +33,35 @@ def _flatten(detail, prefix: str = "") -> list[str]:
     return [f"{where}{detail}"]
 
 
+MESSAGE_CHARS = 300
+
+
+def shorten(data, limit: int = MESSAGE_CHARS):
+    """Cut every string of an error body to a short excerpt: errors never echo big input."""
+    if isinstance(data, str):
+        return data if len(data) <= limit else data[:limit] + f"... ({len(data)} characters)"
+    if isinstance(data, dict):
+        return {shorten(str(k), 60): shorten(v, limit) for k, v in list(data.items())[:50]}
+    if isinstance(data, list):
+        return [shorten(v, limit) for v in data[:50]]
+    return data
+
+
 def exception_handler(exc, context):
+    response = _handle(exc, context)
+    if response is not None:
+        response.data = shorten(response.data)
+    return response
+
+
+def _handle(exc, context):
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        # The database is down or restarting (DataError, IntegrityError are not this).
+        return Response(
+            {"detail": "the database is not answering; retry later"},
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": "5"},
+        )
     for cls, code in STATUS.items():
         if isinstance(exc, cls):
             return Response({"detail": str(exc)}, status=code)

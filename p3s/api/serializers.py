@@ -8,7 +8,9 @@ from urllib.parse import unquote, urlparse
 
 from django.conf import settings
 from rest_framework import serializers
+from rest_framework.exceptions import ParseError
 
+from p3s.api import limits
 from p3s.dags.models import DagRun, DataFile
 from p3s.dqm.models import Metric, Product
 from p3s.jobs.actions import REPORTABLE
@@ -210,6 +212,14 @@ class PilotRegisterSerializer(serializers.Serializer):
     resources = serializers.DictField(required=False, default=dict)
     version = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
 
+    def validate_resources(self, value):
+        return limits.bounded_json(value, "resources")
+
+    def validate(self, attrs):
+        for name in ("host", "site", "batch_system", "batch_id", "version"):
+            limits.check_text(attrs.get(name) or "", name)
+        return attrs
+
 
 class PilotSerializer(serializers.ModelSerializer):
     token = serializers.CharField(source="token.name", read_only=True)
@@ -240,6 +250,9 @@ class HeartbeatSerializer(serializers.Serializer):
     job = serializers.IntegerField(required=False, allow_null=True, default=None)
     progress = serializers.DictField(required=False, allow_null=True, default=None)
 
+    def validate_progress(self, value):
+        return None if value is None else limits.bounded_json(value, "progress")
+
 
 class ClaimSerializer(serializers.Serializer):
     wait = serializers.FloatField(min_value=0, default=0)
@@ -252,6 +265,11 @@ class ClaimSerializer(serializers.Serializer):
 class ExitSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=2000, allow_blank=True, default="")
     ok = serializers.BooleanField(default=True)
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict) and isinstance(data.get("reason"), str):
+            data = {**data, "reason": limits.clean_free_text(data["reason"])}
+        return super().to_internal_value(data)
 
 
 class MetricInSerializer(serializers.Serializer):
@@ -267,13 +285,36 @@ class MetricInSerializer(serializers.Serializer):
         return value
 
     def validate_labels(self, value):
-        if len(value) > 20:
-            raise serializers.ValidationError("at most 20 labels")
-        return value
+        return limits.check_labels(value)
+
+
+KEY_RE = r"^[A-Za-z0-9_.:-]{1,64}$"
+
+
+def attempt_field():
+    return serializers.IntegerField(
+        min_value=1,
+        max_value=32767,
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="the job attempt the pilot ran (from its claim): results of an older attempt are refused with 409",
+    )
+
+
+def key_field():
+    return serializers.RegexField(
+        KEY_RE,
+        required=False,
+        default="",
+        help_text="client idempotency key (or the Idempotency-Key header): a retry with the same key stores nothing twice",
+    )
 
 
 class MetricsSerializer(serializers.Serializer):
     metrics = MetricInSerializer(many=True, allow_empty=False, max_length=5000)
+    attempt = attempt_field()
+    key = key_field()
 
 
 class ReportSerializer(serializers.Serializer):
@@ -287,6 +328,19 @@ class ReportSerializer(serializers.Serializer):
     log_tail = serializers.CharField(
         required=False, allow_blank=True, default="", max_length=200000, trim_whitespace=False
     )
+    attempt = attempt_field()
+
+    def to_internal_value(self, data):
+        # Free text from payload logs keeps what it can: a NUL becomes U+FFFD, not a 400
+        # that would leave the job unreported.
+        if isinstance(data, dict):
+            data = {
+                k: limits.clean_free_text(v)
+                if k in ("message", "log_tail") and isinstance(v, str)
+                else v
+                for k, v in data.items()
+            }
+        return super().to_internal_value(data)
 
     def validate(self, attrs):
         if attrs["state"] == "failed" and attrs.get("exit_code") is None:
@@ -300,23 +354,35 @@ class ProductUploadSerializer(serializers.Serializer):
     title = serializers.CharField(max_length=200)
     labels = serializers.JSONField(required=False, default=dict)
 
+    def validate_title(self, value):
+        return limits.check_text(value, "title")
+
+    attempt = attempt_field()
+    key = key_field()
+
     def validate_labels(self, value):
         if isinstance(value, str):
-            import json
-
             try:
-                value = json.loads(value)
-            except ValueError:
-                raise serializers.ValidationError("must be a JSON object") from None
-        if not isinstance(value, dict) or len(value) > 20:
-            raise serializers.ValidationError("must be a JSON object of at most 20 labels")
-        return {str(k)[:50]: str(v)[:100] for k, v in value.items()}
+                value = limits.loads_json(value, "labels")
+            except ParseError as exc:
+                raise serializers.ValidationError(str(exc.detail)) from None
+        return limits.check_labels(value)
 
     def validate_file(self, value):
         limit = settings.P3S["MAX_UPLOAD_BYTES"]
         if value.size > limit:
             raise serializers.ValidationError(f"is {value.size} bytes; the limit is {limit}")
         return value
+
+
+class ResumeSerializer(serializers.Serializer):
+    stages = serializers.ListField(
+        child=serializers.RegexField(r"^[a-z0-9][a-z0-9_-]{0,63}$"),
+        required=False,
+        default=list,
+        max_length=200,
+        help_text="stages to resume; empty: every paused stage of the template",
+    )
 
 
 class ProductSerializer(serializers.ModelSerializer):

@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import timedelta
 from pathlib import Path
 
 import django_filters
 from django.conf import settings
-from django.db import connection
 from django.db.models import Count, Max
-from django.http import Http404, HttpResponse, JsonResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
-from rest_framework.permissions import AllowAny
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -26,18 +25,21 @@ from p3s.accounts import roles
 from p3s.accounts.models import ApiToken
 from p3s.api import serializers as s
 from p3s.api.filters import UTCDateTimeFilter
-from p3s.api.parsers import PlainYAMLParser, TextYAMLParser, YAMLParser
+from p3s.api.health import HealthView
+from p3s.api.parsers import PlainYAMLParser, SafeJSONParser, TextYAMLParser, YAMLParser
 from p3s.conditions.services import condition_urls
 from p3s.dags import flow, spec
 from p3s.dags.models import DagRun, DagTemplate, DataFile
 from p3s.dqm import services as dqm
 from p3s.dqm.services import BadProduct
 from p3s.exceptions import NotYours
-from p3s.jobs import actions, claim, wakeup
+from p3s.jobs import actions, breaker, claim, wakeup
 from p3s.jobs.models import Job
 from p3s.jobs.states import JobState
 from p3s.pilots import services as pilots
 from p3s.pilots.models import Pilot, PilotState
+
+__all__ = ["HealthView"]  # served at /healthz, from p3s.api.health
 
 PILOT_KEY_HEADER = "HTTP_X_P3S_PILOT_KEY"
 
@@ -243,7 +245,7 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
 
     queryset = Job.objects.select_related("dagrun__template", "dagrun__file", "settings")
     filterset_class = JobFilter
-    parser_classes = [JSONParser, MultiPartParser, FormParser]
+    parser_classes = [SafeJSONParser, MultiPartParser, FormParser]
 
     def get_serializer_class(self):
         return s.JobDetailSerializer if self.action == "retrieve" else s.JobSerializer
@@ -277,35 +279,46 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
             exit_code=d["exit_code"],
             message=d["message"],
             log_tail=d["log_tail"],
+            attempt=d["attempt"],
         )
         # The pilot's hot path: one locked read of the job, no pre-fetch, a compact answer.
-        job = actions.report(_job_id(pk), pilot.pk, rep, actor=f"pilot:{pilot.pk}")
-        if d["state"] == "finished" and d["metrics"]:
-            dqm.record_metrics(job, d["metrics"])
+        job = dqm.apply_report(_job_id(pk), pilot.pk, rep, d["metrics"], f"pilot:{pilot.pk}")
         return Response(s.ReportAnswerSerializer(job).data)
 
-    def _check_uploader(self, job: Job, pilot: Pilot) -> None:
-        if (
-            job.pilot_id != pilot.pk
-            and not job.events.filter(
-                actor=f"pilot:{pilot.pk}", to_state=JobState.DISPATCHED
-            ).exists()
-        ):
-            raise NotYours(f"job {job.pk} was never given to pilot {pilot.pk}")
+    def _fence(self, pilot: Pilot, attempt: int | None):
+        return lambda job: actions.check_current_attempt(job, pilot.pk, attempt)
+
+    @staticmethod
+    def _client_key(request, d: dict) -> str:
+        key = d.get("key") or request.headers.get("Idempotency-Key", "")
+        if key and not re.fullmatch(s.KEY_RE, key):
+            raise ValidationError({"key": ["1 to 64 letters, digits or _.:-"]})
+        return key
 
     @extend_schema(request=s.ProductUploadSerializer, responses={201: s.ProductSerializer})
     @action(detail=True, methods=["post"], parser_classes=[MultiPartParser, FormParser])
     def products(self, request, pk=None):
         job, pilot = self._my_job(request, pk)
-        self._check_uploader(job, pilot)
+        actions.check_current_attempt(job, pilot.pk, None)  # before reading a big body
         ser = s.ProductUploadSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
         d = ser.validated_data
+        attempt = d["attempt"]
+        actions.check_current_attempt(job, pilot.pk, attempt)
         try:
-            product = dqm.store_product(job, d["file"], d["kind"], d["title"], d["labels"])
+            product = dqm.store_product(
+                job,
+                d["file"],
+                d["kind"],
+                d["title"],
+                d["labels"],
+                attempt=attempt or job.attempt,
+                key=self._client_key(request, d),
+                fence=self._fence(pilot, attempt or job.attempt),
+            )
         except BadProduct as exc:
             raise ValidationError({"file": [str(exc)]}) from None
-        return Response(s.ProductSerializer(product).data, status=201)
+        return Response(s.ProductSerializer(product).data, status=200 if product.replayed else 201)
 
     @extend_schema(
         request=s.MetricsSerializer, responses={201: OpenApiResponse(description="count")}
@@ -313,11 +326,22 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
     @action(detail=True, methods=["post"])
     def metrics(self, request, pk=None):
         job, pilot = self._my_job(request, pk)
-        self._check_uploader(job, pilot)
         data = request.data if isinstance(request.data, dict) else {"metrics": request.data}
         ser = s.MetricsSerializer(data=data)
         ser.is_valid(raise_exception=True)
-        rows = dqm.record_metrics(job, ser.validated_data["metrics"])
+        d = ser.validated_data
+        attempt = d["attempt"]
+        actions.check_current_attempt(job, pilot.pk, attempt)
+        key = self._client_key(request, d)
+        rows = dqm.record_metrics(
+            job,
+            d["metrics"],
+            attempt=attempt or job.attempt,
+            key=key,
+            fence=self._fence(pilot, attempt or job.attempt),
+        )
+        if key and not rows:
+            return Response({"count": len(d["metrics"]), "replayed": True}, status=200)
         return Response({"count": len(rows)}, status=201)
 
     @extend_schema(request=None, responses={200: s.JobSerializer})
@@ -382,6 +406,8 @@ def _template_out(template: DagTemplate) -> dict:
         "name": template.name,
         "version": template.current_version.number,
         "enabled": template.enabled,
+        # Stages the circuit breaker paused, with why (p3s.jobs.breaker); resume with POST resume/.
+        "paused": {st.stage: st.paused_reason for st in template.stage_settings.all() if st.paused},
         "updated": template.updated,
         "spec": dag.to_dict(),
         "yaml": spec.dump_yaml(dag),
@@ -392,7 +418,7 @@ class DagViewSet(viewsets.ViewSet):
     """DAG templates as YAML or JSON: read by operators, written by experts."""
 
     permission_classes = [roles.ReadOperatorWriteExpert]
-    parser_classes = [JSONParser, YAMLParser, TextYAMLParser, PlainYAMLParser]
+    parser_classes = [SafeJSONParser, YAMLParser, TextYAMLParser, PlainYAMLParser]
     lookup_field = "name"
     lookup_value_regex = r"[a-z0-9][a-z0-9_-]{0,63}"
 
@@ -434,6 +460,20 @@ class DagViewSet(viewsets.ViewSet):
         template = self._templates().get(pk=applied.template.pk)
         out = _template_out(template) | {"new_version": applied.new_version}
         return Response(out, status=201 if applied.created else 200)
+
+    @extend_schema(
+        request=s.ResumeSerializer,
+        responses={200: OpenApiResponse(description="the stages resumed")},
+    )
+    @action(detail=True, methods=["post"], permission_classes=[roles.IsOperator])
+    def resume(self, request, name=None):
+        """Resume stages the circuit breaker paused (all of them without ``stages``)."""
+        template = get_object_or_404(DagTemplate, name=name)
+        ser = s.ResumeSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        stages = ser.validated_data["stages"] or None
+        resumed = breaker.resume(template, stages, roles.actor_of(request))
+        return Response({"template": template.name, "resumed": resumed})
 
     def update(self, request, name=None):
         dag, source = self._parse(request)
@@ -530,25 +570,3 @@ class SummaryView(APIView):
     )
     def get(self, request):
         return Response(summary_data())
-
-
-class HealthView(APIView):
-    permission_classes = [AllowAny]
-    authentication_classes: list = []
-
-    @extend_schema(
-        responses={
-            200: OpenApiResponse(description="ok"),
-            503: OpenApiResponse(description="database down"),
-        }
-    )
-    def get(self, request):
-        try:
-            with connection.cursor() as cur:
-                cur.execute("SELECT 1")
-                cur.fetchone()
-        except Exception as exc:
-            return JsonResponse(
-                {"status": "error", "detail": f"database does not answer: {exc}"}, status=503
-            )
-        return JsonResponse({"status": "ok"})

@@ -96,6 +96,11 @@ class StageSettings(models.Model):
     max_attempts = models.PositiveSmallIntegerField(default=2)
     prescale = models.FloatField(default=1.0)
     event_fraction = models.FloatField(default=1.0)
+    # The circuit breaker (p3s.jobs.breaker): a stage whose jobs keep failing is paused, its
+    # waiting jobs not claimed, until an operator resumes it.
+    paused = models.BooleanField(default=False)
+    paused_reason = models.TextField(blank=True)
+    paused_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["template", "-priority", "stage"]
@@ -148,3 +153,20 @@ class DagRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.template.name} #{self.pk} on {self.file.name}"
+
+
+class TemplateEvent(models.Model):
+    """Something done to a template outside the expert's own edits (e.g. a forced reload of
+    the shipped defaults that replaced the expert's version), for the record."""
+
+    template = models.ForeignKey(DagTemplate, on_delete=models.CASCADE, related_name="events")
+    at = models.DateTimeField(auto_now_add=True)
+    actor = models.CharField(max_length=150)
+    action = models.CharField(max_length=32)
+    detail = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.template_id} {self.action} by {self.actor}"

@@ -7,6 +7,7 @@ A spec has template-level fields (name, description, enabled, trigger, policy), 
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
@@ -16,7 +17,7 @@ import yaml
 
 from p3s.exceptions import InvalidDag
 
-NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}\Z")
 GRAPH_KEYS = ("payload", "args", "queue", "parents")
 TUNABLE_KEYS = ("priority", "timeout", "max_attempts", "prescale", "event_fraction")
 STAGE_KEYS = set(GRAPH_KEYS) | set(TUNABLE_KEYS)
@@ -77,12 +78,56 @@ class DagSpec:
         return out
 
 
+MAX_STAGES = 200
+MAX_PARENTS = 50
+MAX_ARGS = 100
+MAX_ALIASES = 20
+MAX_TEXT = 2000
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """The safe loader, refusing more than MAX_ALIASES aliases (the "billion laughs")."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            self.aliases = getattr(self, "aliases", 0) + 1
+            if self.aliases > MAX_ALIASES:
+                raise InvalidDag(f"the template uses more than {MAX_ALIASES} YAML aliases")
+        return super().compose_node(parent, index)
+
+
+def safe_yaml(text: str) -> Any:
+    """YAML (a superset of JSON) with aliases, depth and size bounded and finite numbers."""
+    from p3s.api.limits import check_document, excerpt
+
+    loader = _BoundedLoader(text)
+    try:
+        data = loader.get_single_data()
+    except yaml.YAMLError as exc:
+        raise InvalidDag(f"not valid YAML/JSON: {excerpt(str(exc), 300)}") from None
+    except RecursionError:
+        raise InvalidDag("the template nests too deeply") from None
+    finally:
+        loader.dispose()
+    return check_document(data, max_depth=16, max_items=20_000, error=InvalidDag)
+
+
+def _text(where: str, value: Any, limit: int = MAX_TEXT) -> str:
+    from p3s.api.limits import BAD_TEXT
+
+    if not isinstance(value, str):
+        raise InvalidDag(f"{where} must be a string")
+    if len(value) > limit:
+        raise InvalidDag(f"{where} is {len(value)} characters long; at most {limit}")
+    found = BAD_TEXT.search(value)
+    if found:
+        raise InvalidDag(f"{where} contains a control character (U+{ord(found.group()):04X})")
+    return value
+
+
 def parse_text(text: str) -> dict[str, Any]:
     """YAML (a superset of JSON) to a dict, with a readable error."""
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise InvalidDag(f"not valid YAML/JSON: {exc}") from None
+    data = safe_yaml(text)
     if not isinstance(data, dict):
         raise InvalidDag("a DAG template must be a mapping with name, trigger and stages")
     return data
@@ -92,7 +137,9 @@ def _number(
     where: str, value: Any, lo: float, hi: float, *, lo_open: bool = False, integer: bool = False
 ) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise InvalidDag(f"{where} must be a number, got {value!r}")
+        raise InvalidDag(f"{where} must be a number, got {type(value).__name__}")
+    if not math.isfinite(value):
+        raise InvalidDag(f"{where} must be a finite number, got {value!r}")
     if integer and int(value) != value:
         raise InvalidDag(f"{where} must be a whole number, got {value!r}")
     if value != value or (value <= lo if lo_open else value < lo) or value > hi:
@@ -108,7 +155,9 @@ def _args(where: str, value: Any) -> list[str]:
     if isinstance(value, list):
         if not all(isinstance(a, (str, int, float)) and not isinstance(a, bool) for a in value):
             raise InvalidDag(f"{where}.args must be a list of strings or a mapping")
-        return [str(a) for a in value]
+        if len(value) > MAX_ARGS:
+            raise InvalidDag(f"{where}.args: at most {MAX_ARGS} arguments")
+        return [_text(f"{where}.args", str(a), 1000) for a in value]
     if isinstance(value, dict):
         out: list[str] = []
         for key, val in value.items():
@@ -120,7 +169,7 @@ def _args(where: str, value: Any) -> list[str]:
             elif val is False or val is None:
                 continue
             elif isinstance(val, (str, int, float)):
-                out += [opt, str(val)]
+                out += [opt, _text(f"{where}.args.{key}", str(val), 1000)]
             else:
                 raise InvalidDag(f"{where}.args.{key} must be a string, number or boolean")
         return out
@@ -156,6 +205,9 @@ def validate(data: dict[str, Any], payloads: set[str] | None = None) -> DagSpec:
     pattern = trigger.get("pattern") or ""
     if not isinstance(pattern, str):
         raise InvalidDag("trigger.pattern must be a string (fnmatch on the file name)")
+    _text("trigger.pattern", pattern, 200)
+    if not NAME_RE.match(trigger["stream"]):
+        raise InvalidDag("trigger.stream must be a simple name (lower-case letters, digits, -_)")
     policy = data.get("policy") or {}
     if not isinstance(policy, dict) or set(policy) - {"max_age", "max_waiting"}:
         raise InvalidDag("policy may only hold max_age (seconds) and max_waiting (jobs per stage)")
@@ -172,13 +224,13 @@ def validate(data: dict[str, Any], payloads: set[str] | None = None) -> DagSpec:
     enabled = data.get("enabled", True)
     if not isinstance(enabled, bool):
         raise InvalidDag("enabled must be true or false")
-    description = data.get("description") or ""
-    if not isinstance(description, str):
-        raise InvalidDag("description must be a string")
+    description = _text("description", data.get("description") or "")
 
     stages = data.get("stages")
     if not isinstance(stages, dict) or not stages:
         raise InvalidDag("stages must be a non-empty mapping of stage name -> stage")
+    if len(stages) > MAX_STAGES:
+        raise InvalidDag(f"the template has {len(stages)} stages; at most {MAX_STAGES}")
     graph: dict[str, dict[str, Any]] = {}
     raw_tunables: dict[str, dict[str, Any]] = {}
     for sname, stage in stages.items():
@@ -204,6 +256,8 @@ def validate(data: dict[str, Any], payloads: set[str] | None = None) -> DagSpec:
             parents = [parents]
         if not isinstance(parents, list) or not all(isinstance(p, str) for p in parents):
             raise InvalidDag(f"{where}: parents must be a list of stage names")
+        if len(parents) > MAX_PARENTS:
+            raise InvalidDag(f"{where}: at most {MAX_PARENTS} parents")
         if len(set(parents)) != len(parents):
             raise InvalidDag(f"{where}: a parent is listed twice")
         queue = stage.get("queue", DEFAULTS["queue"])

@@ -14,7 +14,9 @@ class ProductKind(models.TextChoices):
 def product_path(instance: Product, filename: str) -> str:
     # The stored name is built by the server, never taken from the client (no ../ tricks).
     ext = {"png": "png", "bokeh": "json", "json": "json"}[instance.kind]
-    return f"run{instance.run:06d}/job{instance.job_id}/{instance.slug}.{ext}"
+    # One directory per attempt: a late upload of an old attempt never overwrites the new one's.
+    where = f"run{instance.run:06d}/job{instance.job_id}/attempt{instance.attempt}"
+    return f"{where}/{instance.slug}.{ext}"
 
 
 class Product(models.Model):
@@ -28,9 +30,19 @@ class Product(models.Model):
     size = models.PositiveIntegerField(default=0)
     data_ts = models.DateTimeField()
     created = models.DateTimeField(auto_now_add=True)
+    attempt = models.PositiveSmallIntegerField(default=1, help_text="the job attempt that made it")
+    key = models.CharField(
+        max_length=64, blank=True, help_text="the client's idempotency key: a retry stores nothing"
+    )
 
     class Meta:
         ordering = ["-data_ts", "-id"]
+        constraints = [
+            # api JobViewSet.products: five identical (retried, parallel) uploads make one product.
+            models.UniqueConstraint(
+                fields=["job", "key"], name="product_one_per_key", condition=~models.Q(key="")
+            ),
+        ]
         indexes = [
             # front products gallery: latest first, by run and kind.
             models.Index(fields=["run", "kind", "-data_ts"], name="product_run_kind"),
@@ -65,6 +77,29 @@ class Metric(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}={self.value}"
+
+
+class MetricBatch(models.Model):
+    """One accepted delivery of metrics (a metrics POST or a finished report's metrics).
+
+    Its key is unique per job: a retried delivery (the answer was lost) finds its batch and
+    stores nothing again. A report's metrics use the key ``report-a<attempt>``.
+    """
+
+    job = models.ForeignKey("jobs.Job", on_delete=models.CASCADE, related_name="metric_batches")
+    attempt = models.PositiveSmallIntegerField(default=1)
+    key = models.CharField(max_length=64)
+    count = models.PositiveIntegerField(default=0)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            # dqm.services.record_metrics: the lookup of a retried delivery, and its guarantee.
+            models.UniqueConstraint(fields=["job", "key"], name="metricbatch_one_per_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"job {self.job_id} {self.key}: {self.count} metric(s)"
 
 
 # -- alarms -----------------------------------------------------------------------------

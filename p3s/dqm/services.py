@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 
-from p3s.dqm.models import Metric, Product
+from p3s.dqm.models import Metric, MetricBatch, Product
+from p3s.jobs import actions
 from p3s.jobs.models import Job
 
 log = logging.getLogger(__name__)
@@ -41,8 +43,25 @@ def check_content(kind: str, head: bytes, read_all) -> None:
         )
 
 
-def store_product(job: Job, upload, kind: str, title: str, labels: dict[str, str]) -> Product:
-    """Save an uploaded product file (the name is built by the server) and its row."""
+def store_product(
+    job: Job,
+    upload,
+    kind: str,
+    title: str,
+    labels: dict[str, str],
+    attempt: int = 1,
+    key: str = "",
+    fence: Callable[[Job], None] | None = None,
+) -> Product:
+    """Save an uploaded product file (the name is built by the server) and its row.
+
+    With a ``key``, a retry of an upload already stored returns the stored product, marked
+    ``replayed = True``. ``fence(job)`` runs under the job's row lock just before
+    the row is written (the attempt check); whatever refuses the row removes the file.
+    """
+    if key and (done := Product.objects.filter(job=job, key=key).first()) is not None:
+        done.replayed = True
+        return done
     head = upload.read(16)
     upload.seek(0)
 
@@ -54,7 +73,7 @@ def store_product(job: Job, upload, kind: str, title: str, labels: dict[str, str
 
     check_content(kind, head, read_all)
     slug = slugify(title)[:60] or "product"
-    existing = Product.objects.filter(job=job, slug__startswith=slug).count()
+    existing = Product.objects.filter(job=job, attempt=attempt, slug__startswith=slug).count()
     if existing:
         slug = f"{slug}-{existing + 1}"
     product = Product(
@@ -66,10 +85,27 @@ def store_product(job: Job, upload, kind: str, title: str, labels: dict[str, str
         labels=labels,
         size=upload.size,
         data_ts=job.data_ts,
+        attempt=attempt,
+        key=key,
     )
     # File I/O happens here, outside any transaction that changes job state.
     product.file.save(f"{slug}", upload, save=False)
-    product.save()
+    try:
+        with transaction.atomic():
+            if fence is not None:
+                fence(Job.objects.select_for_update().get(pk=job.pk))
+            product.save()
+    except IntegrityError:
+        product.file.delete(save=False)
+        done = Product.objects.filter(job=job, key=key).first() if key else None
+        if done is None:
+            raise
+        done.replayed = True  # a parallel identical upload won the race
+        return done
+    except BaseException:
+        product.file.delete(save=False)  # refused (fenced, bad labels): no file left behind
+        raise
+    product.replayed = False
     if kind == "json":
         _notify(product_listeners, product, read_all())
     return product
@@ -78,12 +114,25 @@ def store_product(job: Job, upload, kind: str, title: str, labels: dict[str, str
 def _notify(listeners: list, *args) -> None:
     for listener in listeners:
         try:
-            listener(*args)
+            with transaction.atomic():  # a failing hook rolls back its own work only
+                listener(*args)
         except Exception:  # a quality or alarm hook must never lose the results
             log.exception("listener %r failed", listener)
 
 
-def record_metrics(job: Job, items: list[dict[str, Any]]) -> list[Metric]:
+def record_metrics(
+    job: Job,
+    items: list[dict[str, Any]],
+    attempt: int = 1,
+    key: str = "",
+    fence: Callable[[Job], None] | None = None,
+) -> list[Metric]:
+    """Store a delivery of metrics; returns the new rows.
+
+    With a ``key`` the delivery is stored at most once per job (a retry finds its
+    :class:`MetricBatch`, stores nothing and returns no rows). Runs in the caller's transaction when there
+    is one, so a report and its metrics commit or fail together.
+    """
     run = job.dagrun.file.run
     rows = [
         Metric(
@@ -97,6 +146,28 @@ def record_metrics(job: Job, items: list[dict[str, Any]]) -> list[Metric]:
         for m in items
     ]
     with transaction.atomic():
+        if fence is not None:
+            fence(Job.objects.select_for_update().get(pk=job.pk))
+        if key:
+            # The job row lock (fence, or the report's) serialises deliveries of one job.
+            _, created = MetricBatch.objects.get_or_create(
+                job=job, key=key, defaults={"attempt": attempt, "count": len(rows)}
+            )
+            if not created:
+                return []
         Metric.objects.bulk_create(rows)
     _notify(metric_listeners, rows)
     return rows
+
+
+def apply_report(
+    job_id: int, pilot_id: int, rep: actions.Report, metrics: list[dict[str, Any]], actor: str
+) -> Job:
+    """A pilot's report and the metrics it carries, in one transaction: when the database
+    refuses the metrics, the job is not finished and no child is created. A finished
+    report's metrics are stored once per attempt, however often the report is repeated."""
+    with transaction.atomic():
+        job = actions.report(job_id, pilot_id, rep, actor=actor)
+        if rep.state == "finished" and metrics:
+            record_metrics(job, metrics, attempt=job.attempt, key=f"report-a{job.attempt}")
+    return job

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from p3s.dags import flow
 from p3s.exceptions import Conflict, IllegalTransition, NotYours
+from p3s.jobs import breaker
 from p3s.jobs.models import Job
 from p3s.jobs.states import ON_PILOT, JobState
 from p3s.jobs.transitions import move
@@ -31,6 +32,7 @@ class Report:
     exit_code: int | None = None
     message: str = ""
     log_tail: str = ""
+    attempt: int | None = None  # the attempt the pilot ran; None: whatever it was given last
 
 
 def _tail(text: str) -> str:
@@ -46,6 +48,16 @@ def report(job_id: int, pilot_id: int, rep: Report, actor: str) -> Job:
         )
     with transaction.atomic():
         job = Job.objects.select_for_update().get(pk=job_id)
+        if rep.attempt is not None and rep.attempt != job.attempt:
+            # A late report of an older attempt: harmless if it repeats how that attempt ended.
+            mine = job.events.filter(actor=actor, attempt=rep.attempt)
+            last = mine.exclude(to_state=JobState.DISPATCHED).order_by("-id").first()
+            if last is not None and rep.attempt < job.attempt and _same_end(last.to_state, rep):
+                return job
+            raise Conflict(
+                f"job {job_id}: attempt {rep.attempt} is over (the job is at attempt "
+                f"{job.attempt}, {job.state}); drop this report"
+            )
         if job.pilot_id != pilot_id:
             # A repeat of the report that ended this pilot's attempt is harmless.
             mine = job.events.filter(actor=actor)
@@ -106,9 +118,40 @@ def report(job_id: int, pilot_id: int, rep: Report, actor: str) -> Job:
             message=rep.message,
             log_tail=_tail(rep.log_tail),
         )
-        _retry_if_attempts_left(job, actor)
+        if not breaker.deterministic(job):
+            _retry_if_attempts_left(job, actor)
+        breaker.check_stage(job)
         flow.settle_dagrun_of(job)
         return job
+
+
+def _same_end(recorded: str, rep: Report) -> bool:
+    return recorded == {"released": JobState.WAITING}.get(rep.state, rep.state)
+
+
+def check_current_attempt(job: Job, pilot_id: int, attempt: int | None) -> None:
+    """Fencing for uploads: only the pilot of the job's current attempt may add results.
+
+    Raises NotYours (403) when the job was never this pilot's, Conflict (409) when this
+    pilot's attempt is over (the job was re-queued, possibly to another pilot).
+    """
+    actor = f"pilot:{pilot_id}"
+    dispatches = job.events.filter(to_state=JobState.DISPATCHED).order_by("-id")
+    last = dispatches.first()
+    if last is None or not dispatches.filter(actor=actor).exists():
+        raise NotYours(f"job {job.pk} was never given to pilot {pilot_id}")
+    over = (
+        last.actor != actor
+        or last.attempt != job.attempt
+        or job.state == JobState.WAITING
+        or (attempt is not None and attempt != job.attempt)
+    )
+    if over:
+        which = f"attempt {attempt}" if attempt is not None else f"pilot {pilot_id}'s attempt"
+        raise Conflict(
+            f"job {job.pk}: {which} is over (the job is at attempt {job.attempt}, "
+            f"{job.state}); results of an old attempt are refused"
+        )
 
 
 def _same(current: str, asked: str, job: Job) -> bool:

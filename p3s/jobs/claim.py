@@ -23,7 +23,7 @@ from p3s.jobs.states import JobState
 _PICK = """
     SELECT j.id FROM jobs_job j
     JOIN dags_stagesettings s ON s.id = j.settings_id
-    WHERE j.state = 'waiting' AND j.queue IN ({queues})
+    WHERE j.state = 'waiting' AND j.queue IN ({queues}) AND NOT s.paused
       AND (%(time_left)s IS NULL OR s.timeout <= %(time_left)s)
       AND EXISTS (SELECT 1 FROM pilots_pilot p WHERE p.id = %(pilot)s AND p.state IN ('idle', 'busy'))
     ORDER BY j.priority DESC, j.data_ts DESC, j.id
@@ -37,7 +37,7 @@ PREPARE_POSTGRES = """
     WITH picked AS (
         SELECT j.id FROM jobs_job j
         JOIN dags_stagesettings s ON s.id = j.settings_id
-        WHERE j.state = 'waiting' AND j.queue = ANY($4)
+        WHERE j.state = 'waiting' AND j.queue = ANY($4) AND NOT s.paused
           AND ($3 IS NULL OR s.timeout <= $3)
           AND EXISTS (SELECT 1 FROM pilots_pilot p WHERE p.id = $1 AND p.state IN ('idle', 'busy'))
         ORDER BY j.priority DESC, j.data_ts DESC, j.id

@@ -104,3 +104,18 @@ class JobEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.job_id}: {self.from_state} -> {self.to_state} by {self.actor}"
+
+
+class LoopBeat(models.Model):
+    """The last successful pass of a long-running loop (the sweeper): `/healthz?deep=1` reads
+    it to tell a sweeper that died or hangs from one that works."""
+
+    name = models.CharField(max_length=32, unique=True)
+    last_ok = models.DateTimeField(help_text="end of the last pass that completed")
+    passes = models.PositiveBigIntegerField(default=0)
+    errors = models.PositiveIntegerField(default=0, help_text="passes lost to database errors")
+    last_error = models.TextField(blank=True)
+    last_error_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.name}: last ok {self.last_ok:%Y-%m-%d %H:%M:%S}"

@@ -216,3 +216,40 @@ def sweep_once(now: datetime | None = None) -> SweepResult:
     for unit in UNITS:
         counts[unit.__name__] = unit(now)
     return SweepResult(counts)
+
+
+BEAT_NAME = "sweeper"
+
+
+def record_beat(errors: int = 0, last_error: str = "", name: str = BEAT_NAME) -> None:
+    """Note a completed pass (and the database errors met since the previous one)."""
+    from django.db.models import F
+
+    from p3s.jobs.models import LoopBeat
+
+    now = timezone.now()
+    fields: dict = {"last_ok": now, "passes": F("passes") + 1}
+    if errors:
+        fields |= {"errors": F("errors") + errors, "last_error": last_error[:2000]}
+        fields["last_error_at"] = now
+    if not LoopBeat.objects.filter(name=name).update(**fields):
+        LoopBeat.objects.get_or_create(
+            name=name,
+            defaults={
+                "last_ok": now,
+                "passes": 1,
+                "errors": errors,
+                "last_error": last_error[:2000],
+                "last_error_at": now if errors else None,
+            },
+        )
+
+
+def beat_age(name: str = BEAT_NAME, now: datetime | None = None) -> float | None:
+    """Seconds since the loop's last completed pass; None when it never completed one."""
+    from p3s.jobs.models import LoopBeat
+
+    beat = LoopBeat.objects.filter(name=name).only("last_ok").first()
+    if beat is None:
+        return None
+    return ((now or timezone.now()) - beat.last_ok).total_seconds()

@@ -3,6 +3,8 @@ schema, as each role (and as a registered pilot with its key), and fails on any 
 
 from __future__ import annotations
 
+import os
+import re
 import subprocess
 from datetime import UTC, datetime
 
@@ -10,7 +12,9 @@ import pytest
 
 from tests.conftest import BIN
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+pytestmark = [pytest.mark.e2e]
+
+FULL_EXAMPLES = int(os.environ.get("P3S_FUZZ_EXAMPLES", "40"))  # per operation and role
 
 
 def fuzz(server, schema_path, *headers: str, examples: int = 25) -> subprocess.CompletedProcess:
@@ -32,13 +36,13 @@ def fuzz(server, schema_path, *headers: str, examples: int = 25) -> subprocess.C
     return subprocess.run(argv, capture_output=True, text=True, timeout=600, cwd=server.workdir)
 
 
-def test_no_input_makes_the_api_answer_with_a_server_error(live_p3s):
-    schema = live_p3s.get("/api/schema/")
+def fuzz_as_every_role(server, examples: int) -> dict[str, subprocess.CompletedProcess]:
+    schema = server.get("/api/schema/")
     assert schema.status_code == 200
-    path = live_p3s.workdir / "schema.yaml"
+    path = server.workdir / "schema.yaml"
     path.write_text(schema.text)
     # Some data for the fuzzer to find: a file, its DAG run and jobs, and a registered pilot.
-    live_p3s.post(
+    server.post(
         "/api/v1/files/",
         role="daq",
         json={
@@ -48,19 +52,38 @@ def test_no_input_makes_the_api_answer_with_a_server_error(live_p3s):
             "timestamp": datetime.now(UTC).isoformat(),
         },
     ).raise_for_status()
-    pilot = live_p3s.post("/api/v1/pilots/", role="pilot", json={"host": "fuzz"}).json()
-
+    pilot = server.post("/api/v1/pilots/", role="pilot", json={"host": "fuzz"}).json()
     runs = {
-        role: fuzz(live_p3s, path, f"Authorization: Token {live_p3s.tokens[role]}")
+        role: fuzz(server, path, f"Authorization: Token {server.tokens[role]}", examples=examples)
         for role in ("expert", "daq")
     }
     runs["pilot"] = fuzz(
-        live_p3s,
+        server,
         path,
-        f"Authorization: Token {live_p3s.tokens['pilot']}",
+        f"Authorization: Token {server.tokens['pilot']}",
         f"X-P3S-Pilot-Key: {pilot['key']}",
+        examples=examples,
     )
     for who, run in runs.items():
         assert run.returncode == 0, f"as {who}:\n{run.stdout[-6000:]}"
-    log = (live_p3s.workdir / "gunicorn.log").read_text(errors="replace")
+    log = (server.workdir / "gunicorn.log").read_text(errors="replace")
     assert "Internal Server Error" not in log, log[-4000:]
+    return runs
+
+
+def generated(run: subprocess.CompletedProcess) -> int:
+    """How many test cases schemathesis generated in one run (from its summary)."""
+    found = re.findall(r"(\d+) generated", run.stdout)
+    return int(found[-1]) if found else 0
+
+
+def test_no_input_makes_the_api_answer_with_a_server_error(live_p3s):
+    fuzz_as_every_role(live_p3s, examples=5)
+
+
+@pytest.mark.slow
+def test_over_a_thousand_generated_cases_find_no_server_error(live_p3s):
+    runs = fuzz_as_every_role(live_p3s, examples=FULL_EXAMPLES)
+    total = sum(generated(run) for run in runs.values())
+    print(f"schemathesis: {total} generated cases, no server error")
+    assert total >= 1000, {who: run.stdout[-1500:] for who, run in runs.items()}

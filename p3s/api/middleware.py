@@ -1,0 +1,88 @@
+"""Request hardening for the API, before any view runs.
+
+:class:`ApiLimits` refuses a body by its declared size (``Content-Length``) before a byte of
+it is read or spooled: uploads up to ``P3S_MAX_UPLOAD_BYTES`` (plus the form around the
+file), DAG templates up to ``P3S_MAX_DAG_BYTES``, every other API body up to
+``P3S_MAX_BODY_BYTES``. It also makes every 4xx and 5xx under ``/api/`` JSON, whoever
+produced it (the URL resolver's 404, Django's own 400 for a bad Host or a body too large,
+an unhandled 500, a database that does not answer: 503).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from django.conf import settings
+from django.db import InterfaceError, OperationalError
+from django.http import JsonResponse
+
+log = logging.getLogger("p3s.api")
+FORM_SLACK = 64 * 1024  # multipart headers and the small fields around an uploaded file
+UPLOAD_PATH = re.compile(r"^/api/v1/jobs/[^/]+/products/$")
+DAG_PATH = re.compile(r"^/api/v1/dags/")
+
+MESSAGES = {
+    400: "bad request: the Host header is not allowed here, or the request could not be read",
+    401: "authentication required: send 'Authorization: Token <key>'",
+    403: "forbidden",
+    404: "not found: no such API endpoint or object",
+    405: "method not allowed on this endpoint",
+    413: "request body too large",
+    415: "unsupported media type",
+    500: "internal server error: the operators have the details in the server log",
+    502: "bad gateway",
+    503: "service unavailable: retry later",
+}
+
+
+def body_limit(path: str) -> int:
+    if UPLOAD_PATH.match(path):
+        return settings.P3S["MAX_UPLOAD_BYTES"] + FORM_SLACK
+    if DAG_PATH.match(path):
+        return settings.P3S["MAX_DAG_BYTES"]
+    return settings.P3S["MAX_BODY_BYTES"]
+
+
+def _is_json(response) -> bool:
+    return response.get("Content-Type", "").split(";")[0].strip().endswith("json")
+
+
+class ApiLimits:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if not request.path.startswith("/api/"):
+            return self.get_response(request)
+        declared = request.META.get("CONTENT_LENGTH") or "0"
+        try:
+            size = int(declared)
+        except ValueError:
+            return JsonResponse({"detail": "Content-Length is not a number"}, status=400)
+        limit = body_limit(request.path)
+        if size > limit:
+            response = JsonResponse(
+                {"detail": f"the body is {size} bytes; this endpoint accepts at most {limit}"},
+                status=413,
+            )
+            response["Connection"] = "close"
+            return response
+        response = self.get_response(request)
+        if response.status_code >= 400 and not _is_json(response):
+            status = response.status_code
+            detail = MESSAGES.get(status, f"HTTP {status}")
+            response = JsonResponse({"detail": detail}, status=status)
+        return response
+
+    def process_exception(self, request, exception):
+        if request.path.startswith("/api/") and isinstance(
+            exception, (OperationalError, InterfaceError)
+        ):
+            log.error("database error on %s: %s", request.path, exception)
+            return JsonResponse(
+                {"detail": "the database is not answering; retry later"},
+                status=503,
+                headers={"Retry-After": "5"},
+            )
+        return None
