@@ -1,0 +1,205 @@
+"""Deconvolution to charge, regions of interest and per-ROI baselines (the second half of SIG).
+
+One-dimensional (per wire) version of the Wire-Cell protoDUNE-SP signal processing
+(Ionization electron signal processing in single phase LArTPCs I/II, JINST 13 (2018) P07006 and
+P07007; protoDUNE-SP performance, JINST 15 (2020) P12004). Filter numbers are Wire-Cell's
+optimised protoDUNE-SP set (``cfg/pgrapher/experiment/pdsp/sp-filters.jsonnet``, May 2019):
+
+* Wiener-like ``W(f) = exp(-(f/sigma)^p / 2)`` (``Wiener_tight``): U 0.1488 MHz / 3.76,
+  V 0.1597 MHz / 4.36, collection 0.1362 MHz / 3.35 (DETECTOR.md: 0.14-0.16 MHz, p 3.4-4.4).
+  ``W(0) = 1``, so the charge (the zero-frequency content) is kept.
+* Low-frequency filters ``L(f) = 1 - exp(-(f/tau)^2)`` on induction only, where the bipolar
+  response vanishes at f = 0 and noise divided by it grows without bound: ``ROI_tight_lf``
+  (tau 14 kHz) on the waveform ROIs are found on, ``ROI_loose_lf`` (tau 2 kHz) on the charge.
+  The loose cut still takes the zero-frequency content out; what it moves into a slow undershoot
+  (about 100 ticks wide) is given back by the per-ROI linear baseline below.
+* ROIs: ticks above ``3 RMS + 1`` (induction) or ``5 RMS + 1`` (collection) of the ROI
+  waveform (DETECTOR.md), also weaker ticks above ``roi_neighbour_sigma`` RMS on a wire whose
+  neighbour has an ROI there (Wire-Cell's extension to neighbouring wires), grown while the
+  waveform stays above ``roi_low_sigma`` RMS (so the ROI holds the whole pulse, not its tip),
+  padded ``roi_pad`` ticks and merged where pads touch.
+* Baseline per ROI (Wire-Cell's ROI refinement): a straight line from the mean of the
+  ``baseline_edge`` ticks before the ROI to the mean of those after it is subtracted inside.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+import numpy as np
+import scipy.fft as sfft
+from scipy.ndimage import label, maximum_filter1d
+
+from payloads.detector import Detector
+from payloads.response import ac_coupling_spectrum, response_spectrum
+
+if TYPE_CHECKING:
+    from payloads.dqm.sig import SigConfig
+
+
+def wiener_filter(freqs_mhz: np.ndarray, sigma_mhz: float, power: float) -> np.ndarray:
+    """``exp(-(f/sigma)^p / 2)`` (Wire-Cell ``HfFilter``)."""
+    return np.exp(-0.5 * (freqs_mhz / sigma_mhz) ** power)
+
+
+def lf_filter(freqs_mhz: np.ndarray, tau_mhz: float) -> np.ndarray:
+    """``1 - exp(-(f/tau)^2)`` (Wire-Cell ``LfFilter``); 1 everywhere when ``tau`` is 0."""
+    if tau_mhz <= 0:
+        return np.ones_like(freqs_mhz)
+    return 1.0 - np.exp(-((freqs_mhz / tau_mhz) ** 2))
+
+
+def deconvolution_kernels(det: Detector, cfg: SigConfig, lf_mhz: float) -> np.ndarray:
+    """Per-plane multipliers ``W L / R`` on the rfft bins, ``(3, n_freqs)`` complex64.
+
+    ``R`` is field x electronics (x AC coupling when ``cfg.deconvolve_ac``); ``L`` with
+    ``tau = lf_mhz`` applies to the induction planes only. The zero-frequency bin is 0 (the
+    baseline was subtracted before).
+    """
+    key = (
+        det.n_ticks,
+        det.tick_us,
+        cfg.deconvolve_ac,
+        tuple(sorted(cfg.wiener_sigma_mhz.items())),
+        tuple(sorted(cfg.wiener_power.items())),
+        lf_mhz,
+    )
+    return _kernels(key)
+
+
+@lru_cache(maxsize=8)
+def _kernels(key: tuple) -> np.ndarray:
+    n_ticks, tick_us, with_ac, sigmas, powers, lf_mhz = key
+    sigmas, powers = dict(sigmas), dict(powers)
+    f_mhz = np.fft.rfftfreq(n_ticks, d=tick_us)
+    out = np.zeros((3, f_mhz.size), dtype=np.complex64)
+    ac = ac_coupling_spectrum(n_ticks) if with_ac else 1.0
+    for p in range(3):
+        resp = response_spectrum(p, n_ticks) * ac
+        filt = wiener_filter(f_mhz, sigmas[p], powers[p])
+        if p < 2:
+            filt = filt * lf_filter(f_mhz, lf_mhz)
+        good = np.abs(resp) > 1e-12
+        k = np.zeros(f_mhz.size, dtype=np.complex128)
+        k[good] = filt[good] / resp[good]
+        k[0] = 0.0
+        out[p] = k
+    out.flags.writeable = False
+    return out
+
+
+def _row_dilate(mask: np.ndarray, pad: int) -> np.ndarray:
+    if pad <= 0:
+        return mask
+    return maximum_filter1d(mask.view(np.uint8), 2 * pad + 1, axis=1).view(bool)
+
+
+def _grow(seeds: np.ndarray, low: np.ndarray) -> np.ndarray:
+    """Runs of ``low`` (along ticks, row by row) that contain a seed (hysteresis)."""
+    low = low | seeds
+    labels, n = label(low, structure=[[0, 0, 0], [1, 1, 1], [0, 0, 0]])
+    if n == 0:
+        return low
+    keep = np.zeros(n + 1, bool)
+    keep[labels[seeds]] = True
+    keep[0] = False
+    return keep[labels]
+
+
+def find_rois(roi_wave: np.ndarray, rms: np.ndarray, det: Detector, cfg: SigConfig) -> np.ndarray:
+    """Boolean ``(n_channels, n_ticks)`` regions of interest on the deconvolved ROI waveform.
+
+    Parameters
+    ----------
+    roi_wave : numpy.ndarray
+        Deconvolved waveform with the tight filters (electrons per tick), offline order.
+    rms : numpy.ndarray
+        Its per-channel robust noise RMS.
+    det : Detector
+    cfg : SigConfig
+        ``roi_sigma`` and ``roi_offset`` (seed threshold), ``roi_neighbour_sigma``,
+        ``roi_low_sigma``, ``roi_pad`` (ticks per plane).
+    """
+    roi = np.zeros(roi_wave.shape, dtype=bool)
+    for p in range(3):
+        sl = det.plane_slice(p)
+        x = roi_wave[sl]
+        r = rms[sl].astype(np.float32)[:, None]
+        seeds = x > cfg.roi_sigma[p] * r + np.float32(cfg.roi_offset)
+        weak = x > cfg.roi_neighbour_sigma * r
+        near = np.zeros_like(seeds)
+        near[1:] |= seeds[:-1]
+        near[:-1] |= seeds[1:]
+        seeds |= weak & _row_dilate(near, 2)
+        grown = _grow(seeds, x > cfg.roi_low_sigma * r)
+        roi[sl] = _row_dilate(grown, cfg.roi_pad[p])
+    return roi
+
+
+def roi_runs(roi: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(row, start, stop)`` of every run of True in ``roi`` (stop exclusive), row-major."""
+    n, t = roi.shape
+    edged = np.zeros((n, t + 2), dtype=np.int8)
+    edged[:, 1:-1] = roi
+    d = np.diff(edged, axis=1)
+    rows, starts = np.nonzero(d == 1)
+    _, stops = np.nonzero(d == -1)
+    return rows, starts, stops
+
+
+def restore_baselines(wave: np.ndarray, roi: np.ndarray, edge: int, rows: np.ndarray) -> None:
+    """Subtract per ROI the line joining the mean of ``edge`` ticks either side (in place).
+
+    Only ROIs on ``rows`` (boolean per channel) are touched. An ROI at the window's edge uses
+    the one side it has.
+    """
+    r, s, e = roi_runs(roi)
+    keep = rows[r]
+    r, s, e = r[keep], s[keep], e[keep]
+    if r.size == 0:
+        return
+    n_t = wave.shape[1]
+    cum = np.zeros((wave.shape[0], n_t + 1), dtype=np.float64)
+    np.cumsum(wave, axis=1, out=cum[:, 1:])
+    s0, e1 = np.maximum(s - edge, 0), np.minimum(e + edge, n_t)
+    n_left, n_right = s - s0, e1 - e
+    left = (cum[r, s] - cum[r, s0]) / np.maximum(n_left, 1)
+    right = (cum[r, e1] - cum[r, e]) / np.maximum(n_right, 1)
+    left = np.where(n_left > 0, left, right)
+    right = np.where(n_right > 0, right, left)
+    # the line passes through the centres of the two edge windows
+    c_left = s - 0.5 * (n_left + 1)
+    c_right = e + 0.5 * (n_right - 1)
+    slope = (right - left) / (c_right - c_left)
+    lengths = e - s
+    run = np.repeat(np.arange(r.size), lengths)
+    offset = np.arange(run.size) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    ticks = s[run] + offset
+    wave[r[run], ticks] -= (left[run] + slope[run] * (ticks - c_left[run])).astype(wave.dtype)
+
+
+def deconvolve(spec: np.ndarray, det: Detector, cfg: SigConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Charge and ROI waveforms (electrons per tick) from the notched spectra ``spec``.
+
+    ``spec`` is ``(n_channels, n_freqs)`` in offline order; it is overwritten. Induction rows of
+    the ROI waveform carry the tight low-frequency cut, those of the charge the loose one;
+    collection rows are the same in both.
+    """
+    n_t = det.n_ticks
+    n_ind = det.plane_slice(1).stop
+    k_roi = deconvolution_kernels(det, cfg, cfg.roi_lf_mhz)
+    k_charge = deconvolution_kernels(det, cfg, cfg.charge_lf_mhz)
+    ind = np.empty((n_ind, spec.shape[1]), dtype=spec.dtype)
+    for p in (0, 1):
+        sl = det.plane_slice(p)
+        np.multiply(spec[sl], k_roi[p], out=ind[sl])
+    roi_ind = sfft.irfft(ind, n=n_t, axis=1, workers=cfg.workers, overwrite_x=True)
+    for p in range(3):
+        spec[det.plane_slice(p)] *= k_charge[p]
+    charge = sfft.irfft(spec, n=n_t, axis=1, workers=cfg.workers, overwrite_x=True)
+    charge = sfft.irfft(spec, n=n_t, axis=1, workers=cfg.workers, overwrite_x=True)
+    roi_wave = np.empty_like(charge)
+    roi_wave[:n_ind] = roi_ind
+    roi_wave[n_ind:] = charge[n_ind:]
+    return charge, roi_wave
