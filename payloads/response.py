@@ -14,11 +14,11 @@ JINST 15 (2020) P12004; Wire-Cell signal processing, JINST 13 (2018) P07006/P070
 * **Induction** (U, V): bipolar, zero net area. By the Shockley-Ramo theorem the charge an
   induction wire sees rises while the electrons approach its plane and falls while they leave;
   its weighting field reaches about one wire pitch (4.67 mm) either side, crossed at the drift
-  speed (1.6 mm/us) in ``D`` = 2.9 us (5.8 ticks). The induced charge is taken as a Gaussian
-  in time of sigma ``D / 2``; its derivative (the current), shaped by the same front end, gives
-  two lobes about 3.5 us apart whose peaks are 0.4 of the collection peak (DETECTOR.md: "a
-  third to a half"). Time 0 is when the electrons cross the wire plane (where the deconvolved
-  charge appears).
+  speed (1.6 mm/us) in ``D`` = 2.9 us (5.8 ticks). The induced charge is taken as
+  ``exp(-|t| / (D/2))``, peaked at the plane crossing; its derivative (the current), shaped by
+  the same front end, gives two lobes about 3.1 us apart, the first peaking 0.4 of the
+  collection peak (DETECTOR.md: "a third to a half"), the second about 0.73 of the first.
+  Time 0 is when the electrons cross the wire plane (where the deconvolved charge appears).
 * **AC coupling**: one RC high-pass with tau = 1.1 ms (2,200 ticks), the undershoot.
 """
 
@@ -89,17 +89,18 @@ def _collection_per_electron(t: np.ndarray) -> np.ndarray:
 def _induction_per_electron(t: np.ndarray) -> np.ndarray:
     """Bipolar induction response at times ``t`` (ticks), before scaling (see the module doc).
 
-    The induced charge rises and falls as a Gaussian in time, ``Q(t) = exp(-t^2 / 2 s^2)`` with
-    ``s`` half the transit time of one pitch; the current ``dQ/dt`` is shaped by the collection
-    response. (A box-shaped current would put exact zeros into the spectrum, at multiples of
-    1 / transit time, where a deconvolution divides by nothing.)
+    The induced charge rises and falls as ``Q(t) = exp(-|t| / a)``, a cusp at the wire plane
+    (as a wire's weighting potential has), with ``a`` half the transit time of one pitch; the
+    current ``dQ/dt`` is shaped by the collection response. Its spectrum has no zeros above
+    f = 0 (a box-shaped current would have them at multiples of 1 / transit time, where a
+    deconvolution divides by nothing) and, like the front end's, falls as a power of f.
     """
-    s = 0.5 * INDUCTION_SPAN_TICKS
-    u = np.arange(-5 * s, 5 * s, 1.0 / _FINE)
-    current = -u / s**2 * np.exp(-0.5 * (u / s) ** 2) / _FINE
+    a = 0.5 * INDUCTION_SPAN_TICKS
+    u = np.arange(-8 * a, 8 * a, 1.0 / _FINE) + 0.5 / _FINE
+    current = -np.sign(u) * np.exp(-np.abs(u) / a) / a / _FINE
     t = np.asarray(t, dtype=np.float64)
     out = np.zeros(t.shape)
-    near = (t > -5 * s) & (t < SUPPORT_TICKS)
+    near = (t > -8 * a) & (t < SUPPORT_TICKS)
     out[near] = _collection_per_electron(t[near][:, None] - u[None, :]) @ current
     return out
 

@@ -29,7 +29,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.fft as sfft
-from scipy.ndimage import label, maximum_filter1d
 
 from payloads.detector import Detector
 from payloads.response import ac_coupling_spectrum, response_spectrum
@@ -50,22 +49,24 @@ def lf_filter(freqs_mhz: np.ndarray, tau_mhz: float) -> np.ndarray:
     return 1.0 - np.exp(-((freqs_mhz / tau_mhz) ** 2))
 
 
-def deconvolution_kernels(det: Detector, cfg: SigConfig, lf_mhz: float) -> np.ndarray:
-    """Per-plane multipliers ``W L / R`` on the rfft bins, ``(3, n_freqs)`` complex64.
+def deconvolution_kernels(
+    det: Detector, cfg: SigConfig, lf_mhz: float, charge: bool = False
+) -> np.ndarray:
+    """Per-plane multipliers ``F L / R`` on the rfft bins, ``(3, n_freqs)`` complex64.
 
-    ``R`` is field x electronics (x AC coupling when ``cfg.deconvolve_ac``); ``L`` with
+    ``R`` is field x electronics (x AC coupling when ``cfg.deconvolve_ac``). ``F`` is the
+    Wiener-like filter, or for the ``charge`` waveform, when ``cfg.charge_sigma_mhz`` is set,
+    the Gaussian ``exp(-(f/sigma)^2 / 2)`` (Wire-Cell's ``Gaus_wide``). ``L`` with
     ``tau = lf_mhz`` applies to the induction planes only. The zero-frequency bin is 0 (the
     baseline was subtracted before).
     """
-    key = (
-        det.n_ticks,
-        det.tick_us,
-        cfg.deconvolve_ac,
-        tuple(sorted(cfg.wiener_sigma_mhz.items())),
-        tuple(sorted(cfg.wiener_power.items())),
-        lf_mhz,
-    )
-    return _kernels(key)
+    if charge and cfg.charge_sigma_mhz > 0:
+        sigmas = tuple((p, cfg.charge_sigma_mhz) for p in range(3))
+        powers = tuple((p, 2.0) for p in range(3))
+    else:
+        sigmas = tuple(sorted(cfg.wiener_sigma_mhz.items()))
+        powers = tuple(sorted(cfg.wiener_power.items()))
+    return _kernels((det.n_ticks, det.tick_us, cfg.deconvolve_ac, sigmas, powers, lf_mhz))
 
 
 @lru_cache(maxsize=8)
@@ -89,63 +90,70 @@ def _kernels(key: tuple) -> np.ndarray:
     return out
 
 
-def _row_dilate(mask: np.ndarray, pad: int) -> np.ndarray:
-    if pad <= 0:
-        return mask
-    return maximum_filter1d(mask.view(np.uint8), 2 * pad + 1, axis=1).view(bool)
+def roi_runs(roi: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(row, start, stop)`` of every run of True in ``roi`` (stop exclusive), row-major."""
+    n, t = roi.shape
+    edged = np.zeros((n, t + 2), dtype=bool)
+    edged[:, 1:-1] = roi
+    # rows begin and end False, so the changes alternate start, stop in row-major order
+    flips = np.flatnonzero(edged[:, 1:] != edged[:, :-1])
+    starts, stops = flips[0::2], flips[1::2]
+    return starts // (t + 1), starts % (t + 1), stops % (t + 1)
 
 
-def _grow(seeds: np.ndarray, low: np.ndarray) -> np.ndarray:
-    """Runs of ``low`` (along ticks, row by row) that contain a seed (hysteresis)."""
-    low = low | seeds
-    labels, n = label(low, structure=[[0, 0, 0], [1, 1, 1], [0, 0, 0]])
-    if n == 0:
-        return low
-    keep = np.zeros(n + 1, bool)
-    keep[labels[seeds]] = True
-    keep[0] = False
-    return keep[labels]
+def _paint(shape: tuple[int, int], rows: np.ndarray, starts: np.ndarray, stops: np.ndarray):
+    """Boolean array with ``[start, stop)`` of each row set (overlapping runs merge)."""
+    out = np.zeros(shape, dtype=bool)
+    lengths = stops - starts
+    if lengths.sum() == 0:
+        return out
+    run = np.repeat(np.arange(rows.size), lengths)
+    offset = np.arange(run.size) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    out[rows[run], starts[run] + offset] = True
+    return out
 
 
 def find_rois(roi_wave: np.ndarray, rms: np.ndarray, det: Detector, cfg: SigConfig) -> np.ndarray:
     """Boolean ``(n_channels, n_ticks)`` regions of interest on the deconvolved ROI waveform.
 
+    Seeds are ticks above ``roi_sigma x RMS + roi_offset``, and ticks above
+    ``roi_neighbour_sigma x RMS`` within 2 ticks of a seed on a neighbouring wire of the plane;
+    each seed's run of ticks above ``roi_low_sigma x RMS`` is kept (hysteresis), padded
+    ``roi_pad`` ticks either side; runs whose pads touch merge.
+
     Parameters
     ----------
     roi_wave : numpy.ndarray
-        Deconvolved waveform with the tight filters (electrons per tick), offline order.
+        Deconvolved waveform the ROIs are found on (electrons per tick), offline order.
     rms : numpy.ndarray
         Its per-channel robust noise RMS.
     det : Detector
     cfg : SigConfig
-        ``roi_sigma`` and ``roi_offset`` (seed threshold), ``roi_neighbour_sigma``,
-        ``roi_low_sigma``, ``roi_pad`` (ticks per plane).
     """
-    roi = np.zeros(roi_wave.shape, dtype=bool)
-    for p in range(3):
-        sl = det.plane_slice(p)
-        x = roi_wave[sl]
-        r = rms[sl].astype(np.float32)[:, None]
-        seeds = x > cfg.roi_sigma[p] * r + np.float32(cfg.roi_offset)
-        weak = x > cfg.roi_neighbour_sigma * r
-        near = np.zeros_like(seeds)
-        near[1:] |= seeds[:-1]
-        near[:-1] |= seeds[1:]
-        seeds |= weak & _row_dilate(near, 2)
-        grown = _grow(seeds, x > cfg.roi_low_sigma * r)
-        roi[sl] = _row_dilate(grown, cfg.roi_pad[p])
-    return roi
-
-
-def roi_runs(roi: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(row, start, stop)`` of every run of True in ``roi`` (stop exclusive), row-major."""
-    n, t = roi.shape
-    edged = np.zeros((n, t + 2), dtype=np.int8)
-    edged[:, 1:-1] = roi
-    d = np.diff(edged, axis=1)
-    rows, starts = np.nonzero(d == 1)
-    _, stops = np.nonzero(d == -1)
-    return rows, starts, stops
+    n, n_t = roi_wave.shape
+    plane = det.plane_index
+    inv = (1.0 / np.maximum(rms, 1e-6)).astype(np.float32)
+    z = roi_wave * inv[:, None]  # in units of the channel's RMS
+    k_seed = np.array([cfg.roi_sigma[p] for p in range(3)], np.float32)[plane]
+    k_seed = (k_seed + np.float32(cfg.roi_offset) * inv)[:, None]
+    sr, st = np.nonzero(z > k_seed)
+    # neighbour seeds: same plane, next wire, within 2 ticks, above the lower threshold
+    dr = np.repeat([-1, 1], 5)
+    dt = np.tile(np.arange(-2, 3), 2)
+    cr, ct = (sr[:, None] + dr).ravel(), (st[:, None] + dt).ravel()
+    ok = (cr >= 0) & (cr < n) & (ct >= 0) & (ct < n_t)
+    cr, ct = cr[ok], ct[ok]
+    ok = (plane[cr] == plane[np.repeat(sr, 10)[ok]]) & (z[cr, ct] > cfg.roi_neighbour_sigma)
+    sr, st = np.r_[sr, cr[ok]], np.r_[st, ct[ok]]
+    low = z > np.float32(cfg.roi_low_sigma)
+    low[sr, st] = True
+    rows, starts, stops = roi_runs(low)
+    run = np.searchsorted(rows * n_t + starts, sr * n_t + st, side="right") - 1
+    keep = np.zeros(rows.size, bool)
+    keep[run] = True
+    rows, starts, stops = rows[keep], starts[keep], stops[keep]
+    pad = np.array([cfg.roi_pad[p] for p in range(3)])[plane[rows]]
+    return _paint(roi_wave.shape, rows, np.maximum(starts - pad, 0), np.minimum(stops + pad, n_t))
 
 
 def restore_baselines(wave: np.ndarray, roi: np.ndarray, edge: int, rows: np.ndarray) -> None:
@@ -154,18 +162,22 @@ def restore_baselines(wave: np.ndarray, roi: np.ndarray, edge: int, rows: np.nda
     Only ROIs on ``rows`` (boolean per channel) are touched. An ROI at the window's edge uses
     the one side it has.
     """
-    r, s, e = roi_runs(roi)
-    keep = rows[r]
-    r, s, e = r[keep], s[keep], e[keep]
+    sel = np.flatnonzero(rows)
+    if sel.size == 0:
+        return
+    r, s, e = roi_runs(roi[sel])
     if r.size == 0:
         return
+    r = sel[r]
     n_t = wave.shape[1]
-    cum = np.zeros((wave.shape[0], n_t + 1), dtype=np.float64)
-    np.cumsum(wave, axis=1, out=cum[:, 1:])
-    s0, e1 = np.maximum(s - edge, 0), np.minimum(e + edge, n_t)
-    n_left, n_right = s - s0, e1 - e
-    left = (cum[r, s] - cum[r, s0]) / np.maximum(n_left, 1)
-    right = (cum[r, e1] - cum[r, e]) / np.maximum(n_right, 1)
+    k = np.arange(1, edge + 1)
+    li, ri = s[:, None] - k, e[:, None] + k - 1
+    lok, rok = li >= 0, ri < n_t
+    n_left, n_right = lok.sum(axis=1), rok.sum(axis=1)
+    lv = np.where(lok, wave[r[:, None], np.clip(li, 0, n_t - 1)], 0).sum(axis=1)
+    rv = np.where(rok, wave[r[:, None], np.clip(ri, 0, n_t - 1)], 0).sum(axis=1)
+    left = lv / np.maximum(n_left, 1)
+    right = rv / np.maximum(n_right, 1)
     left = np.where(n_left > 0, left, right)
     right = np.where(n_right > 0, right, left)
     # the line passes through the centres of the two edge windows
@@ -189,7 +201,7 @@ def deconvolve(spec: np.ndarray, det: Detector, cfg: SigConfig) -> tuple[np.ndar
     n_t = det.n_ticks
     n_ind = det.plane_slice(1).stop
     k_roi = deconvolution_kernels(det, cfg, cfg.roi_lf_mhz)
-    k_charge = deconvolution_kernels(det, cfg, cfg.charge_lf_mhz)
+    k_charge = deconvolution_kernels(det, cfg, cfg.charge_lf_mhz, charge=True)
     ind = np.empty((n_ind, spec.shape[1]), dtype=spec.dtype)
     for p in (0, 1):
         sl = det.plane_slice(p)
@@ -197,7 +209,6 @@ def deconvolve(spec: np.ndarray, det: Detector, cfg: SigConfig) -> tuple[np.ndar
     roi_ind = sfft.irfft(ind, n=n_t, axis=1, workers=cfg.workers, overwrite_x=True)
     for p in range(3):
         spec[det.plane_slice(p)] *= k_charge[p]
-    charge = sfft.irfft(spec, n=n_t, axis=1, workers=cfg.workers, overwrite_x=True)
     charge = sfft.irfft(spec, n=n_t, axis=1, workers=cfg.workers, overwrite_x=True)
     roi_wave = np.empty_like(charge)
     roi_wave[:n_ind] = roi_ind

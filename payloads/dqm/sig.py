@@ -57,11 +57,13 @@ class SigConfig:
     #: Induction low-frequency cuts: on the ROI waveform (ROI_tight_lf) and the charge (ROI_loose_lf).
     roi_lf_mhz: float = 0.014
     charge_lf_mhz: float = 0.002
+    #: Gaussian filter of the charge waveform (Gaus_wide, MHz); 0: the Wiener-like one.
+    charge_sigma_mhz: float = 0.12
     roi_sigma: dict[int, float] = field(default_factory=lambda: {0: 3.0, 1: 3.0, 2: 5.0})
     roi_offset: float = 1.0
     roi_neighbour_sigma: float = 2.0
     roi_low_sigma: float = 2.0
-    roi_pad: dict[int, int] = field(default_factory=lambda: {0: 6, 1: 6, 2: 5})
+    roi_pad: dict[int, int] = field(default_factory=lambda: {0: 4, 1: 4, 2: 4})
     baseline_edge: int = 3
     baseline_planes: tuple[int, ...] = (0, 1)
     deconvolve_ac: bool = True
@@ -396,9 +398,11 @@ def process_apa(
         subtract_lines(wave, np.asarray(chans), np.asarray(low_key), protect, tick_s)
     filtered, deconv, roi_wave = filter_frequency(wave, det, cfg, notches, extra)
     rms_f = robust_rms(filtered)
-    roi = find_rois(roi_wave, robust_rms(roi_wave, resolution=1.0), det, cfg)
-    roi[bad] = False
     rms_d = robust_rms(deconv, resolution=1.0)  # electrons per tick
+    n_ind = det.plane_slice(1).stop  # collection ROIs are found on the charge itself
+    rms_roi = np.concatenate([robust_rms(roi_wave[:n_ind], resolution=1.0), rms_d[n_ind:]])
+    roi = find_rois(roi_wave, rms_roi, det, cfg)
+    roi[bad] = False
     restore_baselines(deconv, roi, cfg.baseline_edge, np.isin(det.plane_index, cfg.baseline_planes))
     deconv *= roi
     return SigResult(
