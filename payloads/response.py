@@ -16,8 +16,8 @@ JINST 15 (2020) P12004; Wire-Cell signal processing, JINST 13 (2018) P07006/P070
   its weighting field reaches about one wire pitch (4.67 mm) either side, crossed at the drift
   speed (1.6 mm/us) in ``D`` = 2.9 us (5.8 ticks). The induced charge is taken as
   ``exp(-|t| / (D/2))``, peaked at the plane crossing; its derivative (the current), shaped by
-  the same front end, gives two lobes about 3.1 us apart, the first peaking 0.4 of the
-  collection peak (DETECTOR.md: "a third to a half"), the second about 0.73 of the first.
+  the same front end, gives two lobes about 3.1 us apart, peaking at 0.46 and 0.34 of the
+  collection peak (mean 0.4; DETECTOR.md: "a third to a half").
   Time 0 is when the electrons cross the wire plane (where the deconvolved charge appears).
 * **AC coupling**: one RC high-pass with tau = 1.1 ms (2,200 ticks), the undershoot.
 """
@@ -38,7 +38,7 @@ ADC_PER_KE_PEAK = 7.0
 AREA_PER_KE = 40.0
 #: Collection response peaks this many ticks after arrival (2.6 us at 0.5 us per tick).
 PEAK_TICKS = 5.2
-#: Induction lobe peaks relative to the collection peak (DETECTOR.md: 1/3 to 1/2).
+#: Induction lobe peaks (their mean) relative to the collection peak (DETECTOR.md: 1/3 to 1/2).
 INDUCTION_RATIO = 0.4
 #: Time (ticks) the electrons take through an induction wire's weighting field on one side:
 #: one U/V pitch (4.67 mm) at 1.6 mm/us, 0.8 mm per tick.
@@ -108,8 +108,9 @@ def _induction_per_electron(t: np.ndarray) -> np.ndarray:
 @lru_cache(maxsize=4)
 def _induction_scale() -> float:
     t = np.arange(-2 * INDUCTION_SPAN_TICKS, SUPPORT_TICKS, 1.0 / _FINE)
-    lobe = np.abs(_induction_per_electron(t)).max()
-    return INDUCTION_RATIO * ADC_PER_KE_PEAK / 1000.0 / lobe
+    r = _induction_per_electron(t)
+    lobes = 0.5 * (r.max() - r.min())  # mean of the two lobe peaks
+    return INDUCTION_RATIO * ADC_PER_KE_PEAK / 1000.0 / lobes
 
 
 def response_at(plane: int, t: np.ndarray) -> np.ndarray:
