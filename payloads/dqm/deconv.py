@@ -6,20 +6,24 @@ P07007; protoDUNE-SP performance, JINST 15 (2020) P12004). Filter numbers are Wi
 optimised protoDUNE-SP set (``cfg/pgrapher/experiment/pdsp/sp-filters.jsonnet``, May 2019):
 
 * Wiener-like ``W(f) = exp(-(f/sigma)^p / 2)`` (``Wiener_tight``): U 0.1488 MHz / 3.76,
-  V 0.1597 MHz / 4.36, collection 0.1362 MHz / 3.35 (DETECTOR.md: 0.14-0.16 MHz, p 3.4-4.4).
-  ``W(0) = 1``, so the charge (the zero-frequency content) is kept.
+  V 0.1597 MHz / 4.36, collection 0.1362 MHz / 3.35 (DETECTOR.md: 0.14-0.16 MHz, p 3.4-4.4), on
+  the induction waveform ROIs are found on.
+* Gaussian ``exp(-(f/0.12 MHz)^2 / 2)`` (``Gaus_wide``) on the charge output of every plane:
+  like ``W`` it is 1 at f = 0 (the charge is kept), and it has no negative side lobes (``W``'s
+  carry up to 2 % of the charge per tick around +-8 ticks, which would bias a short ROI).
 * Low-frequency filters ``L(f) = 1 - exp(-(f/tau)^2)`` on induction only, where the bipolar
   response vanishes at f = 0 and noise divided by it grows without bound: ``ROI_tight_lf``
-  (tau 14 kHz) on the waveform ROIs are found on, ``ROI_loose_lf`` (tau 2 kHz) on the charge.
-  The loose cut still takes the zero-frequency content out; what it moves into a slow undershoot
-  (about 100 ticks wide) is given back by the per-ROI linear baseline below.
-* ROIs: ticks above ``3 RMS + 1`` (induction) or ``5 RMS + 1`` (collection) of the ROI
-  waveform (DETECTOR.md), also weaker ticks above ``roi_neighbour_sigma`` RMS on a wire whose
-  neighbour has an ROI there (Wire-Cell's extension to neighbouring wires), grown while the
-  waveform stays above ``roi_low_sigma`` RMS (so the ROI holds the whole pulse, not its tip),
-  padded ``roi_pad`` ticks and merged where pads touch.
-* Baseline per ROI (Wire-Cell's ROI refinement): a straight line from the mean of the
-  ``baseline_edge`` ticks before the ROI to the mean of those after it is subtracted inside.
+  (tau 14 kHz) on the ROI waveform, ``ROI_loose_lf`` (tau 2 kHz) on the charge. The loose cut
+  still takes the zero-frequency content out; what it moves into a slow undershoot (about 100
+  ticks wide) is given back by the per-ROI linear baseline below.
+* ROIs (:func:`find_rois`) on the deconvolved signal: seeds above ``3 RMS + 1`` (induction) or
+  ``5 RMS + 1`` (collection) (DETECTOR.md), and ticks above ``roi_neighbour_sigma`` RMS within
+  2 ticks of a seed on a neighbouring wire (Wire-Cell's extension to neighbouring wires); each
+  seed's run above ``roi_low_sigma`` RMS is kept (so the ROI holds the whole pulse, not its
+  tip), padded ``roi_pad`` ticks; runs whose pads touch merge.
+* Baseline per ROI on induction (:func:`restore_baselines`; Wire-Cell's ROI refinement): the
+  line from the mean of the ``baseline_edge`` ticks before the ROI to the mean of those after it
+  is subtracted inside. Collection needs none (its response is flat at low frequency).
 """
 
 from __future__ import annotations

@@ -9,12 +9,14 @@ The chain (:func:`process_apa`) works in offline channel order on float32 arrays
 3. :func:`remove_coherent` - per FEMB-plane group, subtract the per-tick median of the group's
    channels, leaving out samples with signal (``|w| > clamp(5 sigma, 15, 50)`` ADC, padded);
 4. :func:`filter_frequency` - one rfft per channel: zero the narrow lines (notches), then
-   either transform back (the *filtered* waveform, ADC) or divide by the field x electronics
-   response and apply the Wiener-like filter ``exp(-(f/sigma)^p / 2)`` (the *deconvolved*
-   waveform, electrons per tick; induction planes also get a low-frequency cut);
-5. :func:`find_rois` - ticks above ``3 RMS + 1`` (induction, ``|w|``) or ``5 RMS + 1``
-   (collection) on the filtered waveform, padded 5 ticks; the deconvolved waveform is kept
-   inside ROIs only.
+   transform back (the *filtered* waveform, ADC) and deconvolve
+   (:func:`payloads.dqm.deconv.deconvolve`: the *charge* waveform with the Gaussian filter and,
+   on induction, the loose low-frequency cut; the induction *ROI* waveform with the Wiener-like
+   filter and the tight cut), electrons per tick;
+5. :func:`payloads.dqm.deconv.find_rois` - seeds above ``3 RMS + 1`` (induction) or
+   ``5 RMS + 1`` (collection) on the deconvolved signal, grown, padded and merged; the induction
+   baseline restored per ROI (:func:`payloads.dqm.deconv.restore_baselines`); the charge is
+   kept inside ROIs only.
 """
 
 from __future__ import annotations
