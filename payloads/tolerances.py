@@ -32,3 +32,21 @@ FRACTION_BYTES_RATIO = (0.9, 1.2)
 #: Beam instrumentation: position and width within this many mm of the truth.
 BEAM_POSITION_MM = 0.5
 BEAM_WIDTH_MM = 0.5
+#: Deconvolved charge over truth, wire by wire (issue 9; DETECTOR.md: the output is charge in
+#: electrons): mean within these relative errors on collection and induction, and the spread
+#: (standard deviation) of the per-wire ratio at most ``CHARGE_SPREAD_MAX``.
+COLLECTION_CHARGE_REL = 0.05
+INDUCTION_CHARGE_REL = 0.10
+CHARGE_SPREAD_MAX = 0.10
+#: Deconvolved charge-weighted time, and peak tick of near-isochronous tracks, within this many
+#: ticks of the truth.
+PEAK_TICKS = 1.0
+#: Fraction of wire crossings whose time is within ``PEAK_TICKS`` (noise moves a few).
+TIME_WITHIN_MIN = 0.95
+#: Truth rows compared: isolated wire crossings with at least this charge (track ends, where
+#: a wire sees a part of a pitch, are left out).
+CHARGE_MIN_ELECTRONS = 8000.0
+#: Without noise, the charge the ROIs lose (or the baselines add), relative.
+ROI_CHARGE_LOST_MAX = 0.02
+#: Fraction of wire crossings whose ticks all lie inside an ROI (with noise).
+ROI_CROSSINGS_COVERED_MIN = 0.99

@@ -9,6 +9,7 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 from datetime import UTC, datetime, timedelta
@@ -25,6 +26,17 @@ DEFAULT_SERVER = "http://127.0.0.1:8000"
 
 class AnnounceError(Exception):
     """The server refused an announcement or could not be reached."""
+
+
+def _slopes(text: str) -> tuple[float, ...]:
+    """``"0.3,1,12"`` -> (0.3, 1.0, 12.0); positive numbers only."""
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of numbers: {text!r}") from None
+    if not values or min(values) <= 0:
+        raise argparse.ArgumentTypeError(f"slopes must be positive ticks per wire: {text!r}")
+    return values
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -44,6 +56,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--first-subrun", type=int, default=1, help="subrun of the first file")
     p.add_argument(
         "--tracks", type=float, default=None, help="mean cosmic tracks per APA-event (default 8)"
+    )
+    p.add_argument(
+        "--track-slopes",
+        type=_slopes,
+        default=None,
+        help="comma-separated drift angles in ticks per collection wire (e.g. 0.3,1,3,6,12): "
+        "one straight track per value instead of cosmics, with per-wire charge truth",
     )
     p.add_argument(
         "--start", default=None, help="ISO 8601 time of the first record (default: now, UTC)"
@@ -135,6 +154,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     args.out.mkdir(parents=True, exist_ok=True)
     cfg = SimConfig() if args.tracks is None else SimConfig(tracks_per_apa=args.tracks)
+    if args.track_slopes:
+        cfg = dataclasses.replace(cfg, track_slopes=args.track_slopes)
     units = events * (args.apas if args.stream == "tpc" else 1) * args.files
     session = requests.Session() if args.announce else None
     with tqdm(

@@ -49,6 +49,11 @@ class SimConfig:
     tracks_per_apa: float = 8.0
     #: When set, every APA-event gets exactly this many tracks, separated in the collection view.
     separated_tracks: int | None = None
+    #: When set, every APA-event gets one straight track per entry instead of cosmics, crossing
+    #: ``track_wires`` collection wires at that many ticks per wire (the drift angle), at a random
+    #: place, sign and vertical slope, separated from the others in the collection view.
+    track_slopes: tuple[float, ...] | None = None
+    track_wires: int = 48
     electrons_per_mm: float = 25000.0 / 4.79
     ac_coupling: bool = True
     signals: bool = True
@@ -89,6 +94,8 @@ class EventTruth:
     stuck_channel: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
     stuck_tick: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
     stuck_true: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int16))
+    #: per track, wire and run of ticks: the electrons that wire sees (``WIRE_TRUTH_DTYPE``)
+    wires: np.ndarray | None = None
 
 
 TRACK_DTYPE = np.dtype(
@@ -103,6 +110,28 @@ TRACK_DTYPE = np.dtype(
         ("tick1", "f8"),
     ]
 )
+
+
+#: The charge a wire sees from one track: on a collection wire the electrons collected, on an
+#: induction wire the electrons drifting past it (what the deconvolution returns on each plane).
+#: One row per (track, channel, run of ticks without a gap over ``WIRE_GAP_TICKS``); ``tick`` is
+#: the charge-weighted mean arrival tick, ``peak_tick`` the tick with the most charge;
+#: ``isolated`` says no other track's charge on that channel comes within ``WIRE_ISOLATION_TICKS``.
+WIRE_TRUTH_DTYPE = np.dtype(
+    [
+        ("track", "i4"),
+        ("channel", "i4"),
+        ("plane", "i1"),
+        ("electrons", "f8"),
+        ("tick", "f8"),
+        ("peak_tick", "i4"),
+        ("first_tick", "i4"),
+        ("last_tick", "i4"),
+        ("isolated", "?"),
+    ]
+)
+WIRE_GAP_TICKS = 3
+WIRE_ISOLATION_TICKS = 40
 
 
 def make_static(cfg: SimConfig, seed: int, run: int, apa: int) -> ApaStatic:
@@ -203,7 +232,10 @@ def _add_sines(
 
 
 def make_tracks(cfg: SimConfig, rng: np.random.Generator) -> np.ndarray:
-    """Straight cosmic-muon segments in one APA's two drift volumes (``TRACK_DTYPE``)."""
+    """Straight cosmic-muon segments in one APA's two drift volumes (``TRACK_DTYPE``), or the
+    tracks at chosen drift angles when ``cfg.track_slopes`` is set (:func:`make_slope_tracks`)."""
+    if cfg.track_slopes is not None:
+        return make_slope_tracks(cfg, rng)
     det = cfg.det
     width = det.n_x // 2 * det.pitch_x_mm  # collection-plane width of one face
     height = 6000.0
@@ -246,6 +278,45 @@ def make_tracks(cfg: SimConfig, rng: np.random.Generator) -> np.ndarray:
     return np.array(tracks, dtype=TRACK_DTYPE)
 
 
+def make_slope_tracks(cfg: SimConfig, rng: np.random.Generator) -> np.ndarray:
+    """One straight track per ``cfg.track_slopes`` entry (ticks per collection wire).
+
+    Each crosses ``cfg.track_wires`` collection wires at a random place in one face, drifting
+    towards or away from the wires (random sign), with a vertical rise of up to half its run
+    along z (so the U and V views see other slopes); tracks stay apart in the collection view.
+    """
+    det = cfg.det
+    width = det.n_x // 2 * det.pitch_x_mm
+    height, drift = 6000.0, 4400 * det.drift_mm_per_tick
+    tracks: list[tuple] = []
+    for slope in cfg.track_slopes or ():
+        for _ in range(500):
+            face = int(rng.integers(2))
+            dz = cfg.track_wires * det.pitch_x_mm
+            dx = float(slope) * cfg.track_wires * det.drift_mm_per_tick * rng.choice([-1, 1])
+            dy = rng.uniform(-0.5, 0.5) * dz
+            z0 = rng.uniform(2 * det.pitch_x_mm, width - dz - 2 * det.pitch_x_mm)
+            x0 = rng.uniform(max(0.0, -dx) + 20.0, drift - max(0.0, dx) - 20.0)
+            y0 = rng.uniform(abs(dy) + 10.0, height - abs(dy) - 10.0)
+            t0 = float(rng.uniform(50, det.n_ticks - 4400 - 100))
+            start = np.array([x0, y0, z0])
+            end = start + np.array([dx, dy, dz])
+            rec = (
+                face,
+                t0,
+                start,
+                end,
+                z0 / det.pitch_x_mm,
+                t0 + x0 / det.drift_mm_per_tick,
+                end[2] / det.pitch_x_mm,
+                t0 + end[0] / det.drift_mm_per_tick,
+            )
+            if not any(_too_close(rec, other) for other in tracks):
+                tracks.append(rec)
+                break
+    return np.array(tracks, dtype=TRACK_DTYPE)
+
+
 def _too_close(a: tuple, b: tuple, margin_wires: float = 12.0, margin_ticks: float = 80.0) -> bool:
     """Whether two tracks' collection-view projections come near each other."""
     if a[0] != b[0]:
@@ -257,43 +328,94 @@ def _too_close(a: tuple, b: tuple, margin_wires: float = 12.0, margin_ticks: flo
     return bool((np.maximum(dw, dt) < 1).any())
 
 
+def _track_samples(cfg: SimConfig, tr: np.void) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    """One track sampled every 0.5 mm: its U, V and X channels, arrival ticks and electrons."""
+    det = cfg.det
+    angle = np.deg2rad(35.7)
+    step = 0.5  # mm
+    start, end = tr["start"], tr["end"]
+    length = float(np.linalg.norm(end - start))
+    n = max(2, int(length / step))
+    s = (np.arange(n) + 0.5) / n
+    pts = start[None, :] + s[:, None] * (end - start)[None, :]
+    dq = np.full(n, cfg.electrons_per_mm * length / n)
+    tick = tr["t0"] + pts[:, 0] / det.drift_mm_per_tick
+    y, z = pts[:, 1], pts[:, 2]
+    face = int(tr["face"])
+    ch_x = det.n_u + det.n_v + face * (det.n_x // 2) + np.floor(z / det.pitch_x_mm).astype(int)
+    ch_x = np.clip(ch_x, det.n_u + det.n_v, det.n_channels - 1)
+    zz = z + face * det.n_x // 2 * det.pitch_x_mm
+    ch_u = (
+        np.floor((zz * np.cos(angle) + y * np.sin(angle)) / det.pitch_uv_mm).astype(int) % det.n_u
+    )
+    ch_v = det.n_u + (
+        np.floor((zz * np.cos(angle) - y * np.sin(angle) + 10000.0) / det.pitch_uv_mm).astype(int)
+        % det.n_v
+    )
+    return [ch_u, ch_v, ch_x], tick, dq
+
+
 def deposit_charge(cfg: SimConfig, tracks: np.ndarray) -> np.ndarray:
     """Electrons arriving per (offline channel, tick) for a set of tracks."""
     det = cfg.det
     q = np.zeros((det.n_channels, det.n_ticks), dtype=np.float64)
-    angle = np.deg2rad(35.7)
-    step = 0.5  # mm
     for tr in tracks:
-        start, end = tr["start"], tr["end"]
-        length = float(np.linalg.norm(end - start))
-        n = max(2, int(length / step))
-        s = (np.arange(n) + 0.5) / n
-        pts = start[None, :] + s[:, None] * (end - start)[None, :]
-        dq = cfg.electrons_per_mm * length / n
-        tick = tr["t0"] + pts[:, 0] / det.drift_mm_per_tick
-        y, z = pts[:, 1], pts[:, 2]
-        face = int(tr["face"])
-        ch_x = det.n_u + det.n_v + face * (det.n_x // 2) + np.floor(z / det.pitch_x_mm).astype(int)
-        ch_x = np.clip(ch_x, det.n_u + det.n_v, det.n_channels - 1)
-        zz = z + face * det.n_x // 2 * det.pitch_x_mm
-        ch_u = (
-            np.floor((zz * np.cos(angle) + y * np.sin(angle)) / det.pitch_uv_mm).astype(int)
-            % det.n_u
-        )
-        ch_v = (
-            det.n_u
-            + np.floor((zz * np.cos(angle) - y * np.sin(angle) + 10000.0) / det.pitch_uv_mm).astype(
-                int
-            )
-            % det.n_v
-        )
+        chans, tick, dq = _track_samples(cfg, tr)
         t_lo = np.floor(tick).astype(int)
         frac = tick - t_lo
         ok = (t_lo >= 0) & (t_lo < det.n_ticks - 1)
-        for ch in (ch_u, ch_v, ch_x):
-            np.add.at(q, (ch[ok], t_lo[ok]), dq * (1 - frac[ok]))
-            np.add.at(q, (ch[ok], t_lo[ok] + 1), dq * frac[ok])
+        for ch in chans:
+            np.add.at(q, (ch[ok], t_lo[ok]), dq[ok] * (1 - frac[ok]))
+            np.add.at(q, (ch[ok], t_lo[ok] + 1), dq[ok] * frac[ok])
     return q
+
+
+def track_wire_truth(cfg: SimConfig, tracks: np.ndarray) -> np.ndarray:
+    """The charge each wire of each plane sees from each track (``WIRE_TRUTH_DTYPE`` rows).
+
+    Built from the same samples as :func:`deposit_charge`, so the rows of one channel sum to its
+    deposited charge when the tracks do not overlap.
+    """
+    det = cfg.det
+    parts = []
+    for k, tr in enumerate(tracks):
+        chans, tick, dq = _track_samples(cfg, tr)
+        ok = (tick >= 0) & (tick < det.n_ticks - 1)
+        for plane, ch in enumerate(chans):
+            c, t, q = ch[ok], tick[ok], dq[ok]
+            if c.size == 0:
+                continue
+            order = np.lexsort((t, c))
+            c, t, q = c[order], t[order], q[order]
+            new = np.r_[True, (np.diff(c) != 0) | (np.diff(t) > WIRE_GAP_TICKS)]
+            run = np.cumsum(new) - 1
+            first = np.flatnonzero(new)
+            part = np.zeros(first.size, dtype=WIRE_TRUTH_DTYPE)
+            part["track"], part["channel"], part["plane"] = k, c[first], plane
+            part["electrons"] = np.bincount(run, weights=q)
+            part["tick"] = np.bincount(run, weights=q * t) / part["electrons"]
+            part["first_tick"] = np.floor(t[first])
+            part["last_tick"] = np.ceil(t[np.r_[first[1:], t.size] - 1])
+            # tick with the most charge: charge per (run, rounded tick), largest per run
+            key, inv = np.unique(run * det.n_ticks + np.rint(t).astype(int), return_inverse=True)
+            per = np.bincount(inv, weights=q)
+            best = np.lexsort((-per, key // det.n_ticks))
+            head = np.r_[True, np.diff(key[best] // det.n_ticks) != 0]
+            part["peak_tick"] = key[best][head] % det.n_ticks
+            part["isolated"] = True
+            parts.append(part)
+    out = np.concatenate(parts) if parts else np.zeros(0, WIRE_TRUTH_DTYPE)
+    iso = WIRE_ISOLATION_TICKS
+    chans, counts = np.unique(out["channel"], return_counts=True)
+    for ch in chans[counts > 1]:
+        idx = np.flatnonzero(out["channel"] == ch)
+        for i in idx:
+            j = idx[out["track"][idx] != out["track"][i]]
+            near = (out["first_tick"][j] <= out["last_tick"][i] + iso) & (
+                out["last_tick"][j] >= out["first_tick"][i] - iso
+            )
+            out["isolated"][i] = not near.any()
+    return out
 
 
 def make_signal(cfg: SimConfig, charge: np.ndarray) -> np.ndarray:
@@ -394,6 +516,8 @@ def simulate_apa_event(
     signal[static.dead] = 0.0  # truth is the signal as read out
     charge[static.dead] = 0.0
     truth.charge = charge.astype(np.float32)
+    wires = track_wire_truth(cfg, tracks)
+    truth.wires = wires[~np.isin(wires["channel"], static.dead)]
     return adc, truth
 
 

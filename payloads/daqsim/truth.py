@@ -9,7 +9,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from payloads.daqsim.tpc import ApaStatic, EventTruth, SimConfig, make_signal
+from payloads.daqsim.tpc import ApaStatic, EventTruth, SimConfig, make_signal, track_wire_truth
 from payloads.detector import Detector
 
 #: Not ``.h5``: a sidecar must never match the raw files' ``*.h5`` patterns (DAG triggers, listings).
@@ -39,16 +39,23 @@ class TpcTruth:
         with h5py.File(self.path, "r") as th:
             g = th[f"event_{event}/apa_{apa}"]
             charge = g["charge"][()]
+            tracks = g["tracks"][()]
+            if "wires" in g:
+                wires = g["wires"][()]
+            else:  # files written before the per-wire truth: the same rows from the tracks
+                wires = track_wire_truth(self.cfg, tracks)
+                wires = wires[charge[wires["channel"]].any(axis=1)]  # not on dead channels
             truth = EventTruth(
                 signal=make_signal(self.cfg, charge),
                 coherent=g["coherent"][()],
                 coherent_rms=g["coherent_rms"][()],
-                tracks=g["tracks"][()],
+                tracks=tracks,
                 charge=charge,
                 stuck_channel=g["stuck_channel"][()],
                 stuck_tick=g["stuck_tick"][()],
                 stuck_true=g["stuck_true"][()],
                 comb_phases=g["comb_phases"][()] if "comb_phases" in g else None,
+                wires=wires,
             )
         return truth
 

@@ -211,6 +211,7 @@ def write_tpc_file(
                 tg.create_dataset("coherent", data=truth.coherent)
                 tg.create_dataset("coherent_rms", data=truth.coherent_rms)
                 tg.create_dataset("tracks", data=truth.tracks)
+                tg.create_dataset("wires", data=truth.wires)  # charge per track and wire
                 tg.create_dataset("stuck_channel", data=truth.stuck_channel)
                 tg.create_dataset("stuck_tick", data=truth.stuck_tick)
                 tg.create_dataset("stuck_true", data=truth.stuck_true)

@@ -9,12 +9,14 @@ The chain (:func:`process_apa`) works in offline channel order on float32 arrays
 3. :func:`remove_coherent` - per FEMB-plane group, subtract the per-tick median of the group's
    channels, leaving out samples with signal (``|w| > clamp(5 sigma, 15, 50)`` ADC, padded);
 4. :func:`filter_frequency` - one rfft per channel: zero the narrow lines (notches), then
-   either transform back (the *filtered* waveform, ADC) or divide by the field x electronics
-   response and apply the Wiener-like filter ``exp(-(f/sigma)^p / 2)`` (the *deconvolved*
-   waveform, electrons per tick; induction planes also get a low-frequency cut);
-5. :func:`find_rois` - ticks above ``3 RMS + 1`` (induction, ``|w|``) or ``5 RMS + 1``
-   (collection) on the filtered waveform, padded 5 ticks; the deconvolved waveform is kept
-   inside ROIs only.
+   transform back (the *filtered* waveform, ADC) and deconvolve
+   (:func:`payloads.dqm.deconv.deconvolve`: the *charge* waveform with the Gaussian filter and,
+   on induction, the loose low-frequency cut; the induction *ROI* waveform with the Wiener-like
+   filter and the tight cut), electrons per tick;
+5. :func:`payloads.dqm.deconv.find_rois` - seeds above ``3 RMS + 1`` (induction) or
+   ``5 RMS + 1`` (collection) on the deconvolved signal, grown, padded and merged; the induction
+   baseline restored per ROI (:func:`payloads.dqm.deconv.restore_baselines`); the charge is
+   kept inside ROIs only.
 """
 
 from __future__ import annotations
@@ -27,7 +29,13 @@ from scipy.ndimage import maximum_filter1d
 
 from payloads.detector import Detector
 from payloads.dqm.adc import code_quantiles
-from payloads.response import ac_coupling_spectrum, response_spectrum
+from payloads.dqm.deconv import (  # noqa: F401  (re-exported: the SIG chain's public names)
+    deconvolution_kernels,
+    deconvolve,
+    find_rois,
+    restore_baselines,
+    wiener_filter,
+)
 
 
 @dataclass(frozen=True)
@@ -41,12 +49,25 @@ class SigConfig:
     notch_half_width: int = 2
     #: Lines at or below this frequency are fitted and subtracted instead of notched.
     line_fit_max_hz: float = 250e3
-    wiener_sigma_mhz: dict[int, float] = field(default_factory=lambda: {0: 0.15, 1: 0.15, 2: 0.14})
-    wiener_power: dict[int, float] = field(default_factory=lambda: {0: 4.0, 1: 4.0, 2: 3.8})
-    induction_lf_mhz: float = 0.01
+    # Deconvolution and ROIs (payloads.dqm.deconv; numbers from Wire-Cell's protoDUNE-SP set)
+    wiener_sigma_mhz: dict[int, float] = field(
+        default_factory=lambda: {0: 0.148788, 1: 0.1596568, 2: 0.13623}
+    )
+    wiener_power: dict[int, float] = field(
+        default_factory=lambda: {0: 3.76194, 1: 4.36125, 2: 3.35324}
+    )
+    #: Induction low-frequency cuts: on the ROI waveform (ROI_tight_lf) and the charge (ROI_loose_lf).
+    roi_lf_mhz: float = 0.014
+    charge_lf_mhz: float = 0.002
+    #: Gaussian filter of the charge waveform (Gaus_wide, MHz); 0: the Wiener-like one.
+    charge_sigma_mhz: float = 0.12
     roi_sigma: dict[int, float] = field(default_factory=lambda: {0: 3.0, 1: 3.0, 2: 5.0})
     roi_offset: float = 1.0
-    roi_pad: int = 5
+    roi_neighbour_sigma: float = 2.0
+    roi_low_sigma: float = 2.0
+    roi_pad: dict[int, int] = field(default_factory=lambda: {0: 4, 1: 4, 2: 4})
+    baseline_edge: int = 3
+    baseline_planes: tuple[int, ...] = (0, 1)
     deconvolve_ac: bool = True
     workers: int = 1
 
@@ -259,37 +280,15 @@ def line_mask(freqs: np.ndarray, line_freqs: np.ndarray, half_width: int) -> np.
     return mask
 
 
-def wiener_filter(freqs_mhz: np.ndarray, sigma_mhz: float, power: float) -> np.ndarray:
-    """``exp(-(f/sigma)^p / 2)``."""
-    return np.exp(-0.5 * (freqs_mhz / sigma_mhz) ** power)
-
-
-def deconvolution_kernels(det: Detector, cfg: SigConfig) -> np.ndarray:
-    """Per-plane multipliers ``filter / response`` on the rfft bins, ``(3, n_freqs)`` complex64."""
-    f_mhz = det.freqs() / 1e6
-    out = np.zeros((3, f_mhz.size), dtype=np.complex64)
-    ac = ac_coupling_spectrum(det.n_ticks) if cfg.deconvolve_ac else 1.0
-    for p in range(3):
-        resp = response_spectrum(p, det.n_ticks) * ac
-        filt = wiener_filter(f_mhz, cfg.wiener_sigma_mhz[p], cfg.wiener_power[p])
-        if p < 2:
-            filt = filt * (1.0 - np.exp(-0.5 * (f_mhz / cfg.induction_lf_mhz) ** 2))
-        good = np.abs(resp) > 1e-12
-        k = np.zeros(f_mhz.size, dtype=np.complex128)
-        k[good] = filt[good] / resp[good]
-        k[0] = 0.0
-        out[p] = k
-    return out
-
-
 def filter_frequency(
     wave: np.ndarray,
     det: Detector,
     cfg: SigConfig,
     notches: dict[int, np.ndarray],
     extra_notches: dict[int, np.ndarray] | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Notch narrow lines, then return (filtered ADC, deconvolved electrons) waveforms.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Notch narrow lines, then return the filtered (ADC), charge and ROI (electrons per tick)
+    waveforms (see :func:`payloads.dqm.deconv.deconvolve`).
 
     Parameters
     ----------
@@ -309,24 +308,8 @@ def filter_frequency(
     for ch, lines in (extra_notches or {}).items():
         spec[ch, line_mask(freqs, lines, cfg.notch_half_width)] = 0
     filtered = sfft.irfft(spec, n=det.n_ticks, axis=1, workers=cfg.workers)
-    kern = deconvolution_kernels(det, cfg)
-    for p in range(3):
-        spec[det.plane_slice(p)] *= kern[p]
-    deconv = sfft.irfft(spec, n=det.n_ticks, axis=1, workers=cfg.workers, overwrite_x=True)
-    return filtered, deconv
-
-
-def find_rois(filtered: np.ndarray, rms: np.ndarray, det: Detector, cfg: SigConfig) -> np.ndarray:
-    """Boolean ``(n_channels, n_ticks)`` regions of interest on the filtered waveform."""
-    roi = np.zeros(filtered.shape, dtype=bool)
-    for p in range(3):
-        sl = det.plane_slice(p)
-        thr = (cfg.roi_sigma[p] * rms[sl] + cfg.roi_offset).astype(np.float32)[:, None]
-        x = filtered[sl]
-        roi[sl] = (np.abs(x) > thr) if p < 2 else (x > thr)
-    if cfg.roi_pad:
-        roi = maximum_filter1d(roi.view(np.uint8), 2 * cfg.roi_pad + 1, axis=1).view(bool)
-    return roi
+    charge, roi_wave = deconvolve(spec, det, cfg)
+    return filtered, charge, roi_wave
 
 
 @dataclass
@@ -415,11 +398,14 @@ def process_apa(
         extra[ch] = lines[lines > cfg.line_fit_max_hz]
     for low_key, chans in by_lines.items():
         subtract_lines(wave, np.asarray(chans), np.asarray(low_key), protect, tick_s)
-    filtered, deconv = filter_frequency(wave, det, cfg, notches, extra)
+    filtered, deconv, roi_wave = filter_frequency(wave, det, cfg, notches, extra)
     rms_f = robust_rms(filtered)
-    roi = find_rois(filtered, rms_f, det, cfg)
-    roi[bad] = False
     rms_d = robust_rms(deconv, resolution=1.0)  # electrons per tick
+    n_ind = det.plane_slice(1).stop  # collection ROIs are found on the charge itself
+    rms_roi = np.concatenate([robust_rms(roi_wave[:n_ind], resolution=1.0), rms_d[n_ind:]])
+    roi = find_rois(roi_wave, rms_roi, det, cfg)
+    roi[bad] = False
+    restore_baselines(deconv, roi, cfg.baseline_edge, np.isin(det.plane_index, cfg.baseline_planes))
     deconv *= roi
     return SigResult(
         filtered=filtered,

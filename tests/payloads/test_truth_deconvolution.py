@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from payloads import tolerances as tol
 from payloads.daqsim.tpc import SimConfig, make_signal, simulate_apa
 from payloads.detector import DEFAULT as DET
 from payloads.dqm import adc as adcm
@@ -12,7 +13,7 @@ from payloads.dqm.sig import process_apa
 from payloads.stages.sig import comb_notches
 
 
-def test_a_mip_on_a_collection_wire_deconvolves_to_its_25000_electrons():
+def test_a_mip_on_collection_wires_deconvolves_to_25000_electrons_per_wire():
     charge = np.zeros((DET.n_channels, DET.n_ticks))
     wires = np.arange(1700, 1760)
     ticks = 2000 + 6 * (wires - wires[0])  # a track crossing 60 wires, one pitch = 6 ticks
@@ -25,8 +26,13 @@ def test_a_mip_on_a_collection_wire_deconvolves_to_its_25000_electrons():
     hits = rec["hits"]
     on_track = np.isin(hits["channel"], wires)
     assert on_track.sum() == wires.size  # one hit per wire
-    assert np.median(hits["integral"][on_track]) == pytest.approx(25000, rel=0.05)
-    assert np.all(np.abs(hits["peak_tick"][on_track] - ticks) <= 1)
+    # the charge is the deconvolved waveform summed over the wire's ROI (zero outside ROIs);
+    # a hit's integral covers only the main lobe above threshold, ~8 % more for a point charge
+    # (the Wiener filter's negative side lobes carry the rest)
+    ratio = res.deconvolved[wires].sum(axis=1) / 25000
+    assert abs(ratio.mean() - 1) <= tol.COLLECTION_CHARGE_REL
+    assert ratio.std() <= tol.CHARGE_SPREAD_MAX
+    assert np.all(np.abs(hits["peak_tick"][on_track] - ticks) <= tol.PEAK_TICKS)
     assert rec["n_tracks"] == 1
 
 
