@@ -27,7 +27,7 @@ BATCH = 5000
 LIMITS = {
     "/": 16,
     "/runs/": 9,
-    "/runs/{run}/": 10,
+    "/runs/{run}/": 13,
     "/dagruns/{dagrun}/": 10,
     "/jobs/": 8,
     "/jobs/?state=failed&stage=fft&run={run}": 8,

@@ -17,11 +17,15 @@ from p3s.front.views.products import (
     product_thumb,
     products,
 )
+from p3s.front.views.quality import compare, element_checks, run_signoff
 from p3s.front.views.runs import dagrun_detail, run_detail, runs
 
 __all__ = [
     "alarm_ack",
     "alarms",
+    "compare",
+    "element_checks",
+    "run_signoff",
     "dagrun_detail",
     "dashboard",
     "dqm_latency",

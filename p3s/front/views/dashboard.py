@@ -10,7 +10,8 @@ from django.utils.safestring import mark_safe
 
 from p3s.api.views import summary_data
 from p3s.dags.models import DagRun
-from p3s.dqm.models import ACTIVE_ALARM_STATES, Alarm, Product
+from p3s.dqm.models import ACTIVE_ALARM_STATES, Alarm, AlarmRule, Product
+from p3s.front import health
 from p3s.front.access import page
 from p3s.front.views.common import DONE_COLUMNS, refresh_seconds, render_page
 
@@ -115,6 +116,12 @@ def dashboard(request):
         status = ("warn", "; ".join(bits))
     else:
         status = ("ok", "All quiet: no open alarms, no failures in the last hour")
+    quality = detector_health()
+    if quality["bad_cells"] and status[0] != "bad":
+        status = ("bad", quality["bad_text"])
+    elif not quality["checks_enabled"] and status[0] == "ok":
+        # Never "all quiet" when nothing is checked.
+        status = ("warn", "no open alarms, but nothing is checked")
     queues = [
         {
             "queue": q,
@@ -137,6 +144,8 @@ def dashboard(request):
             }
         )
     ctx = {
+        **quality,
+        "rules_enabled": AlarmRule.objects.filter(enabled=True).exists(),
         "now": now,
         "queues": queues,
         "refresh": refresh_seconds(),
@@ -160,3 +169,34 @@ def dashboard(request):
         "recent_runs": list(DagRun.objects.select_related("template", "file").order_by("-id")[:10]),
     }
     return render_page(request, "front/dashboard.html", ctx)
+
+
+def grid_rows(grid: dict) -> list[dict]:
+    """The APA x plane grid as table rows: one row per APA, one cell per plane."""
+    rows = []
+    for apa in grid["apas"]:
+        cells = []
+        for plane in grid["planes"]:
+            cell = grid["cells"].get((apa, plane)) or {"flag": "undefined", "failing": []}
+            cells.append({"apa": apa, "plane": plane, **cell, "n_failing": len(cell["failing"])})
+        rows.append({"apa": apa, "cells": cells})
+    return rows
+
+
+def detector_health() -> dict:
+    """The detector-health part of the dashboard: grid, checks, reference and freshness."""
+    grid = health.grid()
+    rows = grid_rows(grid)
+    bad = [c for r in rows for c in r["cells"] if c["flag"] == "bad"]
+    ref = health.reference()
+    return {
+        "grid_rows": rows,
+        "grid_planes": grid["planes"],
+        "bad_cells": bad,
+        "bad_text": "bad: "
+        + ", ".join(f"APA {c['apa']} plane {c['plane']}" for c in bad[:6])
+        + (f" and {len(bad) - 6} more" if len(bad) > 6 else ""),
+        "checks_enabled": health.enabled_checks(),
+        "reference": ref,
+        "fresh": health.freshness(),
+    }

@@ -22,9 +22,11 @@ from rest_framework.exceptions import AuthenticationFailed
 from p3s.accounts.auth import ApiTokenAuthentication
 from p3s.dqm.models import Product, ProductKind
 from p3s.dqm.thumbs import thumbnail
+from p3s.front import health
 from p3s.front.access import can_read, page, refuse
 from p3s.front.assets import bokeh_js_urls
 from p3s.front.views.common import PRODUCTS_PER_PAGE, paginate, render_page, to_int
+from p3s.front.views.quality import reference_overlay
 
 PRODUCT_FILTERS = ("run", "apa", "plane", "kind", "stream", "q", "dagrun")
 
@@ -38,6 +40,7 @@ def products(request):
         "title",
         "labels",
         "size",
+        "file",
         "data_ts",
         "created",
         "job_id",
@@ -84,6 +87,7 @@ def products(request):
             "recent_runs": recent_runs,
             "bokeh_js": bokeh_js_urls(),
             "has_bokeh": any(p.kind == "bokeh" for p in page_obj),
+            "overlays": gallery_overlays(page_obj),
         },
     )
 
@@ -105,8 +109,10 @@ def product_detail(request, pk: int):
         .order_by("title")
         .only("id", "title", "kind", "labels")[:60]
     )
-    preview = None
+    preview, plot = None, None
     if product.kind == ProductKind.JSON:
+        if "hist" in (product.labels or {}):
+            plot = reference_overlay(product, health.reference(run=product.run))
         try:
             with product.file.open("rb") as fh:
                 raw = fh.read(100_000)
@@ -121,6 +127,7 @@ def product_detail(request, pk: int):
             "history": history,
             "siblings": siblings,
             "preview": preview,
+            "plot": plot,
             "bokeh_js": bokeh_js_urls(),
         },
     )
@@ -209,3 +216,12 @@ def _serve_product(request, product: Product, name: str):
     resp.headers["Cache-Control"] = "private, max-age=86400"
     resp.headers["Last-Modified"] = http_date(modified)
     return resp
+
+
+def gallery_overlays(page_obj) -> dict[int, str]:
+    """Histogram products of a gallery page drawn against the current reference."""
+    hists = [p for p in page_obj if p.kind == ProductKind.JSON and "hist" in (p.labels or {})]
+    if not hists:
+        return {}
+    ref = health.reference()
+    return {p.pk: reference_overlay(p, ref)["svg"] for p in hists}

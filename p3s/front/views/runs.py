@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, Max, Min
+from django.db.models import Count, Max, Min, Q
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils.safestring import mark_safe
 
 from p3s.dags.models import DagRun, DagRunState, DataFile
-from p3s.dqm.models import Product
+from p3s.dqm.models import Alarm, Product
+from p3s.front import health
 from p3s.front.access import page
 from p3s.front.dagsvg import dag_svg
 from p3s.front.views.common import paginate, render_page
+from p3s.front.views.quality import metrics_against_reference
+
+MAX_FLAGS = 300
+# The run where an alarm was last seen (the quality branch adds it to dqm.Alarm).
+LAST_RUN = "last_run" if any(f.name == "last_run" for f in Alarm._meta.get_fields()) else ""
 
 
 @page
@@ -76,6 +82,17 @@ def run_detail(request, run: int):
     if not page_obj.paginator.count:
         raise Http404(f"no files of run {run}")
     products = Product.objects.filter(run=run).count()
+    ref = health.reference(run=run)
+    quality = health.run_quality(run)
+    flags = sorted(
+        (quality or {}).get("flags") or [],
+        key=lambda f: ({"bad": 0, "warning": 1, "undefined": 2}.get(f["flag"], 3), str(f["check"])),
+    )
+    alarms = list(
+        Alarm.objects.filter(Q(run=run) | Q(**{LAST_RUN: run}) if LAST_RUN else Q(run=run))
+        .select_related("rule")
+        .order_by("-opened_at", "-id")[:50]
+    )
     return render_page(
         request,
         "front/run_detail.html",
@@ -84,6 +101,15 @@ def run_detail(request, run: int):
             "page_obj": page_obj,
             "query": query,
             "products": products,
+            "quality": quality,
+            "flags": flags[:MAX_FLAGS],
+            "n_flags": len(flags),
+            "n_failing": sum(1 for f in flags if f["flag"] in ("bad", "warning")),
+            "reference": ref,
+            "metrics": metrics_against_reference(run, ref),
+            "alarms": alarms,
+            "signoffs": health.signoffs(run),
+            "has_quality": health.has_quality(),
         },
     )
 
