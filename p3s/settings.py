@@ -49,6 +49,7 @@ P3S = {
     "PUBLIC_PAGES": env_bool("P3S_PUBLIC_PAGES", False),
     "MAX_UPLOAD_BYTES": env_int("P3S_MAX_UPLOAD_BYTES", 20 * 1024 * 1024, 1),
     "LOG_TAIL_CHARS": env_int("P3S_LOG_TAIL_CHARS", 8000, 100),
+    "REFERENCE_MAX_AGE_DAYS": env_float("P3S_REFERENCE_MAX_AGE_DAYS", 30.0, 0.0),
 }
 
 INSTALLED_APPS = [
@@ -66,6 +67,7 @@ INSTALLED_APPS = [
     "p3s.jobs",
     "p3s.pilots",
     "p3s.dqm",
+    "p3s.conditions",
     "p3s.api",
     "p3s.front",
 ]

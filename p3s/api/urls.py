@@ -1,6 +1,7 @@
 from rest_framework.routers import DefaultRouter
 
 from p3s.api import dqm_views, views
+from p3s.conditions import api as conditions_api
 
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
@@ -13,4 +14,4 @@ router.register("alarms", dqm_views.AlarmViewSet, basename="alarm")
 router.register("products", dqm_views.ProductViewSet, basename="product")
 router.register("metrics", dqm_views.MetricViewSet, basename="metric")
 
-urlpatterns = router.urls
+urlpatterns = router.urls + conditions_api.urlpatterns

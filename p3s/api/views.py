@@ -27,6 +27,7 @@ from p3s.accounts.models import ApiToken
 from p3s.api import serializers as s
 from p3s.api.filters import UTCDateTimeFilter
 from p3s.api.parsers import PlainYAMLParser, TextYAMLParser, YAMLParser
+from p3s.conditions.services import condition_urls
 from p3s.dags import flow, spec
 from p3s.dags.models import DagRun, DagTemplate, DataFile
 from p3s.dqm import services as dqm
@@ -95,8 +96,11 @@ class FileViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
 # -- pilots --------------------------------------------------------------------------------
 
 
-def job_spec(job: Job) -> dict:
-    """What a pilot gets at claim: the payloads.jobio.JobSpec fields plus the DAG run."""
+def job_spec(job: Job, request=None) -> dict:
+    """What a pilot gets at claim: the payloads.jobio.JobSpec fields plus the DAG run.
+
+    With the request, ``conditions`` maps each condition name to the URL of its version
+    current for the file's run (p3s.conditions.services.condition_urls)."""
     f = job.dagrun.file
     out_dir = (
         Path(settings.DATA_ROOT)
@@ -125,6 +129,7 @@ def job_spec(job: Job) -> dict:
         "timeout": job.timeout,
         "attempt": job.attempt,
         "dagrun": job.dagrun_id,
+        "conditions": condition_urls(f.run, f.data_ts, request) if request is not None else {},
     }
 
 
@@ -199,7 +204,7 @@ class PilotViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
             seen = wakeup.generation()
             job = claim.claim_next(pilot.pk, pilot.queues, time_left, actor=actor)
             if job is not None:
-                return Response(job_spec(job))  # the claim itself refreshed last_seen
+                return Response(job_spec(job, request))  # the claim itself refreshed last_seen
             now = time.monotonic()
             if now - touched > pilot.heartbeat_interval / 2:
                 pilots.touch(pilot)  # a pilot in a long poll is alive; once per half beat is enough
