@@ -265,3 +265,67 @@ def dqm_world(db):
         return world
 
     return build
+
+
+# -- histogram products (p3s-hist-1, INTERFACES.md section 2) ---------------------------------
+
+
+def hist_body(
+    name: str = "adc_rms", mean: float = 4.0, entries: int = 800, title: str = ""
+) -> dict:
+    """A channel-noise histogram (0-20 ADC, 80 bins) of ``entries`` channels around ``mean``."""
+    import math
+
+    edges = [0.25 * i for i in range(81)]
+    centres = [0.25 * i + 0.125 for i in range(80)]
+    shape = [math.exp(-0.5 * ((c - mean) / 0.6) ** 2) for c in centres]
+    total = sum(shape)
+    return {
+        "format": "p3s-hist-1",
+        "name": name,
+        "title": title or f"{name}",
+        "x_label": "robust RMS [ADC]",
+        "y_label": "channels",
+        "edges": edges,
+        "counts": [round(entries * s / total, 3) for s in shape],
+        "profile": False,
+        "log_y": False,
+    }
+
+
+def store_hist(job, apa: int, plane: str, mean: float = 4.0, name: str = "adc_rms"):
+    """A histogram product of one APA plane, stored as a pilot's upload would be."""
+    body = hist_body(name, mean, title=f"APA {apa} plane {plane}: channel noise")
+    upload = SimpleUploadedFile("h.json", json.dumps(body).encode(), "application/json")
+    labels = {"hist": name, "apa": str(apa), "plane": plane}
+    return store_product(job, upload, "json", body["title"], labels)
+
+
+@pytest.fixture
+def hist_world(dqm_world):
+    """Two runs of one file each with adc_rms histograms per APA (1, 2) and plane; ``shifted``
+    (apa, plane) pairs of the second run are noisier by 3 ADC."""
+
+    def build(runs=(5001, 5002), shifted=((2, "x"),)):
+        worlds = []
+        for i, run in enumerate(runs):
+            w = dqm_world(files=1, run=run, rule=(i == 0))
+            vis = next(j for j in w.jobs if j.stage == "vis")
+            for apa in (1, 2):
+                for plane in "uvx":
+                    noisy = i > 0 and (apa, plane) in shifted
+                    w.products.append(store_hist(vis, apa, plane, 7.0 if noisy else 4.0))
+                    record_metrics(
+                        vis,
+                        [
+                            {
+                                "name": "adc_rms_mean",
+                                "value": 7.0 if noisy else 4.0,
+                                "labels": {"apa": str(apa), "plane": plane, "subrun": "0"},
+                            }
+                        ],
+                    )
+            worlds.append(w)
+        return worlds
+
+    return build
