@@ -1,0 +1,73 @@
+"""The dashboard leads with detector health: the APA x plane grid, what is checked, freshness."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.utils import timezone
+
+from p3s.conditions.models import ReferenceSet
+from p3s.conditions.references import make_reference
+from p3s.dags.models import DataFile
+from p3s.dqm.models import Product
+from p3s.front import health
+
+
+def test_the_dashboard_shows_an_apa_by_plane_grid_each_cell_opening_its_checks(
+    dqm_world, operator, client_of
+):
+    dqm_world()
+    html = client_of(operator()).get("/").content.decode()
+    assert 'id="apa-grid"' in html
+    for apa in range(6):
+        for plane in "uvx":
+            assert f'id="cell-{apa}-{plane}"' in html
+            assert f"/checks/?apa={apa}&amp;plane={plane}" in html
+
+
+def test_with_no_check_enabled_the_dashboard_says_the_detector_is_not_checked(
+    dqm_world, operator, client_of
+):
+    dqm_world(rule=False)
+    # Nothing else is wrong: no alarm, no failure. The page must not say "All quiet".
+    if health.enabled_checks():
+        from p3s.quality.models import Check
+
+        Check.objects.update(enabled=False)
+    html = client_of(operator()).get("/").content.decode()
+    assert "no checks enabled: the detector is not being checked" in html
+    assert "All quiet" not in html
+    assert "no alarm rule is enabled" in html
+
+
+def test_the_dashboard_says_how_old_the_last_file_and_the_newest_product_are(
+    dqm_world, operator, client_of
+):
+    dqm_world()
+    ago = timezone.now() - timedelta(seconds=95)
+    DataFile.objects.update(created=ago)
+    Product.objects.update(created=ago - timedelta(seconds=30))
+    html = client_of(operator()).get("/").content.decode()
+    fresh = health.freshness()
+    assert 94 <= fresh["last_file_s"] < 200 and 124 <= fresh["newest_product_s"] < 230
+    assert "last file from DAQ" in html and " s ago" in html
+    assert "newest product" in html and " s old" in html
+
+
+def test_when_daq_is_silent_past_the_budget_the_dashboard_says_so(dqm_world, operator, client_of):
+    dqm_world()
+    DataFile.objects.update(created=timezone.now() - timedelta(hours=2))
+    Product.objects.update(created=timezone.now() - timedelta(hours=2))
+    html = client_of(operator()).get("/").content.decode()
+    assert "DAQ has been silent longer than the budget" in html
+    assert "DQM is behind" in html
+
+
+def test_an_expired_reference_raises_a_warning_on_the_dashboard(hist_world, operator, client_of):
+    hist_world(runs=(5001,))
+    ref = make_reference("tpc-dqm", "tpc", runs=[5001])
+    c = client_of(operator())
+    assert 'id="reference-expired"' not in c.get("/").content.decode()
+    ReferenceSet.objects.filter(pk=ref.pk).update(valid_until=timezone.now() - timedelta(days=1))
+    html = c.get("/").content.decode()
+    assert 'id="reference-expired"' in html and "reference expired" in html
