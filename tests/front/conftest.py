@@ -329,3 +329,7 @@ def hist_world(dqm_world):
         return worlds
 
     return build
+
+
+# The browser tests' fixture (headless Chromium), defined beside its helpers.
+from .browserkit import browser  # noqa: E402, F401

@@ -121,7 +121,7 @@ def dashboard(request):
         status = ("bad", quality["bad_text"])
     elif not quality["checks_enabled"] and status[0] == "ok":
         # Never "all quiet" when nothing is checked.
-        status = ("warn", "no open alarms, but nothing is checked")
+        status = ("bad", NO_CHECKS)
     queues = [
         {
             "queue": q,
@@ -171,6 +171,9 @@ def dashboard(request):
     return render_page(request, "front/dashboard.html", ctx)
 
 
+NO_CHECKS = "no checks enabled: the detector is not being checked"
+
+
 def grid_rows(grid: dict) -> list[dict]:
     """The APA x plane grid as table rows: one row per APA, one cell per plane."""
     rows = []
@@ -197,6 +200,7 @@ def detector_health() -> dict:
         + ", ".join(f"APA {c['apa']} plane {c['plane']}" for c in bad[:6])
         + (f" and {len(bad) - 6} more" if len(bad) > 6 else ""),
         "checks_enabled": health.enabled_checks(),
+        "no_checks_text": NO_CHECKS,
         "reference": ref,
         "fresh": health.freshness(),
     }
