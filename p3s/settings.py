@@ -46,6 +46,10 @@ P3S = {
     "WAKEUP_RECHECK": env_float("P3S_WAKEUP_RECHECK", 5.0, 0.05),
     "SWEEP_INTERVAL": env_float("P3S_SWEEP_INTERVAL", 2.0, 0.05),
     "RETENTION_INTERVAL": env_float("P3S_RETENTION_INTERVAL", 60.0, 0.0),
+    # p3s.quality.freshness: DQM latency budget, DAQ silence limit, gap that ends a run (s).
+    "LATENCY_BUDGET": env_float("P3S_LATENCY_BUDGET", 600.0, 1.0),
+    "DAQ_SILENCE": env_float("P3S_DAQ_SILENCE", 300.0, 1.0),
+    "RUN_GAP": env_float("P3S_RUN_GAP", 3600.0, 1.0),
     "PUBLIC_PAGES": env_bool("P3S_PUBLIC_PAGES", False),
     "MAX_UPLOAD_BYTES": env_int("P3S_MAX_UPLOAD_BYTES", 20 * 1024 * 1024, 1),
     "LOG_TAIL_CHARS": env_int("P3S_LOG_TAIL_CHARS", 8000, 100),
@@ -68,6 +72,7 @@ INSTALLED_APPS = [
     "p3s.pilots",
     "p3s.dqm",
     "p3s.conditions",
+    "p3s.quality",
     "p3s.api",
     "p3s.front",
 ]

@@ -1,9 +1,11 @@
 """Alarm rules checked as metrics arrive: open once per breach, clear when back in range.
 
 :func:`check_metrics` is registered on :data:`p3s.dqm.services.metric_listeners` (see
-``DqmConfig.ready``). Each label combination of a matching metric is a *series*; a rule has at
-most one active (open or acknowledged) alarm per series, enforced by a partial unique index, so
-a metric that stays out of range for hours makes one alarm, not one per file.
+``DqmConfig.ready``). A *series* is the metric on one detector element: its labels without the
+context labels (run, subrun, file, event, job; :mod:`p3s.dqm.series`). A rule has at most one
+active (open or acknowledged) alarm per series, enforced by a partial unique index, so a metric
+that stays out of range for hours, across runs, makes one alarm, not one per file or run; the
+alarm records where it opened (run, job, data time) and where it was last seen.
 
 Prompt processing runs the newest data first, so metrics arrive out of data-time order. A
 value older than what an alarm has already seen for its series changes nothing.
@@ -11,7 +13,6 @@ value older than what an alarm has already seen for its series changes nothing.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Iterable
@@ -24,6 +25,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from p3s.dqm.models import ACTIVE_ALARM_STATES, Alarm, AlarmRule, AlarmState, Metric
+from p3s.dqm.series import element_labels, series_key
 from p3s.exceptions import IllegalTransition
 
 log = logging.getLogger(__name__)
@@ -40,11 +42,6 @@ def webhook_timeout() -> float:
         log.error("P3S_ALARM_WEBHOOK_TIMEOUT=%r is not a number of seconds; using 3", raw)
         return 3.0
     return max(0.1, value)
-
-
-def series_key(labels: dict[str, Any]) -> str:
-    """The canonical name of a label combination (sorted JSON)."""
-    return json.dumps({str(k): str(v) for k, v in (labels or {}).items()}, sort_keys=True)[:500]
 
 
 def check_metrics(rows: Iterable[Metric]) -> list[tuple[str, Alarm]]:
@@ -96,21 +93,22 @@ def _update(alarm: Alarm, rule: AlarmRule, metric: Metric) -> str | None:
     """A new value for a series with an active alarm: note it, or clear when back in range."""
     if metric.data_ts < alarm.last_data_ts:
         return None  # older data than the alarm has seen: not news
-    now = timezone.now()
+    seen = {
+        "last_value": metric.value,
+        "last_data_ts": metric.data_ts,
+        "last_run": metric.run,
+        "last_job_id": metric.job_id,
+    }
+    for field, value in seen.items():
+        setattr(alarm, field, value)
     if rule.breaks(metric.value):
-        Alarm.objects.filter(pk=alarm.pk).update(
-            last_value=metric.value, last_data_ts=metric.data_ts
-        )
-        alarm.last_value, alarm.last_data_ts = metric.value, metric.data_ts
+        Alarm.objects.filter(pk=alarm.pk).update(**seen)
         return None
+    now = timezone.now()
     changed = Alarm.objects.filter(pk=alarm.pk, state__in=ACTIVE_ALARM_STATES).update(
-        state=AlarmState.CLEARED,
-        cleared_at=now,
-        last_value=metric.value,
-        last_data_ts=metric.data_ts,
+        state=AlarmState.CLEARED, cleared_at=now, **seen
     )
     alarm.state, alarm.cleared_at = AlarmState.CLEARED, now
-    alarm.last_value, alarm.last_data_ts = metric.value, metric.data_ts
     return "cleared" if changed else None
 
 
@@ -124,7 +122,7 @@ def _open(rule: AlarmRule, key: str, metric: Metric) -> Alarm | None:
             return Alarm.objects.create(
                 rule=rule,
                 series=key,
-                labels=metric.labels,
+                labels=element_labels(metric.labels),
                 severity=rule.severity,
                 condition=rule.condition,
                 value=metric.value,
@@ -133,6 +131,8 @@ def _open(rule: AlarmRule, key: str, metric: Metric) -> Alarm | None:
                 job_id=metric.job_id,
                 data_ts=metric.data_ts,
                 last_data_ts=metric.data_ts,
+                last_run=metric.run,
+                last_job_id=metric.job_id,
             )
     except IntegrityError:
         # Another intake opened it a moment ago: that one is the alarm.
@@ -195,6 +195,8 @@ def message_of(event: str, alarm: Alarm) -> dict[str, Any]:
         "value": alarm.last_value,
         "run": alarm.run,
         "job": alarm.job_id,
+        "last_run": alarm.last_run,
+        "last_job": alarm.last_job_id,
         "data_ts": _iso(alarm.last_data_ts),
         "opened_at": _iso(alarm.opened_at),
         "text": f"[{alarm.severity}] {rule.name} {event}: {alarm.condition} "

@@ -89,8 +89,9 @@ class Severity(models.TextChoices):
 class AlarmRule(models.Model):
     """A limit on one metric, optionally restricted to some labels (e.g. apa=3, plane=x).
 
-    Each label combination of matching metrics is its own series: one alarm per series
-    opens when the limit is broken and clears when the value is back in range.
+    Each detector element of matching metrics (labels without run, file, ...:
+    :mod:`p3s.dqm.series`) is its own series: one alarm per series opens when the limit is
+    broken and clears when newer data are back in range, whatever run they come from.
     """
 
     name = models.SlugField(max_length=80, unique=True)
@@ -155,18 +156,36 @@ class Alarm(models.Model):
     """One breach of one rule on one series, from opening to clearing."""
 
     rule = models.ForeignKey(AlarmRule, on_delete=models.CASCADE, related_name="alarms")
-    series = models.CharField(max_length=500, help_text="the metric's labels, canonical JSON")
-    labels = models.JSONField(default=dict, blank=True)
+    series = models.CharField(
+        max_length=500, help_text="the metric's element labels (no run, file, job), canonical JSON"
+    )
+    labels = models.JSONField(default=dict, blank=True, help_text="the element labels")
     state = models.CharField(max_length=16, choices=AlarmState.choices, default=AlarmState.OPEN)
     severity = models.CharField(max_length=10, choices=Severity.choices)
     condition = models.CharField(max_length=200, help_text="the rule's condition when it opened")
     value = models.FloatField(help_text="the value that opened it")
     last_value = models.FloatField()
-    run = models.PositiveIntegerField(null=True, blank=True)
+    run = models.PositiveIntegerField(null=True, blank=True, help_text="run where it opened")
     job = models.ForeignKey(
-        "jobs.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "jobs.Job",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="job (and so file) where it opened",
     )
     data_ts = models.DateTimeField(help_text="data time of the first value out of range")
+    last_run = models.PositiveIntegerField(
+        null=True, blank=True, help_text="run of the latest value seen"
+    )
+    last_job = models.ForeignKey(
+        "jobs.Job",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="job (and so file) of the latest value seen",
+    )
     last_data_ts = models.DateTimeField(help_text="data time of the latest value seen for it")
     opened_at = models.DateTimeField(auto_now_add=True)
     acked_at = models.DateTimeField(null=True, blank=True)

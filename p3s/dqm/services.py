@@ -17,6 +17,8 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 # Called with the list of new Metric rows after they are saved (alarm rules hook in here).
 metric_listeners: list = []
+# Called with each new Product and its file's bytes after it is saved (quality checks).
+product_listeners: list = []
 
 
 class BadProduct(ValueError):
@@ -68,7 +70,17 @@ def store_product(job: Job, upload, kind: str, title: str, labels: dict[str, str
     # File I/O happens here, outside any transaction that changes job state.
     product.file.save(f"{slug}", upload, save=False)
     product.save()
+    if kind == "json":
+        _notify(product_listeners, product, read_all())
     return product
+
+
+def _notify(listeners: list, *args) -> None:
+    for listener in listeners:
+        try:
+            listener(*args)
+        except Exception:  # a quality or alarm hook must never lose the results
+            log.exception("listener %r failed", listener)
 
 
 def record_metrics(job: Job, items: list[dict[str, Any]]) -> list[Metric]:
@@ -86,9 +98,5 @@ def record_metrics(job: Job, items: list[dict[str, Any]]) -> list[Metric]:
     ]
     with transaction.atomic():
         Metric.objects.bulk_create(rows)
-    for listener in metric_listeners:
-        try:
-            listener(rows)
-        except Exception:  # an alarm hook must never lose the metrics
-            log.exception("metric listener %r failed", listener)
+    _notify(metric_listeners, rows)
     return rows

@@ -20,6 +20,7 @@ from p3s.jobs.models import Job
 from p3s.jobs.states import ON_PILOT, JobState
 from p3s.pilots import beacon
 from p3s.pilots.models import Pilot, PilotState
+from p3s.quality.sweep import system_health
 
 log = logging.getLogger("p3s.sweep")
 BATCH = 500
@@ -198,6 +199,7 @@ def apply_retention(now: datetime | None = None) -> int:
 
 
 UNITS = [find_lost_pilots, requeue_undispatched, expire_timeouts, drop_stale, apply_retention]
+UNITS.append(system_health)  # p3s.quality: DAQ silence and DQM latency alarms
 
 
 @dataclass

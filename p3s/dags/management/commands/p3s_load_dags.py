@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from p3s.dags import flow, spec
@@ -35,3 +36,5 @@ class Command(BaseCommand):
                 else ("new version" if applied.new_version else "tunables updated")
             )
             self.stdout.write(f"{dag.name}: {what} (v{applied.template.current_version.number})")
+        if not opts["files"]:  # the shipped templates come with their checks and alarm rules
+            call_command("p3s_load_checks", stdout=self.stdout)
