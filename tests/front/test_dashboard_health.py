@@ -47,7 +47,7 @@ def test_the_dashboard_says_how_old_the_last_file_and_the_newest_product_are(
     dqm_world()
     ago = timezone.now() - timedelta(seconds=95)
     DataFile.objects.update(created=ago)
-    Product.objects.update(created=ago - timedelta(seconds=30))
+    Product.objects.update(data_ts=ago - timedelta(seconds=30))  # the age of the newest data
     html = client_of(operator()).get("/").content.decode()
     fresh = health.freshness()
     assert 94 <= fresh["last_file_s"] < 200 and 124 <= fresh["newest_product_s"] < 230
@@ -55,12 +55,16 @@ def test_the_dashboard_says_how_old_the_last_file_and_the_newest_product_are(
     assert re.search(r"newest product (12[4-9]|1[3-9][0-9]|2[0-2][0-9]) s old", html)
 
 
-def test_when_daq_is_silent_past_the_budget_the_dashboard_says_so(dqm_world, operator, client_of):
+def test_when_daq_is_silent_during_a_run_and_products_are_stale_the_dashboard_says_so(
+    dqm_world, operator, client_of
+):
     dqm_world()
-    DataFile.objects.update(created=timezone.now() - timedelta(hours=2))
-    Product.objects.update(created=timezone.now() - timedelta(hours=2))
+    # during a run (a file less than P3S_RUN_GAP ago), but none for longer than P3S_DAQ_SILENCE,
+    # and the newest data older than the latency budget
+    DataFile.objects.update(created=timezone.now() - timedelta(seconds=400))
+    Product.objects.update(data_ts=timezone.now() - timedelta(seconds=700))
     html = client_of(operator()).get("/").content.decode()
-    assert "DAQ has been silent longer than the budget" in html
+    assert "DAQ has been silent during a run" in html
     assert "DQM is behind" in html
 
 

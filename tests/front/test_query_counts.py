@@ -19,6 +19,8 @@ from p3s.dqm.models import Alarm, AlarmRule, Metric, Product
 from p3s.dqm.services import store_product
 from p3s.jobs.models import Job, JobEvent
 from p3s.pilots.models import Pilot
+from p3s.quality.catalogue import load_checks
+from p3s.quality.models import Check, CheckResult, LatestResult
 
 from .conftest import TEMPLATE_YAML, hist_body
 
@@ -30,9 +32,9 @@ BATCH = 5000
 # Page -> the most queries it may make (session, user and groups included). They do not grow
 # with the number of jobs; the numbers leave a little room for harmless changes.
 LIMITS = {
-    "/": 19,
+    "/": 21,
     "/runs/": 9,
-    "/runs/{run}/": 13,
+    "/runs/{run}/": 18,
     "/dagruns/{dagrun}/": 10,
     "/jobs/": 8,
     "/jobs/?state=failed&stage=fft&run={run}": 8,
@@ -123,6 +125,50 @@ def _hist_products(jobs) -> list:
         Product.objects.filter(pk=p.pk).update(run=run)
         out.append(p)
     return out
+
+
+def _check_results(run: int, now) -> None:
+    """The shipped checks, 20,000 results of one run and the latest result of each check on
+    every APA, plane and FEMB (what the grid, the checks page and the run page read)."""
+    load_checks()
+    checks = list(Check.objects.all())
+    elements = [
+        {"stream": "tpc", "apa": str(a), "plane": p, "femb": str(f)}
+        for a in range(6)
+        for p in "uvx"
+        for f in range(20)
+    ]
+
+    def fields(i: int, check, element: dict) -> dict:
+        return {
+            "check_ref": check,
+            "flag": "bad" if i % 97 == 0 else "warning" if i % 31 == 0 else "good",
+            "element": element,
+            "element_key": json.dumps(element, sort_keys=True),
+            "apa": element["apa"],
+            "plane": element["plane"],
+            "femb": element["femb"],
+            "stream": "tpc",
+            "template": "tpc-dqm",
+            "run": run,
+            "value": 4.0,
+            "data_ts": now,
+        }
+
+    CheckResult.objects.bulk_create(
+        [
+            CheckResult(**fields(i, checks[i % len(checks)], elements[i % len(elements)]))
+            for i in range(20_000)
+        ],
+        batch_size=BATCH,
+    )
+    LatestResult.objects.bulk_create(
+        [
+            LatestResult(**fields(i, c, e))
+            for i, (c, e) in enumerate((c, e) for c in checks for e in elements)
+        ],
+        batch_size=BATCH,
+    )
 
 
 def populate(n_jobs: int, n_metrics: int = N_METRICS) -> dict:
@@ -247,6 +293,7 @@ def populate(n_jobs: int, n_metrics: int = N_METRICS) -> dict:
     )
     _insert_metrics(n_metrics - Metric.objects.count(), some_jobs[0].pk, now)
     hists = _hist_products(some_jobs[:36])
+    _check_results(6000, now)
     job = some_jobs[0]
     return {
         "hist": hists[13].pk,

@@ -17,8 +17,6 @@ from p3s.front.views.common import paginate, render_page
 from p3s.front.views.quality import metrics_against_reference
 
 MAX_FLAGS = 300
-# The run where an alarm was last seen (the quality branch adds it to dqm.Alarm).
-LAST_RUN = "last_run" if any(f.name == "last_run" for f in Alarm._meta.get_fields()) else ""
 
 
 @page
@@ -89,7 +87,7 @@ def run_detail(request, run: int):
         key=lambda f: ({"bad": 0, "warning": 1, "undefined": 2}.get(f["flag"], 3), str(f["check"])),
     )
     alarms = list(
-        Alarm.objects.filter(Q(run=run) | Q(**{LAST_RUN: run}) if LAST_RUN else Q(run=run))
+        Alarm.objects.filter(Q(run=run) | Q(last_run=run))
         .select_related("rule")
         .order_by("-opened_at", "-id")[:50]
     )
@@ -108,8 +106,7 @@ def run_detail(request, run: int):
             "reference": ref,
             "metrics": metrics_against_reference(run, ref),
             "alarms": alarms,
-            "signoffs": health.signoffs(run),
-            "has_quality": health.has_quality(),
+            "signoffs": quality["signoffs"],
         },
     )
 
