@@ -16,6 +16,7 @@ import requests
 from p3s.accounts.models import ApiToken
 from p3s.conditions.references import make_reference
 from p3s.dags import flow, spec
+from p3s.quality.catalogue import load_checks
 from pilot.transport import HttpTransport
 
 from .browserkit import WAIT_MS, browser_marks, log_in, shot
@@ -84,17 +85,18 @@ def test_a_bad_file_turns_its_cell_red_and_an_operator_signs_the_run_off(
     live_server, browser, operator, tmp_path
 ):
     flow.apply_spec(spec.load(TEMPLATE_YAML), actor="test")
+    load_checks()  # the shipped checks, as `make migrate` loads them
     operator("olga")
     base = live_server.url
     _, daq = ApiToken.issue("daq", "daq")
     _, pilot = ApiToken.issue("pilots", "pilot")
-    t0 = datetime.now(UTC) - timedelta(minutes=20)
+    t0 = datetime.now(UTC) - timedelta(minutes=4)
 
     announce(base, daq, 5001, 1, t0)
     assert pilot_processes_everything(base, pilot, tmp_path, bad=False) == 4
     reference = make_reference("tpc-dqm", "tpc", runs=[5001], owner="eddie")
     assert reference.hist_for("adc_rms", {"apa": "2", "plane": "x"}) is not None
-    announce(base, daq, 5002, 1, t0 + timedelta(minutes=10))
+    announce(base, daq, 5002, 1, t0 + timedelta(minutes=2))
     assert pilot_processes_everything(base, pilot, tmp_path, bad=True) == 4
 
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
@@ -119,6 +121,7 @@ def test_a_bad_file_turns_its_cell_red_and_an_operator_signs_the_run_off(
     # one click: the failing check, its plot over the reference
     cell.click()
     page.wait_for_url(f"**/checks/?apa={BAD[0]}&plane={BAD[1]}")
+    shot(page, "21-failing-check-with-reference")
     assert page.locator("#failing-table tr").count() >= 2
     overlay = page.locator("#overlays svg.hist").first
     overlay.wait_for()

@@ -51,3 +51,9 @@ def labels_text(labels: dict | None) -> str:
 def get_item(mapping: dict | None, key):
     """``mapping[key]`` in a template (None when missing)."""
     return (mapping or {}).get(key)
+
+
+@register.filter
+def iso(value) -> str:
+    """An ISO 8601 time string to the second, as "2026-12-01 21:41:23" (UTC as given)."""
+    return str(value or "")[:19].replace("T", " ")

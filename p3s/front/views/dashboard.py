@@ -117,8 +117,8 @@ def dashboard(request):
     else:
         status = ("ok", "All quiet: no open alarms, no failures in the last hour")
     quality = detector_health()
-    if quality["bad_cells"] and status[0] != "bad":
-        status = ("bad", quality["bad_text"])
+    if quality["bad_cells"]:
+        status = ("bad", quality["bad_text"] + ("; " + status[1] if status[0] != "ok" else ""))
     elif not quality["checks_enabled"] and status[0] == "ok":
         # Never "all quiet" when nothing is checked.
         status = ("bad", NO_CHECKS)

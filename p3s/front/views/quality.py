@@ -82,6 +82,11 @@ def element_checks(request):
         if r.product_id and r.product_id not in seen and len(plots) < MAX_PLOTS:
             seen.add(r.product_id)
             plots.append({**reference_overlay(r.product, ref), "result": r})
+    run = max((r.run for r in results), default=None)
+    for p in plane_hists(run, apa, plane) if run is not None else []:
+        if p.pk not in seen and len(plots) < MAX_PLOTS:
+            seen.add(p.pk)
+            plots.append({**reference_overlay(p, ref), "result": None})
     return render_page(
         request,
         "front/element_checks.html",
@@ -94,10 +99,25 @@ def element_checks(request):
             "failing": failing,
             "passing": [r for r in results if r.flag not in ("bad", "warning")],
             "plots": plots,
+            "run": run,
             "reference": ref,
             "checks_enabled": health.enabled_checks(),
         },
     )
+
+
+def plane_hists(run: int, apa: str, plane: str) -> list[Product]:
+    """The newest histogram product of each name on one APA plane in a run."""
+    qs = (
+        Product.objects.filter(run=run, kind=ProductKind.JSON, labels__apa=apa, labels__plane=plane)
+        .filter(labels__has_key="hist")
+        .only("id", "run", "kind", "title", "labels", "file", "data_ts", "created")
+        .order_by("-data_ts", "-id")
+    )
+    newest: dict[str, Product] = {}
+    for p in qs[:200]:
+        newest.setdefault(str(p.labels.get("hist")), p)
+    return sorted(newest.values(), key=lambda p: str(p.labels.get("hist")))
 
 
 # -- run sign-off -----------------------------------------------------------------------------

@@ -102,6 +102,7 @@ def run_detail(request, run: int):
             "quality": quality,
             "flags": flags[:MAX_FLAGS],
             "n_flags": len(flags),
+            "n_results": sum(quality["counts"].values()),
             "n_failing": sum(1 for f in flags if f["flag"] in ("bad", "warning")),
             "reference": ref,
             "metrics": metrics_against_reference(run, ref),
