@@ -303,17 +303,18 @@ def store_hist(job, apa: int, plane: str, mean: float = 4.0, name: str = "adc_rm
 
 @pytest.fixture
 def hist_world(dqm_world):
-    """Two runs of one file each with adc_rms histograms per APA (1, 2) and plane; ``shifted``
-    (apa, plane) pairs of the second run are noisier by 3 ADC."""
+    """Runs of one file each with adc_rms histograms and adc_rms_mean metrics per APA (1, 2) and
+    plane; after the first ``good_runs`` runs the ``shifted`` (apa, plane) pairs are noisier
+    (7 ADC instead of 4)."""
 
-    def build(runs=(5001, 5002), shifted=((2, "x"),)):
+    def build(runs=(5001, 5002), shifted=((2, "x"),), good_runs: int = 1):
         worlds = []
         for i, run in enumerate(runs):
-            w = dqm_world(files=1, run=run, rule=(i == 0))
+            w = dqm_world(files=1, run=run, rule=not AlarmRule.objects.exists())
             vis = next(j for j in w.jobs if j.stage == "vis")
             for apa in (1, 2):
                 for plane in "uvx":
-                    noisy = i > 0 and (apa, plane) in shifted
+                    noisy = i >= good_runs and (apa, plane) in shifted
                     w.products.append(store_hist(vis, apa, plane, 7.0 if noisy else 4.0))
                     record_metrics(
                         vis,
