@@ -55,6 +55,16 @@ def browser(monkeypatch):
             connections.close_all()
 
 
+def new_page(browser, width: int = 1400, height: int = 900):
+    """A fresh context and page with the generous waits; ``errors`` collects page errors."""
+    context = browser.new_context(viewport={"width": width, "height": height})
+    context.set_default_timeout(WAIT_MS)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    return context, page, errors
+
+
 def shot(page, name: str) -> None:
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 

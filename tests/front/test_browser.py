@@ -9,7 +9,7 @@ from __future__ import annotations
 from p3s.dqm.models import Alarm
 from p3s.jobs.models import Job
 
-from .browserkit import WAIT_MS, browser_marks, log_in, shot
+from .browserkit import browser_marks, log_in, new_page, shot
 
 pytestmark = browser_marks
 
@@ -19,11 +19,7 @@ def test_an_operator_shift_and_an_expert_edit(live_server, browser, dqm_world, o
     operator("olga")
     expert("eddie")
     base = live_server.url
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
-    context.set_default_timeout(WAIT_MS)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    context, page, errors = new_page(browser, height=900)
 
     log_in(page, base, "olga")
     assert page.locator("#status").is_visible()

@@ -19,7 +19,7 @@ from p3s.dags import flow, spec
 from p3s.quality.catalogue import load_checks
 from pilot.transport import HttpTransport
 
-from .browserkit import WAIT_MS, browser_marks, log_in, shot
+from .browserkit import browser_marks, log_in, new_page, shot
 from .conftest import TEMPLATE_YAML, hist_body
 
 pytestmark = browser_marks
@@ -99,11 +99,7 @@ def test_a_bad_file_turns_its_cell_red_and_an_operator_signs_the_run_off(
     announce(base, daq, 5002, 1, t0 + timedelta(minutes=2))
     assert pilot_processes_everything(base, pilot, tmp_path, bad=True) == 4
 
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    context.set_default_timeout(WAIT_MS)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    context, page, errors = new_page(browser, height=1000)
     log_in(page, base, "olga")
     shot(page, "20-dashboard-grid-bad-cell")  # before the checks, to see what went wrong
 
