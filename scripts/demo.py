@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import requests
@@ -206,6 +206,8 @@ def announce_files(args, env, url: str, daq_token: str) -> list[str]:
             str(int(time.time()) % 100000),
             "--run",
             str(args.run),
+            "--start",
+            fault_free_start(args),
             "--announce",
             "--server",
             url,
@@ -268,6 +270,14 @@ def inject_noise(path: Path, apa: int, plane: str, factor: float = FAULT_FACTOR)
     return int(rows.size)
 
 
+def fault_free_start(args) -> str:
+    """Data time of the good run's first file: far enough in the past that all of its files
+    (one a minute) are older than the faulty run's, which is stamped now, so the dashboard's
+    latest data are the faulty run's."""
+    start = datetime.now(UTC) - timedelta(seconds=60 * (args.files + 1))
+    return start.isoformat(timespec="seconds")
+
+
 def demo_fault(args, env, url: str, daq_token: str, op_token: str) -> bool:
     """Make the good run the reference, then write and announce run+1 with one noisy APA plane.
 
@@ -322,11 +332,21 @@ def demo_fault(args, env, url: str, daq_token: str, op_token: str) -> bool:
         headers={"Authorization": f"Token {op_token}"},
         timeout=10,
     )
-    verdict = quality.json().get("automatic") if quality.ok else f"HTTP {quality.status_code}"
+    body = quality.json() if quality.ok else {}
+    verdict = body.get("automatic") or f"HTTP {quality.status_code}"
+    flagged = sorted(
+        {
+            f"APA {f['element'].get('apa')} plane {f['element'].get('plane')}"
+            for f in body.get("flags", [])
+            if f["flag"] == "bad" and f["element"].get("plane")
+        }
+    )
     say(
         f"run {bad_run} carries the fault: APA {apa} plane {plane} should be RED on the dashboard grid"
     )
-    say(f"automatic verdict of run {bad_run}: {verdict}")
+    say(
+        f"automatic verdict of run {bad_run}: {verdict}; planes flagged bad: {', '.join(flagged) or 'none'}"
+    )
     say(f"run page (sign it off there): {url}/runs/{bad_run}/")
     say(
         f"its checks: {url}/checks/?apa={apa}&plane={plane}    compare: {url}/compare/?a={bad_run}&b={args.run}"
