@@ -52,6 +52,11 @@ class JobSpec:
         Seconds the job may run before the pilot kills it.
     attempt : int
         1 for the first try.
+    conditions : dict
+        Condition name (``channel-map``, ``bad-channels``, ``bands``, ...) -> local path of
+        its JSON (the server's answer: ``{"name", "version", ..., "data": {...}}``), written
+        by the pilot's conditions cache. Empty when the job runs without them: payloads then
+        use their built-in defaults.
     """
 
     id: int = 0
@@ -65,6 +70,7 @@ class JobSpec:
     event_fraction: float = 1.0
     timeout: float = 0.0
     attempt: int = 1
+    conditions: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> JobSpec:

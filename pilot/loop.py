@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pilot.conditions import CACHE_DIR, ConditionsCache, HttpFetch
 from pilot.config import Config, describe_node
 from pilot.errors import (
     ClientError,
@@ -85,6 +86,7 @@ class Pilot:
         transport: Transport,
         hints: dict[str, str] | None = None,
         stopping: threading.Event | None = None,
+        conditions: ConditionsCache | None = None,
     ) -> None:
         self.config = config
         self.transport = transport
@@ -103,6 +105,7 @@ class Pilot:
         self._kept: deque[Path] = deque()
         self._home: Path | None = None
         self._spool: Spool | None = None
+        self._conditions = conditions
 
     @property
     def home(self) -> Path:
@@ -122,6 +125,18 @@ class Pilot:
         if self._spool is None:
             self._spool = Spool(self.home / "spool")
         return self._spool
+
+    @property
+    def conditions(self) -> ConditionsCache:
+        """The node's conditions cache (``<workdir>/conditions-cache``), shared by its pilots."""
+        if self._conditions is None:
+            timeout = (self.config.connect_timeout, self.config.read_timeout)
+            self._conditions = ConditionsCache(
+                self.config.workdir / CACHE_DIR,
+                HttpFetch(self.config.token, timeout),
+                self.config.server,
+            )
+        return self._conditions
 
     # -- stopping -----------------------------------------------------------------------
 
@@ -305,6 +320,7 @@ class Pilot:
             log.warning("job %d is no longer ours, not running it: %s", job_id, exc)
             return "dropped"
         log.info("job %d: reported running", job_id)
+        spec = self.conditions.localise(spec, jobdir)  # job.json names local copies
         current = CurrentJob(job_id, time.monotonic(), jobdir)
         with self._lock:
             self._current = current

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import FieldError, PermissionDenied
 from django.db.models import Count
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -104,9 +104,20 @@ class ConditionAdmin(ExpertAdmin):
             obj.pk = None
             obj._state.adding = True
             services.save_as_next_version(obj)
-            messages.info(request, f"saved as version {obj.version}; version {old} is unchanged")
+            obj.replaced_version = old
         else:
             services.save_as_next_version(obj)
+
+    def response_change(self, request, obj):
+        """Say what happened (a new version) and show it, not the unchanged old one."""
+        messages.success(
+            request,
+            f"Saved as version {obj.version} of {obj.name}; version {obj.replaced_version} "
+            "is unchanged",
+        )
+        if "_continue" in request.POST:
+            return redirect(reverse("admin:conditions_condition_change", args=[obj.pk]))
+        return redirect(reverse("admin:conditions_condition_changelist") + f"?name={obj.name}")
 
 
 # -- references -----------------------------------------------------------------------
@@ -154,14 +165,14 @@ def _make(request, **kwargs) -> ReferenceSet | None:
     try:
         ref = references.make_reference(owner=request.user.get_username(), **kwargs)
     except references.ReferenceRefused as exc:
-        messages.error(request, f"no reference made: {exc}")
+        messages.error(request, f"No reference made: {exc}")
         return None
     n_h, n_m = ref.hists.count(), ref.metrics.count()
     messages.success(
-        request, f"reference {ref.pk} ({ref.name}) made: {n_h} histograms, {n_m} metrics"
+        request, f"Reference {ref.pk} ({ref.name}) made: {n_h} histograms, {n_m} metrics"
     )
     if ref.notes:
-        messages.warning(request, f"left out: {ref.notes[:500]}")
+        messages.warning(request, f"Left out: {ref.notes[:500]}")
     return ref
 
 
@@ -288,10 +299,11 @@ def _good_signoffs() -> list[int]:
     """Recent runs signed off good, when the quality app keeps sign-offs (else empty)."""
     try:
         from p3s.quality.models import RunSignoff
-    except ImportError:
+
+        runs = RunSignoff.objects.filter(verdict="good").order_by("-id")
+        return list(dict.fromkeys(runs.values_list("run", flat=True)[:50]))[:10]
+    except (ImportError, FieldError):  # no sign-offs here, or not by these field names
         return []
-    runs = RunSignoff.objects.filter(verdict="good").order_by("-id").values_list("run", flat=True)
-    return list(dict.fromkeys(runs[:50]))[:10]
 
 
 @admin.action(description="Make a reference from the selected DAG runs (runs signed off good)")

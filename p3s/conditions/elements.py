@@ -22,5 +22,6 @@ def element_labels(labels: dict[str, Any] | None) -> dict[str, str]:
 
 
 def element_key(labels: dict[str, Any] | None) -> str:
-    """Canonical text of :func:`element_labels` (sorted JSON), for indexes and lookups."""
-    return json.dumps(element_labels(labels), sort_keys=True, separators=(",", ":"))[:500]
+    """Canonical text of :func:`element_labels` (sorted JSON, the same form as
+    ``p3s.dqm.alarms.series_key``), for indexes and lookups."""
+    return json.dumps(element_labels(labels), sort_keys=True)[:500]

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from p3s.conditions.elements import element_key, element_labels
 from p3s.conditions.validation import check_data
+from p3s.dags.models import DataFile
 
 
 def digest_of(value: Any) -> str:
@@ -175,8 +176,6 @@ class ReferenceSet(models.Model):
     @cached_property
     def latest_run(self) -> int | None:
         """The newest run announced on this stream (to tell if data passed valid_to_run)."""
-        from p3s.dags.models import DataFile
-
         row = (
             DataFile.objects.filter(stream=self.stream)
             .order_by("-data_ts")
@@ -205,20 +204,30 @@ class ReferenceSet(models.Model):
     def expired(self) -> bool:
         return bool(self.expired_reason)
 
-    @cached_property
-    def _hists(self) -> dict[tuple[str, str], ReferenceHist]:
-        return {(h.name, h.element_key): h for h in self.hists.all()}
+    def preload(self) -> ReferenceSet:
+        """Read all of the set's hists and metrics now (two queries): for a page that draws
+        many overlays. Without it each lookup reads its one row (by the unique index)."""
+        self._rows = {
+            "hist": {(h.name, h.element_key): h for h in self.hists.all()},
+            "metric": {(m.name, m.element_key): m for m in self.metrics.all()},
+        }
+        self._complete = True
+        return self
 
-    @cached_property
-    def _metrics(self) -> dict[tuple[str, str], ReferenceMetric]:
-        return {(m.name, m.element_key): m for m in self.metrics.all()}
+    def _row(self, kind: str, name: str, key: str):
+        rows = self.__dict__.setdefault("_rows", {"hist": {}, "metric": {}})[kind]
+        if (name, key) not in rows and not self.__dict__.get("_complete"):
+            related = self.hists if kind == "hist" else self.metrics
+            rows[(name, key)] = related.filter(name=name, element_key=key).first()
+        return rows.get((name, key))
 
     def hist_for(self, name: str, labels: dict[str, Any] | None) -> dict | None:
         """The reference histogram (p3s-hist-1 JSON) of this name and element, or None.
 
-        The first call loads all of the set's hists in one query; later calls are lookups.
+        One small query per element asked for (remembered on this object), or none after
+        :meth:`preload`.
         """
-        row = self._hists.get((name, hist_key(labels)))
+        row = self._row("hist", name, hist_key(labels))
         return row.body if row else None
 
     def metric_for(self, name: str, labels: dict[str, Any] | None) -> float | None:
@@ -228,7 +237,7 @@ class ReferenceSet(models.Model):
 
     def metric_row(self, name: str, labels: dict[str, Any] | None) -> ReferenceMetric | None:
         """The reference metric row (mean, std, n) of this metric and element, or None."""
-        return self._metrics.get((name, element_key(labels)))
+        return self._row("metric", name, element_key(labels))
 
 
 HIST_ID_LABELS = frozenset({"hist"})
@@ -243,22 +252,21 @@ def hist_key(labels: dict[str, Any] | None) -> str:
     return element_key(hist_labels(labels))
 
 
-class ReferenceHist(models.Model):
-    """One histogram of a reference set, combined over its source data."""
+class ReferenceElement(models.Model):
+    """What a reference keeps per detector element: a name and the element's labels."""
 
-    reference = models.ForeignKey(ReferenceSet, on_delete=models.CASCADE, related_name="hists")
-    name = models.CharField(max_length=100, help_text="the hist label, e.g. adc_rms")
+    name = models.CharField(max_length=100, help_text="hist or metric name, e.g. adc_rms")
     labels = models.JSONField(default=dict, blank=True, help_text="element labels")
     element_key = models.CharField(max_length=500)
-    body = models.JSONField(help_text="p3s-hist-1 JSON")
-    n_sources = models.PositiveIntegerField(default=1, help_text="products combined")
 
     class Meta:
+        abstract = True
         ordering = ["reference", "name", "element_key"]
         constraints = [
-            # ReferenceSet.hist_for reads a set's hists at once through the FK index.
+            # One row per name and element; ReferenceSet.hist_for / metric_for read one row
+            # through this index (preload and the API read a set's rows by the FK index).
             models.UniqueConstraint(
-                fields=["reference", "name", "element_key"], name="refhist_unique"
+                fields=["reference", "name", "element_key"], name="%(class)s_unique"
             ),
         ]
 
@@ -266,25 +274,27 @@ class ReferenceHist(models.Model):
         return f"{self.name} {self.element_key}"
 
 
-class ReferenceMetric(models.Model):
+class ReferenceHist(ReferenceElement):
+    """One histogram of a reference set, combined over its source data."""
+
+    reference = models.ForeignKey(ReferenceSet, on_delete=models.CASCADE, related_name="hists")
+    body = models.JSONField(help_text="p3s-hist-1 JSON")
+    n_sources = models.PositiveIntegerField(default=1, help_text="products combined")
+
+    class Meta(ReferenceElement.Meta):
+        pass
+
+
+class ReferenceMetric(ReferenceElement):
     """One metric of a reference set: mean, standard deviation and count over its sources."""
 
     reference = models.ForeignKey(ReferenceSet, on_delete=models.CASCADE, related_name="metrics")
-    name = models.CharField(max_length=100)
-    labels = models.JSONField(default=dict, blank=True, help_text="element labels")
-    element_key = models.CharField(max_length=500)
     mean = models.FloatField()
     std = models.FloatField()
     n = models.PositiveIntegerField()
 
-    class Meta:
-        ordering = ["reference", "name", "element_key"]
-        constraints = [
-            # ReferenceSet.metric_for reads a set's metrics at once through the FK index.
-            models.UniqueConstraint(
-                fields=["reference", "name", "element_key"], name="refmetric_unique"
-            ),
-        ]
+    class Meta(ReferenceElement.Meta):
+        pass
 
     def __str__(self) -> str:
         return f"{self.name} {self.element_key} = {self.mean:g}"

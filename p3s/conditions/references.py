@@ -17,8 +17,11 @@ import statistics
 from collections import defaultdict
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlencode
 
+from django.core.exceptions import FieldError
 from django.db import transaction
+from django.urls import reverse
 
 from p3s.conditions.elements import element_key, element_labels
 from p3s.conditions.models import (
@@ -30,6 +33,8 @@ from p3s.conditions.models import (
     hist_labels,
     iso,
 )
+from p3s.dags.models import DagRun, DagTemplate
+from p3s.dqm.models import Metric, Product
 from p3s.exceptions import P3SError
 
 log = logging.getLogger(__name__)
@@ -53,9 +58,14 @@ def current_reference(
     return qs.order_by("-created", "-id").first()
 
 
-def _dagruns(template: str, stream: str, runs: list[int], dagruns: list[int]) -> list[int]:
-    from p3s.dags.models import DagRun, DagTemplate
+def make_reference_url(template: str, stream: str, run: int) -> str:
+    """The admin form that makes a reference from ``run``, prefilled (for "use as reference"
+    links on the run pages; experts only)."""
+    query = urlencode({"template": template, "stream": stream, "runs": run})
+    return f"{reverse('admin:conditions_referenceset_add')}?{query}"
 
+
+def _dagruns(template: str, stream: str, runs: list[int], dagruns: list[int]) -> list[int]:
     if not DagTemplate.objects.filter(name=template).exists():
         raise ReferenceRefused(f"there is no DAG template {template!r}")
     if not runs and not dagruns:
@@ -127,8 +137,6 @@ def combine_hists(bodies: list[dict[str, Any]]) -> tuple[dict[str, Any], int, li
 
 
 def _snapshot_hists(dagrun_ids: list[int]) -> tuple[list[dict[str, Any]], list[str]]:
-    from p3s.dqm.models import Product
-
     groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     labels_of: dict[tuple[str, str], dict[str, str]] = {}
     notes: list[str] = []
@@ -162,8 +170,6 @@ def _snapshot_hists(dagrun_ids: list[int]) -> tuple[list[dict[str, Any]], list[s
 
 
 def _snapshot_metrics(dagrun_ids: list[int]) -> list[dict[str, Any]]:
-    from p3s.dqm.models import Metric
-
     values: dict[tuple[str, str], list[float]] = defaultdict(list)
     labels_of: dict[tuple[str, str], dict[str, str]] = {}
     rows = Metric.objects.filter(job__dagrun__in=dagrun_ids).values_list("name", "labels", "value")
@@ -212,8 +218,6 @@ def make_reference(
             "nothing to make a reference of (were they deleted by retention?)"
         )
     if not runs:
-        from p3s.dags.models import DagRun
-
         runs = sorted(set(DagRun.objects.filter(pk__in=ids).values_list("file__run", flat=True)))
     default_name = f"run {runs[0]}" if len(runs) == 1 else f"runs {runs[0]}-{runs[-1]}"
     with transaction.atomic():
@@ -254,9 +258,10 @@ def signed_off_good(run: int) -> bool | None:
     """Whether the run's latest sign-off says good; None when sign-offs do not exist here."""
     try:
         from p3s.quality.models import RunSignoff
-    except ImportError:
+
+        latest = RunSignoff.objects.filter(run=run).order_by("-id").first()
+    except (ImportError, FieldError):  # no sign-offs here, or not by these field names
         return None
-    latest = RunSignoff.objects.filter(run=run).order_by("-id").first()
     return latest is not None and str(getattr(latest, "verdict", "")) == "good"
 
 

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from p3s.conditions.models import digest_of
+from p3s.conditions.models import Condition, digest_of
 
 DEFAULTS_DIR = Path(__file__).resolve().parent / "defaults"
 SHIPPED_OWNER = "p3s (shipped default)"
@@ -29,8 +29,7 @@ def load_defaults(condition_model=None) -> list[str]:
 
     ``condition_model`` is the historical model inside a migration (default: the real one).
     """
-    if condition_model is None:
-        from p3s.conditions.models import Condition as condition_model
+    condition_model = condition_model or Condition
     created = []
     for name, data in shipped_defaults().items():
         if condition_model.objects.filter(name=name).exists():

@@ -6,6 +6,7 @@ anonymous requests 401. Wired from ``p3s/api/urls.py``.
 
 from __future__ import annotations
 
+from django.contrib.auth import get_user_model
 from django.http import Http404
 from django.urls import path
 from drf_spectacular.utils import extend_schema
@@ -100,7 +101,8 @@ class RunSignoffView(APIView):
         _known_run(run)
         body = SignoffBody(data=request.data)
         body.is_valid(raise_exception=True)
-        user = request.user if getattr(request.user, "is_authenticated", False) else None
+        # A person signs as themself; a token (TokenUser) is named by the actor string only.
+        user = request.user if isinstance(request.user, get_user_model()) else None
         sign_off(
             run,
             user,

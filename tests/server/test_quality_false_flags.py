@@ -1,0 +1,56 @@
+"""On clean synthetic runs the shipped checks raise at most 1 % false flags, counted over every
+check evaluated (generator data, payload statistics, real intake, a reference run)."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from p3s.quality.catalogue import load_checks
+from p3s.quality.models import Check, CheckResult
+
+from . import quality_data as qd
+from .quality_world import StaticReference, install, media, new_job, post_apa, tpc_template  # noqa: F401
+
+REF_RUN = 100
+
+
+def judge_clean_runs(monkeypatch, runs, apas) -> Counter:
+    load_checks()
+    tpc_template()
+    reference = StaticReference.of(REF_RUN, {a: qd.products(REF_RUN, a) for a in apas})
+    for run in runs:
+        install(monkeypatch, reference, {"bad-channels": qd.known_bad_of(run, apas)})
+        job = new_job(run)
+        for apa in apas:
+            post_apa(job, apa, qd.products(run, apa))
+    return Counter(CheckResult.objects.values_list("flag", flat=True))
+
+
+def assert_at_most_one_percent(flags: Counter) -> None:
+    total = sum(flags.values())
+    false = flags["warning"] + flags["bad"]
+    print(
+        f"clean runs: {total} checks, {false} false flags ({100 * false / total:.2f} %): {dict(flags)}"
+    )
+    assert flags["undefined"] == 0, "every shipped check had what it needs"
+    assert false <= 0.01 * total
+
+
+@pytest.mark.django_db
+def test_clean_runs_raise_at_most_one_percent_false_flags(monkeypatch):
+    # APA 1 carries the generator's pickup lines, APA 0 none.
+    flags = judge_clean_runs(monkeypatch, runs=[101], apas=[0, 1])
+    assert sum(flags.values()) > 2000
+    assert_at_most_one_percent(flags)
+    evaluated = set(CheckResult.objects.values_list("check_ref__name", flat=True))
+    assert evaluated == set(Check.objects.values_list("name", flat=True))
+
+
+@pytest.mark.slow
+@pytest.mark.django_db
+def test_three_clean_runs_of_all_six_apas_raise_at_most_one_percent_false_flags(monkeypatch):
+    flags = judge_clean_runs(monkeypatch, runs=[101, 102, 103], apas=range(6))
+    assert sum(flags.values()) > 20000
+    assert_at_most_one_percent(flags)
