@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from django.db.models import Q
 
-from p3s.conditions.references import current_reference
+from p3s.conditions.references import current_reference, make_reference_url
 from p3s.dqm.series import CONTEXT_LABELS
 from p3s.quality.freshness import freshness
 from p3s.quality.models import FLAG_RANK, Check, LatestResult
@@ -27,6 +27,7 @@ __all__ = [
     "freshness",
     "grid",
     "latest_results",
+    "make_reference_url",
     "reference",
     "run_quality",
     "sign_off",
@@ -43,9 +44,16 @@ def grid(stream: str = STREAM) -> dict:
     return apa_plane_grid(stream=stream)
 
 
-def reference(template: str = TEMPLATE, stream: str = STREAM, run: int | None = None):
-    """The current reference set of a template and stream (valid for ``run``), or None."""
-    return current_reference(template, stream, run=run)
+def reference(
+    template: str = TEMPLATE, stream: str = STREAM, run: int | None = None, many: bool = False
+):
+    """The current reference set of a template and stream (valid for ``run``), or None.
+
+    ``many``: the page looks up many hists or metrics, so read them all now (two queries)
+    rather than one query per lookup.
+    """
+    ref = current_reference(template, stream, run=run)
+    return ref.preload() if ref is not None and many else ref
 
 
 def element_of(labels: dict | None, drop: frozenset = frozenset()) -> tuple:

@@ -13,6 +13,8 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from p3s.accounts.models import ApiToken
+from p3s.conditions.elements import element_key
+from p3s.conditions.models import ReferenceHist, ReferenceMetric, ReferenceSet, hist_key
 from p3s.dags import flow, spec
 from p3s.dags.models import DagRun, DataFile
 from p3s.dqm.models import Alarm, AlarmRule, Metric, Product
@@ -34,24 +36,24 @@ BATCH = 5000
 LIMITS = {
     "/": 21,
     "/runs/": 9,
-    "/runs/{run}/": 18,
+    "/runs/{run}/": 20,
     "/dagruns/{dagrun}/": 10,
     "/jobs/": 8,
     "/jobs/?state=failed&stage=fft&run={run}": 8,
     "/jobs/?page=1500": 8,
     "/jobs/{job}/": 10,
-    "/products/": 9,
+    "/products/": 10,
     "/products/?run={run}&apa=2&plane=x&kind=png": 9,
-    "/products/{product}/": 8,
+    "/products/{product}/": 9,
     "/charts/?metric=adc_rms&group=apa&split=plane": 9,
     "/alarms/": 8,
     "/alarms/?state=cleared": 8,
     "/pilots/": 7,
     "/pilots/?state=lost": 7,
-    "/checks/?apa=2&plane=x": 8,
+    "/checks/?apa=2&plane=x": 10,
     "/compare/?a={run}&b={run2}": 9,
     "/compare/?a={run}&b={run2}&apa=2&plane=x": 9,
-    "/products/?kind=json": 8,
+    "/products/?kind=json": 9,
     "/products/{hist}/": 9,
 }
 ADMIN_LIMITS = {
@@ -168,6 +170,29 @@ def _check_results(run: int, now) -> None:
             for i, (c, e) in enumerate((c, e) for c in checks for e in elements)
         ],
         batch_size=BATCH,
+    )
+
+
+def _reference() -> None:
+    """A current reference of tpc-dqm with a hist per APA plane and 2,000 metric rows."""
+    ref = ReferenceSet.objects.create(
+        template="tpc-dqm", stream="tpc", name="run 5999", source_runs=[5999]
+    )
+    planes = [{"apa": str(a), "plane": p} for a in range(6) for p in "uvx"]
+    ReferenceHist.objects.bulk_create(
+        ReferenceHist(
+            reference=ref, name="adc_rms", labels=e, element_key=hist_key(e), body=hist_body()
+        )
+        for e in planes
+    )
+    names = ["adc_rms_mean", "adc_pedestal_mean", "adc_dead_fraction", "fft_line_max_amplitude"]
+    boards = [{**e, "femb": str(f)} for e in planes for f in range(20)]
+    ReferenceMetric.objects.bulk_create(
+        ReferenceMetric(
+            reference=ref, name=n, labels=e, element_key=element_key(e), mean=4.5, std=0.3, n=10
+        )
+        for n in names
+        for e in boards[:500]
     )
 
 
@@ -294,6 +319,7 @@ def populate(n_jobs: int, n_metrics: int = N_METRICS) -> dict:
     _insert_metrics(n_metrics - Metric.objects.count(), some_jobs[0].pk, now)
     hists = _hist_products(some_jobs[:36])
     _check_results(6000, now)
+    _reference()
     job = some_jobs[0]
     return {
         "hist": hists[13].pk,

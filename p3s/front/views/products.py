@@ -223,5 +223,5 @@ def gallery_overlays(page_obj) -> dict[int, str]:
     hists = [p for p in page_obj if p.kind == ProductKind.JSON and "hist" in (p.labels or {})]
     if not hists:
         return {}
-    ref = health.reference()
+    ref = health.reference(many=True)
     return {p.pk: reference_overlay(p, ref)["svg"] for p in hists}

@@ -75,7 +75,7 @@ def element_checks(request):
     if to_int(apa) is None or plane not in health.PLANES:
         raise Http404("choose an APA (a number) and a plane (u, v or x)")
     results = health.latest_results(stream, apa, plane, femb)
-    ref = health.reference(stream=stream)
+    ref = health.reference(stream=stream, many=True)
     failing = [r for r in results if r.flag in ("bad", "warning")]
     plots, seen = [], set()
     for r in failing:

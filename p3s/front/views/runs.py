@@ -80,7 +80,7 @@ def run_detail(request, run: int):
     if not page_obj.paginator.count:
         raise Http404(f"no files of run {run}")
     products = Product.objects.filter(run=run).count()
-    ref = health.reference(run=run)
+    ref = health.reference(run=run, many=True)
     quality = health.run_quality(run)
     flags = sorted(
         (quality or {}).get("flags") or [],
@@ -105,6 +105,7 @@ def run_detail(request, run: int):
             "n_results": sum(quality["counts"].values()),
             "n_failing": sum(1 for f in flags if f["flag"] in ("bad", "warning")),
             "reference": ref,
+            "make_reference": health.make_reference_url(health.TEMPLATE, health.STREAM, run),
             "metrics": metrics_against_reference(run, ref),
             "alarms": alarms,
             "signoffs": quality["signoffs"],
