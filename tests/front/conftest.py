@@ -297,7 +297,7 @@ def store_hist(job, apa: int, plane: str, mean: float = 4.0, name: str = "adc_rm
     """A histogram product of one APA plane, stored as a pilot's upload would be."""
     body = hist_body(name, mean, title=f"APA {apa} plane {plane}: channel noise")
     upload = SimpleUploadedFile("h.json", json.dumps(body).encode(), "application/json")
-    labels = {"hist": name, "apa": str(apa), "plane": plane}
+    labels = {"hist": name, "stream": "tpc", "apa": str(apa), "plane": plane}
     return store_product(job, upload, "json", body["title"], labels)
 
 
@@ -322,7 +322,12 @@ def hist_world(dqm_world):
                             {
                                 "name": "adc_rms_mean",
                                 "value": 7.0 if noisy else 4.0,
-                                "labels": {"apa": str(apa), "plane": plane, "subrun": "0"},
+                                "labels": {
+                                    "stream": "tpc",
+                                    "apa": str(apa),
+                                    "plane": plane,
+                                    "subrun": "0",
+                                },
                             }
                         ],
                     )

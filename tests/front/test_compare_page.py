@@ -19,7 +19,10 @@ def test_compare_lists_metric_differences_largest_first(hist_world, operator, cl
     assert table, "the metric table is empty"
     # hist_world's adc_rms_mean is 4 ADC everywhere but APA 2 plane x of the second run (7 ADC)
     first = table[0]
-    assert (first["name"], first["labels"]) == ("adc_rms_mean", {"apa": "2", "plane": "x"})
+    assert (first["name"], first["labels"]) == (
+        "adc_rms_mean",
+        {"apa": "2", "plane": "x", "stream": "tpc"},
+    )
     assert first["a"] == 7.0 and first["b"] == 4.0 and first["diff"] == 3.0
     assert first["rel"] == 0.75
     assert all(r["diff"] == 0 for r in table[1:])
