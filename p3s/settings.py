@@ -142,6 +142,8 @@ SPECTACULAR_SETTINGS = {
         "PilotStateEnum": "p3s.pilots.models.PilotState",
         "AlarmStateEnum": "p3s.dqm.models.AlarmState",
         "ReportStateEnum": "p3s.jobs.actions.REPORTABLE",
+        "QualityFlagEnum": "p3s.quality.models.Flag",
+        "SignoffVerdictEnum": "p3s.quality.models.Verdict",
     },
 }
 

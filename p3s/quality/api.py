@@ -52,6 +52,14 @@ class FlagSerializer(serializers.Serializer):
     data_ts = serializers.DateTimeField()
 
 
+class TallySerializer(serializers.Serializer):
+    check = serializers.CharField()
+    good = serializers.IntegerField()
+    warning = serializers.IntegerField()
+    bad = serializers.IntegerField()
+    undefined = serializers.IntegerField()
+
+
 class ReferenceSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()
@@ -68,6 +76,7 @@ class RunQualitySerializer(serializers.Serializer):
     signoff = SignoffSerializer(allow_null=True)
     signoffs = SignoffSerializer(many=True, help_text="sign-off history, newest first")
     counts = serializers.DictField(child=serializers.IntegerField(), help_text="results by flag")
+    checks = TallySerializer(many=True, help_text="results by check and flag")
     flags = FlagSerializer(many=True, help_text="worst warning or bad result per check and element")
     reference = ReferenceSerializer(allow_null=True)
     notes = serializers.ListField(child=serializers.CharField())

@@ -3,14 +3,15 @@
 Registered on :data:`p3s.dqm.services.metric_listeners` and ``product_listeners`` (see
 ``QualityConfig.ready``). One batch costs a fixed number of queries whatever its size: the
 enabled checks of its metric names, the job's template, the reference and conditions when a
-check needs them (once each), one INSERT of the results, one SELECT and one upsert of the
-latest-result table.
+check needs them (once each), then :func:`save`: the non-good results into the history, the
+run's tallies, one SELECT and one upsert of the latest-result table.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -21,7 +22,7 @@ from p3s.dqm.models import Metric, Product
 from p3s.dqm.series import element_key, element_labels
 from p3s.quality import checks as stat
 from p3s.quality import refs
-from p3s.quality.models import Check, CheckKind, CheckResult, Flag, LatestResult
+from p3s.quality.models import Check, CheckKind, CheckResult, Flag, LatestResult, RunTally
 
 log = logging.getLogger(__name__)
 
@@ -32,10 +33,11 @@ METRIC_KINDS = (
     CheckKind.BAD_CHANNELS_NEW,
 )
 DETECTOR_LABELS = ("apa", "plane", "femb", "asic", "channel")
-LATEST_FIELDS = [
-    "flag", "element", "apa", "plane", "femb", "stream", "template", "run", "job", "product",
-    "value", "reference", "statistic", "p_value", "detail", "data_ts", "result",
+LATEST_COPY = [
+    "flag", "element", "apa", "plane", "femb", "stream", "template", "run", "job_id", "product_id",
+    "value", "reference", "statistic", "p_value", "detail", "data_ts",
 ]  # fmt: skip
+LATEST_FIELDS = [f.removesuffix("_id") for f in LATEST_COPY] + ["result"]
 
 
 @dataclass
@@ -180,11 +182,13 @@ def evaluate_metrics(rows: Iterable[Metric]) -> list[CheckResult]:
     ctx = Context.of(rows[0].job)
     results = []
     for m in rows:
+        candidates = by_metric.get(m.name, ())
         element = _element(m.labels, ctx)
-        for check in by_metric.get(m.name, ()):
+        key = element_key(element)
+        for check in candidates:
             if _applies(check, element, ctx):
                 outcome = judge_metric(check, m.value, element, ctx)
-                results.append(_result(check, outcome, element, ctx, m.data_ts))
+                results.append(_result(check, outcome, element, key, ctx, m.data_ts))
     return save(results)
 
 
@@ -219,25 +223,29 @@ def evaluate_product(product: Product, content: bytes) -> list[CheckResult]:
             pairs = [
                 (element, stat.undefined(f"product format {fmt!r} is not what {check.kind} reads"))
             ]
-        results.extend(_result(check, o, el, ctx, product.data_ts, product) for el, o in pairs)
+        results.extend(
+            _result(check, o, el, element_key(el), ctx, product.data_ts, product) for el, o in pairs
+        )
     return save(results)
 
 
-def _result(check: Check, o: stat.Outcome, element: dict, ctx: Context, data_ts, product=None):
+def _result(
+    check: Check, o: stat.Outcome, element: dict, key: str, ctx: Context, data_ts, product=None
+):
     ref = ctx.__dict__.get("reference")  # only if a check of this batch loaded it
     return CheckResult(
-        check_ref=check,
+        check_ref_id=check.pk,
         flag=o.flag,
         element=element,
-        element_key=element_key(element),
-        apa=str(element.get("apa", "")),
-        plane=str(element.get("plane", "")),
-        femb=str(element.get("femb", "")),
-        stream=str(element.get("stream", "")),
+        element_key=key,
+        apa=element.get("apa", ""),
+        plane=element.get("plane", ""),
+        femb=element.get("femb", ""),
+        stream=element.get("stream", ""),
         template=ctx.template,
         run=ctx.run,
-        job=ctx.job,
-        product=product,
+        job_id=ctx.job.pk,
+        product_id=product.pk if product is not None else None,
         value=o.value,
         reference=o.reference,
         statistic=o.statistic,
@@ -249,11 +257,16 @@ def _result(check: Check, o: stat.Outcome, element: dict, ctx: Context, data_ts,
 
 
 def save(results: list[CheckResult]) -> list[CheckResult]:
-    """Insert the results and upsert the latest result per (check, element): three queries."""
+    """Keep the non-good results, count all in the run's tally, upsert the latest per element.
+
+    Six queries whatever the batch size: insert the history, lock and read the tallies, update
+    and create them, read and upsert the latest results.
+    """
     if not results:
         return results
     with transaction.atomic():
-        CheckResult.objects.bulk_create(results)
+        CheckResult.objects.bulk_create([r for r in results if r.flag != Flag.GOOD])
+        _count(results)
         newest: dict[tuple[int, str], CheckResult] = {}
         for r in results:
             key = (r.check_ref_id, r.element_key)
@@ -266,8 +279,8 @@ def save(results: list[CheckResult]) -> list[CheckResult]:
             ).values_list("check_ref_id", "element_key", "data_ts")
         )
         fresh = [
-            LatestResult(result=r, **{f: getattr(r, f) for f in LATEST_FIELDS if f != "result"},
-                         check_ref_id=r.check_ref_id, element_key=r.element_key)
+            LatestResult(result_id=r.pk, check_ref_id=r.check_ref_id, element_key=r.element_key,
+                         **{f: getattr(r, f) for f in LATEST_COPY})
             for key, r in newest.items()
             if key not in seen or seen[key] <= r.data_ts
         ]  # fmt: skip
@@ -279,3 +292,37 @@ def save(results: list[CheckResult]) -> list[CheckResult]:
                 update_fields=LATEST_FIELDS,
             )
     return results
+
+
+def _count(results: list[CheckResult]) -> None:
+    """Add the batch's flags to the tallies of (run, check), under a row lock."""
+    counts: dict[tuple[int, int], Counter] = {}
+    last: dict[tuple[int, int], object] = {}
+    origin = {}
+    for r in results:
+        key = (r.run, r.check_ref_id)
+        counts.setdefault(key, Counter())[r.flag] += 1
+        last[key] = max(last.get(key, r.data_ts), r.data_ts)
+        origin[key] = (r.template, r.stream)
+    runs, check_ids = {k[0] for k in counts}, {k[1] for k in counts}
+    have = {
+        (t.run, t.check_ref_id): t
+        for t in RunTally.objects.select_for_update().filter(
+            run__in=runs, check_ref_id__in=check_ids
+        )
+    }
+    new = []
+    for key, c in counts.items():
+        tally = have.get(key)
+        if tally is None:
+            tally = RunTally(run=key[0], check_ref_id=key[1], template=origin[key][0],
+                             stream=origin[key][1], last_data_ts=last[key])  # fmt: skip
+            new.append(tally)
+        for flag in Flag.values:
+            setattr(tally, flag, getattr(tally, flag) + c[flag])
+        tally.last_data_ts = max(tally.last_data_ts, last[key])
+    changed = [t for key, t in have.items() if key in counts]
+    if changed:
+        RunTally.objects.bulk_update(changed, [*Flag.values, "last_data_ts"])
+    if new:
+        RunTally.objects.bulk_create(new)

@@ -19,7 +19,7 @@ FLAG_RANK = {Flag.UNDEFINED: 0, Flag.GOOD: 1, Flag.WARNING: 2, Flag.BAD: 3}
 
 def worst(flags) -> str:
     """The worst of some flags; undefined when there are none."""
-    return max(flags, key=lambda f: FLAG_RANK[Flag(f)], default=Flag.UNDEFINED)
+    return str(max(flags, key=lambda f: FLAG_RANK[Flag(f)], default=Flag.UNDEFINED))
 
 
 class CheckKind(models.TextChoices):
@@ -122,7 +122,11 @@ class ResultFields(models.Model):
 
 
 class CheckResult(ResultFields):
-    """History: every evaluation of a check on an element (the run verdict reads these)."""
+    """History of what went wrong: every warning, bad or undefined result, with its evidence.
+
+    Good results are not kept one by one (a full detector makes thousands per file): they are
+    counted in :class:`RunTally` and the latest one per element is in :class:`LatestResult`.
+    """
 
     reference_set = models.PositiveBigIntegerField(
         null=True, blank=True, help_text="id of the reference set compared with"
@@ -158,6 +162,29 @@ class LatestResult(ResultFields):
 
     def __str__(self) -> str:
         return f"{self.check_ref_id} {self.element_key}: {self.flag} (latest)"
+
+
+class RunTally(models.Model):
+    """How often each check gave each flag in a run (the run verdict and the run page)."""
+
+    run = models.PositiveIntegerField()
+    check_ref = models.ForeignKey(Check, on_delete=models.CASCADE, related_name="+")
+    template = models.CharField(max_length=64, blank=True)
+    stream = models.CharField(max_length=32, blank=True)
+    good = models.PositiveIntegerField(default=0)
+    warning = models.PositiveIntegerField(default=0)
+    bad = models.PositiveIntegerField(default=0)
+    undefined = models.PositiveIntegerField(default=0)
+    last_data_ts = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            # quality.evaluate.save and quality.verdict.run_quality: one row per run and check.
+            models.UniqueConstraint(fields=["run", "check_ref"], name="tally_one_per_run_check")
+        ]
+
+    def __str__(self) -> str:
+        return f"run {self.run} {self.check_ref_id}: {self.good}/{self.warning}/{self.bad}"
 
 
 class Verdict(models.TextChoices):

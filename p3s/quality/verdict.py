@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from django.db import transaction
-from django.db.models import Count
 
 from p3s.exceptions import P3SError
 from p3s.quality import refs
-from p3s.quality.models import FLAG_RANK, CheckResult, Flag, RunSignoff, Verdict, worst
+from p3s.quality.models import FLAG_RANK, CheckResult, Flag, RunSignoff, RunTally, Verdict, worst
 
 
 class BadSignoff(P3SError, ValueError):
@@ -46,13 +45,12 @@ def run_quality(run: int) -> dict:
 
     ``automatic`` is the worst flag over the run's results (undefined when nothing was
     checked); ``flags`` lists, per check and element, the worst warning or bad result of the
-    run; ``counts`` counts all results by flag; ``verdict`` is the newest sign-off's verdict, or
+    run; ``counts`` counts all results by flag and ``checks`` per check; ``verdict`` is the newest sign-off's verdict, or
     the automatic one. ``reference`` is the reference set current for the run's template and
     stream; when it has expired, ``notes`` says so (a comparison with a stale reference).
     """
-    counts = {f: 0 for f in Flag.values}
-    for row in CheckResult.objects.filter(run=run).values("flag").annotate(n=Count("id")):
-        counts[row["flag"]] = row["n"]
+    tallies = list(RunTally.objects.filter(run=run).select_related("check_ref"))
+    counts = {f: sum(getattr(t, f) for t in tallies) for f in Flag.values}
     automatic = worst(f for f, n in counts.items() if n)
     failing: dict[tuple[int, str], CheckResult] = {}
     for r in (
@@ -88,6 +86,10 @@ def run_quality(run: int) -> dict:
         "signoff": _signoff_row(signoffs[0]) if signoffs else None,
         "signoffs": [_signoff_row(s) for s in signoffs],
         "counts": counts,
+        "checks": [
+            {"check": t.check_ref.name, **{f: getattr(t, f) for f in Flag.values}}
+            for t in sorted(tallies, key=lambda t: t.check_ref.name)
+        ],
         "flags": [_flag_row(r) for r in flags],
         "reference": reference,
         "notes": notes,
@@ -103,13 +105,18 @@ def sign_off(
     if user is not None and not getattr(user, "is_authenticated", False):
         user = None
     who = actor or (f"user:{user.get_username()}" if user is not None else "unknown")
-    counts = CheckResult.objects.filter(run=run).values_list("flag", flat=True).distinct()
+    seen = [
+        f
+        for row in RunTally.objects.filter(run=run).values(*Flag.values)
+        for f, n in row.items()
+        if n
+    ]
     with transaction.atomic():
         return RunSignoff.objects.create(
             run=run,
             verdict=verdict,
             comment=comment or "",
-            automatic=worst(counts),
+            automatic=worst(seen),
             user=user,
             actor=who[:200],
         )

@@ -20,9 +20,11 @@ from payloads.dqm import adc as adcm
 from payloads.dqm import fft as fftm
 
 DET = DEFAULT
-#: Clean runs: the generator's defaults with the narrow lines on a fixed APA (with the default
-#: (None) each run draws which APAs carry lines, and a reference could never match).
-CLEAN = SimConfig(line_apas=(1,), signals=False)
+#: Clean runs: the generator's defaults (noise, pickup, bad channels, cosmic tracks) with the
+#: narrow lines on a fixed APA (with the default (None) each run draws which APAs carry lines,
+#: and a reference could never match). QUIET: the same without tracks, for the fault tests.
+CLEAN = SimConfig(line_apas=(1,))
+QUIET = SimConfig(line_apas=(1,), signals=False)
 PEDESTAL_RANGE = {"u": (1850.0, 2850.0), "v": (1850.0, 2850.0), "x": (400.0, 1400.0)}
 SPECTRUM_BINS = 200
 
@@ -62,13 +64,15 @@ def _apply(static, fault: Fault, rng: np.random.Generator):
     return static
 
 
-def simulate_apa(run: int, apa: int, events: int = 1, fault: Fault | None = None, seed: int = 11):
+def simulate_apa(
+    run: int, apa: int, events: int = 1, fault: Fault | None = None, seed: int = 11, cfg=CLEAN
+):
     """``events`` int16 ADC arrays of one APA of a run (clean, or with the fault if on this APA)."""
-    static = make_static(CLEAN, seed, run, apa)
+    static = make_static(cfg, seed, run, apa)
     if fault is not None and fault.apa == apa:
         static = _apply(dataclasses.replace(static), fault, np.random.default_rng(run))
     return [
-        simulate_apa_event(CLEAN, static, np.random.default_rng([seed, run, e, apa]))[0]
+        simulate_apa_event(cfg, static, np.random.default_rng([seed, run, e, apa]))[0]
         for e in range(events)
     ]
 
@@ -185,6 +189,6 @@ def known_bad_of(run: int, apas, seed: int = 11) -> dict:
 
 
 @functools.lru_cache(maxsize=64)
-def products(run: int, apa: int, fault: Fault | None = None, events: int = 1):
+def products(run: int, apa: int, fault: Fault | None = None, events: int = 1, tracks: bool = True):
     """Cached :func:`apa_products` of generator data (tests share one simulation)."""
-    return apa_products(apa, simulate_apa(run, apa, events, fault))
+    return apa_products(apa, simulate_apa(run, apa, events, fault, cfg=CLEAN if tracks else QUIET))
