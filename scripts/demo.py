@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import requests
@@ -113,6 +113,14 @@ def main() -> int:
     parser.add_argument("--pilots", type=int, default=2)
     parser.add_argument(
         "--timeout", type=float, default=900, help="with --exit-when-done: give up after this"
+    )
+    parser.add_argument("--run", type=int, default=1, help="run number of the good files")
+    parser.add_argument(
+        "--fault",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="after the good run, make it the reference and write run+1 with a noise rise on one "
+        "APA plane that the checks must flag (default: on)",
     )
     args = parser.parse_args()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -216,6 +224,8 @@ def main() -> int:
         say(f"products:  {url}/products/    strip charts: {url}/charts/    alarms: {url}/alarms/")
         say(f"API docs:  {url}/api/docs/    Prometheus: {url}/metrics    admin: {url}/admin/")
         ok = watch(url, op_token, announced, args)
+        if args.fault and announced and importlib.util.find_spec("payloads.daqsim") is not None:
+            ok = demo_fault(args, env, url, daq_token, op_token) and ok
         if args.exit_when_done:
             return 0 if ok else 1
         say("serving until Ctrl-C (or SIGTERM)")
@@ -246,6 +256,10 @@ def announce_files(args, env, url: str, daq_token: str) -> list[str]:
             str(args.apas),
             "--seed",
             str(int(time.time()) % 100000),
+            "--run",
+            str(args.run),
+            "--start",
+            fault_free_start(args),
             "--announce",
             "--server",
             url,
@@ -274,6 +288,122 @@ def announce_files(args, env, url: str, daq_token: str) -> list[str]:
         r.raise_for_status()
         urls.append(u)
     return urls
+
+
+# -- the injected fault (``--fault``) ----------------------------------------------------------
+
+FAULT_FACTOR = 3.0  # noise x3 on one plane: ~4 ADC -> ~12 ADC, far outside the bands (DETECTOR.md)
+
+
+def inject_noise(path: Path, apa: int, plane: str, factor: float = FAULT_FACTOR) -> int:
+    """Scale the noise of one APA plane in every event of a raw TPC file, in place.
+
+    Each channel's samples move away from their median by ``factor`` (a noise rise, as a
+    failing FEMB ground would give); returns how many channels were changed.
+    """
+    import h5py
+    import numpy as np
+
+    from payloads.detector import DEFAULT
+
+    sl = DEFAULT.plane_slice(plane)  # offline channels of the plane (DETECTOR.md)
+    lo, hi = sl.start, sl.stop
+    with h5py.File(path, "r+") as h5:
+        offline = h5["channel_map"][()]
+        rows = np.flatnonzero((offline >= lo) & (offline < hi))
+        for name in h5:
+            if not name.startswith("event_") or f"apa_{apa}" not in h5[name]:
+                continue
+            ds = h5[name][f"apa_{apa}"]
+            adc = ds[()].astype(np.float32)
+            med = np.median(adc[rows], axis=1, keepdims=True)
+            adc[rows] = med + factor * (adc[rows] - med)
+            ds[...] = np.clip(np.rint(adc), -32768, 32767).astype(np.int16)
+    return int(rows.size)
+
+
+def fault_free_start(args) -> str:
+    """Data time of the good run's first file: far enough in the past that all of its files
+    (one a minute) are older than the faulty run's, which is stamped now, so the dashboard's
+    latest data are the faulty run's."""
+    start = datetime.now(UTC) - timedelta(seconds=60 * (args.files + 1))
+    return start.isoformat(timespec="seconds")
+
+
+def demo_fault(args, env, url: str, daq_token: str, op_token: str) -> bool:
+    """Make the good run the reference, then write and announce run+1 with one noisy APA plane.
+
+    Prints which APA and plane the dashboard grid should show red and the run page's URL.
+    """
+    import h5py
+
+    from payloads.daqsim.writer import adler32_of
+
+    bad_run, apa, plane = args.run + 1, min(1, args.apas - 1), "x"
+    ref = subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), "p3s_reference", "--template", "tpc-dqm"]
+        + ["--run", str(args.run), "--force", "--name", f"demo: run {args.run}"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    say(f"reference from run {args.run}: " + (ref.stdout.strip() or ref.stderr.strip()))
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    out = Path(env.get("P3S_DATA_ROOT", VAR / "data")) / "raw" / f"demo-fault-{stamp}"
+    cmd = [str(BIN / "p3s-daqsim"), "--out", str(out), "--files", "1", "--quiet"]
+    cmd += ["--events", str(args.events), "--apas", str(args.apas), "--run", str(bad_run)]
+    subprocess.run(cmd + ["--seed", str(int(time.time()) % 100000 + 1)], env=env, check=True)
+    path = next(out.glob("*.h5"))
+    n = inject_noise(path, apa, plane)
+    say(
+        f"injected fault: noise x{FAULT_FACTOR:g} on APA {apa} plane {plane} ({n} channels) of {path.name}"
+    )
+    with h5py.File(path, "r") as h5:
+        attrs = dict(h5.attrs)
+    body = {
+        "url": path.resolve().as_uri(),
+        "stream": "tpc",
+        "run": bad_run,
+        "subrun": int(attrs["subrun"]),
+        "timestamp": str(attrs["timestamp"]),
+        "events": int(attrs["n_events"]),
+        "size": path.stat().st_size,
+        "checksum": adler32_of(path),
+    }
+    r = requests.post(
+        f"{url}/api/v1/files/",
+        json=body,
+        headers={"Authorization": f"Token {daq_token}"},
+        timeout=30,
+    )
+    r.raise_for_status()
+    ok = watch(url, op_token, [body["url"]], args)
+    quality = requests.get(
+        f"{url}/api/v1/runs/{bad_run}/quality/",
+        headers={"Authorization": f"Token {op_token}"},
+        timeout=10,
+    )
+    body = quality.json() if quality.ok else {}
+    verdict = body.get("automatic") or f"HTTP {quality.status_code}"
+    flagged = sorted(
+        {
+            f"APA {f['element'].get('apa')} plane {f['element'].get('plane')}"
+            for f in body.get("flags", [])
+            if f["flag"] == "bad" and f["element"].get("plane")
+        }
+    )
+    say(
+        f"run {bad_run} carries the fault: APA {apa} plane {plane} should be RED on the dashboard grid"
+    )
+    say(
+        f"automatic verdict of run {bad_run}: {verdict}; planes flagged bad: {', '.join(flagged) or 'none'}"
+    )
+    say(f"run page (sign it off there): {url}/runs/{bad_run}/")
+    say(
+        f"its checks: {url}/checks/?apa={apa}&plane={plane}    compare: {url}/compare/?a={bad_run}&b={args.run}"
+    )
+    return ok
 
 
 def watch(url: str, token: str, files: list[str], args) -> bool:

@@ -265,3 +265,77 @@ def dqm_world(db):
         return world
 
     return build
+
+
+# -- histogram products (p3s-hist-1, INTERFACES.md section 2) ---------------------------------
+
+
+def hist_body(
+    name: str = "adc_rms", mean: float = 4.0, entries: int = 800, title: str = ""
+) -> dict:
+    """A channel-noise histogram (0-20 ADC, 80 bins) of ``entries`` channels around ``mean``."""
+    import math
+
+    edges = [0.25 * i for i in range(81)]
+    centres = [0.25 * i + 0.125 for i in range(80)]
+    shape = [math.exp(-0.5 * ((c - mean) / 0.6) ** 2) for c in centres]
+    total = sum(shape)
+    return {
+        "format": "p3s-hist-1",
+        "name": name,
+        "title": title or f"{name}",
+        "x_label": "robust RMS [ADC]",
+        "y_label": "channels",
+        "edges": edges,
+        "counts": [round(entries * s / total, 3) for s in shape],
+        "profile": False,
+        "log_y": False,
+    }
+
+
+def store_hist(job, apa: int, plane: str, mean: float = 4.0, name: str = "adc_rms"):
+    """A histogram product of one APA plane, stored as a pilot's upload would be."""
+    body = hist_body(name, mean, title=f"APA {apa} plane {plane}: channel noise")
+    upload = SimpleUploadedFile("h.json", json.dumps(body).encode(), "application/json")
+    labels = {"hist": name, "stream": "tpc", "apa": str(apa), "plane": plane}
+    return store_product(job, upload, "json", body["title"], labels)
+
+
+@pytest.fixture
+def hist_world(dqm_world):
+    """Runs of one file each with adc_rms histograms and adc_rms_mean metrics per APA (1, 2) and
+    plane; after the first ``good_runs`` runs the ``shifted`` (apa, plane) pairs are noisier
+    (7 ADC instead of 4)."""
+
+    def build(runs=(5001, 5002), shifted=((2, "x"),), good_runs: int = 1):
+        worlds = []
+        for i, run in enumerate(runs):
+            w = dqm_world(files=1, run=run, rule=not AlarmRule.objects.exists())
+            vis = next(j for j in w.jobs if j.stage == "vis")
+            for apa in (1, 2):
+                for plane in "uvx":
+                    noisy = i >= good_runs and (apa, plane) in shifted
+                    w.products.append(store_hist(vis, apa, plane, 7.0 if noisy else 4.0))
+                    record_metrics(
+                        vis,
+                        [
+                            {
+                                "name": "adc_rms_mean",
+                                "value": 7.0 if noisy else 4.0,
+                                "labels": {
+                                    "stream": "tpc",
+                                    "apa": str(apa),
+                                    "plane": plane,
+                                    "subrun": "0",
+                                },
+                            }
+                        ],
+                    )
+            worlds.append(w)
+        return worlds
+
+    return build
+
+
+# The browser tests' fixture (headless Chromium), defined beside its helpers.
+from .browserkit import browser  # noqa: E402, F401
