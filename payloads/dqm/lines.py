@@ -1,0 +1,213 @@
+"""Narrow lines localised to the boards and channels that carry them; harmonic combs.
+
+Pickup usually sits on a few FEMBs: in the plane-mean spectrum a line on 2 of 20 boards shows
+at sqrt(2/20) = 0.32 of its amplitude. Lines are therefore searched in the mean spectra of every
+FEMB-plane group (40/40/48 channels) and ASIC-plane group (5/5/6 channels) as well as the plane
+(:func:`payloads.dqm.fft.average_spectra`), then measured on each channel's own spectrum:
+
+* candidate = local maximum above ``threshold`` x the smooth background
+  (:func:`payloads.dqm.fft.line_background`) in any of the plane's group spectra;
+* on every channel of the plane, the power within ``+-half_width`` bins minus the channel's
+  own background (median of its power ``ring`` bins away), corrected for the rectangular-window
+  leakage at the tone's offset (:func:`payloads.dqm.fft.leakage_fraction`), gives the channel's
+  amplitude ``A_ch`` (ADC; a sine of amplitude A gives A);
+* a channel carries the line when its excess is ``channel_z`` standard deviations of its
+  background sum (``sqrt(n_bins)`` x background), or when its FEMB- or ASIC-group spectrum shows
+  the line above ``threshold``;
+* the line's ``amplitude`` is the RMS of ``A_ch`` over the channels that carry it (the
+  per-channel figure); ``plane_amplitude`` is the same over every live channel of the plane (the
+  plane-mean figure, which is what a plane-mean spectrum shows).
+
+A comb is at least ``min_harmonics`` lines at integer multiples of one base frequency; a single
+line is never a comb.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from payloads.detector import Detector
+from payloads.dqm import fft as fftm
+
+
+def localise_lines(
+    power: np.ndarray,
+    spectra: dict[str, np.ndarray],
+    det: Detector,
+    exclude: np.ndarray | None = None,
+    threshold: float = 6.0,
+    half_width: int = 4,
+    min_hz: float = 5e3,
+    channel_z: float = 10.0,
+    ring: tuple[int, int] = (10, 40),
+    false_rate: float = 0.01,
+) -> list[list[dict]]:
+    """Lines per plane (see the module docstring), each a dict with ``plane``, ``freq_hz``,
+    ``bin``, ``amplitude`` (per-channel RMS over the carrying channels, ADC),
+    ``plane_amplitude`` (ADC), ``significance`` (largest group peak over background),
+    ``channels`` and ``channel_amplitudes`` (arrays), ``fembs`` (list),
+    ``femb_amplitudes`` (FEMB -> per-channel RMS amplitude on that board), ``asics`` (list of
+    (FEMB, ASIC))."""
+    freqs = det.freqs()
+    df = freqs[1] - freqs[0]
+    nf = power.shape[1]
+    keep = np.ones(power.shape[0], bool) if exclude is None else ~np.asarray(exclude, bool)
+    out: list[list[dict]] = []
+    offs = np.r_[np.arange(-ring[1], -ring[0] + 1, 2), np.arange(ring[0], ring[1] + 1, 2)]
+    apg = det.asics_per_femb
+    for p in range(3):
+        sl = det.plane_slice(p)
+        rows = np.vstack(
+            [spectra["plane"][p][None], spectra["femb"][p::3], spectra["asic"][p::3]]
+        ).astype(np.float32)
+        bg = fftm.line_background(rows)
+        ratio = rows / bg
+        ratio[:, freqs <= min_hz] = 0.0
+        ratio[1 + det.n_fembs :][spectra["counts_asic"][p::3] == 0] = 0.0
+        ratio[1 : 1 + det.n_fembs][spectra["counts_femb"][p::3] == 0] = 0.0
+        excess_ratio = ratio / row_thresholds(ratio, threshold, false_rate)
+        best = excess_ratio.max(axis=0)
+        cand = np.flatnonzero(best > 1.0)
+        taken = np.zeros(nf, bool)
+        lines = []
+        for k in cand[np.argsort(-best[cand])]:
+            if taken[k] or k < ring[1] or k + ring[1] >= nf:
+                continue
+            # the local maximum of the strongest group at this candidate
+            g = int(np.argmax(excess_ratio[:, k]))
+            lo_k, hi_k = max(0, k - half_width), min(nf, k + half_width + 1)
+            k = lo_k + int(np.argmax(rows[g, lo_k:hi_k]))
+            if taken[k]:
+                continue
+            taken[max(0, k - 2 * half_width) : k + 2 * half_width + 1] = True
+            line = _measure(power, sl, k, half_width, offs, keep, channel_z)
+            groups = excess_ratio[:, max(0, k - 1) : k + 2].max(axis=1) > 1.0
+            fembs_hit = np.flatnonzero(groups[1 : 1 + det.n_fembs])
+            asics_hit = np.flatnonzero(groups[1 + det.n_fembs :])
+            local = np.arange(sl.stop - sl.start)
+            chan = local + sl.start
+            by_group = np.isin(det.femb[chan], fembs_hit) | np.isin(det.asic[chan], asics_hit)
+            carry = (line["z"] > channel_z) | by_group
+            carry &= keep[chan]
+            if not carry.any():
+                continue
+            a_ch = line["a_ch"]
+            fembs = np.unique(det.femb[chan[carry]])
+            asics = np.unique(det.asic[chan[carry]])
+            lines.append(
+                {
+                    "plane": p,
+                    "freq_hz": float(freqs[k] + line["offset"] * df),
+                    "bin": int(k),
+                    "amplitude": float(np.sqrt(np.mean(a_ch[carry] ** 2))),
+                    "plane_amplitude": float(
+                        np.sqrt(np.sum(a_ch[carry] ** 2) / max(keep[chan].sum(), 1))
+                    ),
+                    "significance": float(ratio[:, k].max()),
+                    "channels": chan[carry],
+                    "channel_amplitudes": a_ch[carry].astype(np.float32),
+                    "fembs": [int(f) for f in fembs],
+                    "femb_amplitudes": {
+                        int(f): float(np.sqrt(np.mean(a_ch[carry & (det.femb[chan] == f)] ** 2)))
+                        for f in fembs
+                    },
+                    "asics": [(int(a // apg), int(a % apg)) for a in asics],
+                }
+            )
+        out.append(sorted(lines, key=lambda d: d["freq_hz"]))
+    return out
+
+
+def row_thresholds(
+    ratio: np.ndarray, threshold: float, false_rate: float, segments: int = 8
+) -> np.ndarray:
+    """Per row and frequency segment, the ratio (to the background) a noise peak exceeds with
+    probability ``false_rate`` over the whole array, at least ``threshold``.
+
+    A group spectrum is a mean of channel periodograms; where its channels share coherent noise
+    (a FEMB's 20-60 kHz band) it fluctuates like one periodogram (exponential), elsewhere like a
+    mean of many. Each segment's values are modelled as Gamma(k) (k from the trimmed mean and
+    mean log, Minka's estimate), so the bar is high where the spectrum is spiky.
+    """
+    from scipy.special import gammainccinv
+
+    n_rows, nf = ratio.shape
+    step = 3  # every third bin is plenty for the shape of the distribution
+    m = (nf - 1) // (segments * step) * step
+    r = ratio[:, 1 : 1 + m * segments : step].reshape(n_rows, segments, m // step)
+    r = np.clip(r, 1e-6, 50.0)  # a strong line barely moves the fit
+    mean = r.mean(axis=2)
+    s = np.log(mean) - np.log(r).mean(axis=2)
+    s = np.maximum(s, 1e-6)
+    k = (3 - s + np.sqrt((s - 3) ** 2 + 24 * s)) / (12 * s)
+    p = false_rate / ratio.size
+    bar = np.maximum(gammainccinv(k, p) / k * mean, threshold)
+    out = np.empty_like(ratio)
+    idx = np.minimum(np.maximum(np.arange(nf) - 1, 0) // m, segments - 1)
+    out[:] = bar[:, idx]
+    return out
+
+
+def _measure(power, sl, k, half_width, offs, keep, channel_z) -> dict:
+    """Per-channel excess power, significance and amplitude of a line at bin ``k``."""
+    nb = 2 * half_width + 1
+    win = power[sl, k - half_width : k + half_width + 1].astype(np.float64)
+    # median of exponential (one-event periodogram) bins = ln 2 x their mean
+    bg = np.median(power[sl][:, k + offs], axis=1).astype(np.float64) / np.log(2.0)
+    bg = np.maximum(bg, np.finfo(np.float32).tiny)
+    excess = win.sum(axis=1) - nb * bg
+    z = excess / (np.sqrt(nb) * bg)
+    local_keep = keep[sl]
+    strong = (z > channel_z) & local_keep
+    prof = np.clip(win[strong] - bg[strong, None], 0, None).sum(axis=0)
+    if not strong.any():
+        prof = np.clip(win[local_keep] - bg[local_keep, None], 0, None).sum(axis=0)
+    offset = fftm.tone_offset(prof, half_width)
+    frac = fftm.leakage_fraction(offset, half_width)
+    a_ch = np.sqrt(np.clip(excess, 0, None) / frac)
+    return {"excess": excess, "z": z, "a_ch": a_ch, "offset": offset, "frac": frac}
+
+
+def find_combs(
+    lines: list[dict], df: float, min_harmonics: int = 3, tolerance_bins: float = 1.5
+) -> tuple[list[dict], list[dict]]:
+    """Split one plane's lines into combs and single lines.
+
+    A comb with base ``f0`` is at least ``min_harmonics`` lines within ``tolerance_bins`` of
+    ``n f0`` (n = 1, 2, ...), covering at least half of the multiples up to the highest one
+    matched; the candidates for ``f0`` are the lines' frequencies and the spacings of
+    neighbouring lines, smallest first.
+
+    Returns
+    -------
+    (combs, singles)
+        combs: dicts ``base_hz``, ``harmonics`` (the lines), ``channels`` (union), ``fembs``.
+    """
+    rest = sorted(lines, key=lambda d: d["freq_hz"])
+    combs: list[dict] = []
+    while len(rest) >= min_harmonics:
+        f = np.array([ln["freq_hz"] for ln in rest])
+        cands = np.unique(np.r_[f, np.diff(f)])
+        found = None
+        for f0 in cands[cands > 2 * tolerance_bins * df]:
+            n = np.rint(f / f0)
+            hit = (n >= 1) & (np.abs(f - n * f0) <= tolerance_bins * df)
+            orders = np.unique(n[hit])
+            if orders.size >= min_harmonics and orders.size >= 0.5 * orders.max():
+                found = (f0, hit)
+                break
+        if found is None:
+            break
+        f0, hit = found
+        members = [ln for ln, h in zip(rest, hit, strict=True) if h]
+        chans = np.unique(np.concatenate([ln["channels"] for ln in members]))
+        combs.append(
+            {
+                "base_hz": float(f0),
+                "harmonics": members,
+                "channels": chans,
+                "fembs": sorted({f for ln in members for f in ln["fembs"]}),
+            }
+        )
+        rest = [ln for ln, h in zip(rest, hit, strict=True) if not h]
+    return combs, rest
