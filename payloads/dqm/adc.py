@@ -44,7 +44,6 @@ def compute_channel_stats(adc: np.ndarray, stride: int = 4) -> dict[str, np.ndar
     mean = (adc.sum(axis=1, dtype=np.int64) / nt).astype(np.float32)
     ptp = (adc.max(axis=1).astype(np.int32) - adc.min(axis=1)).astype(np.int32)
     sample = adc[:, ::stride].copy()
-    quiet = _quiet_rms(sample)
     sample.sort(axis=1, kind="stable")
     m = sample.shape[1]
     # distinct codes per channel and how often each occurs
@@ -85,7 +84,7 @@ def compute_channel_stats(adc: np.ndarray, stride: int = 4) -> dict[str, np.ndar
         "median": p50,
         "rms": 0.5 * (p84 - p16),
         "rms_clean": rms_clean.astype(np.float32),
-        "rms_quiet": np.fmin(quiet, 0.5 * (p84 - p16)).astype(np.float32),
+        "rms_quiet": quiet_rms(adc, 0.5 * (p84 - p16), stride),
         "ptp": ptp,
         "stuck_fraction": ((at_sticky + at_one) / m).astype(np.float32),
         "sticky_excess": ((at_sticky + 1.0) / (at_one + at_3e + 2.0)).astype(np.float32),
@@ -93,17 +92,24 @@ def compute_channel_stats(adc: np.ndarray, stride: int = 4) -> dict[str, np.ndar
     }
 
 
-def _quiet_rms(sample: np.ndarray, blocks: int = 6, step: int = 2) -> np.ndarray:
-    """Median over ``blocks`` stretches of the window of their robust RMS (every ``step``-th
-    sample of ``sample``): the noise of a channel a long track runs along (its signal fills a
-    good share of the window and widens the whole-window percentiles), about 5 % statistical
-    error otherwise."""
-    n = sample.shape[0]
-    sub = sample[:, ::step]
+def quiet_rms(
+    adc: np.ndarray, rms: np.ndarray, stride: int = 4, blocks: int = 6, above: float = 1.25
+) -> np.ndarray:
+    """``rms``, except on channels above ``above`` x the median RMS: there the median over
+    ``blocks`` stretches of the window of their robust RMS (every ``2 stride``-th tick), when
+    smaller. That is the noise of a channel a long track runs along (its signal fills a good
+    share of the window and widens the whole-window percentiles); ~5 % statistical error."""
+    out = rms.astype(np.float32, copy=True)
+    cand = np.flatnonzero(rms > above * np.median(rms))
+    if cand.size == 0:
+        return out
+    sub = adc[cand, :: 2 * stride]
     m = sub.shape[1] // blocks
-    rows = sub[:, : m * blocks].reshape(n * blocks, m).copy()
+    rows = sub[:, : m * blocks].reshape(cand.size * blocks, m)
     p16, p84 = code_quantiles(rows, (0.16, 0.84), stride=1)
-    return np.median((0.5 * (p84 - p16)).reshape(n, blocks), axis=1)
+    q = np.median((0.5 * (p84 - p16)).reshape(cand.size, blocks), axis=1)
+    out[cand] = np.fmin(q, out[cand])
+    return out
 
 
 def _row_starts(rows: np.ndarray) -> np.ndarray:

@@ -8,14 +8,15 @@ FEMB-plane group (40/40/48 channels) and ASIC-plane group (5/5/6 channels) as we
 * candidate = local maximum above ``threshold`` x the smooth background
   (:func:`payloads.dqm.fft.line_background`) in any of the plane's group spectra;
 * on every channel of the plane, the power within ``+-half_width`` bins minus the channel's
-  own background (median of its power ``ring`` bins away), corrected for the rectangular-window
-  leakage at the tone's offset (:func:`payloads.dqm.fft.leakage_fraction`), gives the channel's
+  own background (mean of its power ``ring`` bins away, corrected for the line's sidelobes),
+  corrected for the rectangular-window leakage at the tone's offset (:func:`payloads.dqm.fft.leakage_fraction`), gives the channel's
   amplitude ``A_ch`` (ADC; a sine of amplitude A gives A);
 * a channel carries the line when its excess is ``channel_z`` standard deviations of its
   background sum (``sqrt(n_bins)`` x background), or when its FEMB- or ASIC-group spectrum shows
   the line above ``threshold``;
 * the line's ``amplitude`` is the RMS of ``A_ch`` over the channels that carry it (the
-  per-channel figure); ``plane_amplitude`` is the same over every live channel of the plane (the
+  per-channel figure; channels more than 3 robust standard deviations off, whose estimate a
+  track's spectrum disturbed, left out); ``plane_amplitude`` is the same over every live channel of the plane (the
   plane-mean figure, which is what a plane-mean spectrum shows).
 
 A comb is at least ``min_harmonics`` lines at integer multiples of one base frequency; a single
@@ -39,7 +40,7 @@ def localise_lines(
     half_width: int = 4,
     min_hz: float = 5e3,
     channel_z: float = 10.0,
-    ring: tuple[int, int] = (10, 40),
+    ring: tuple[int, int] = (6, 13),
     false_rate: float = 0.01,
 ) -> list[list[dict]]:
     """Lines per plane (see the module docstring), each a dict with ``plane``, ``freq_hz``,
@@ -53,7 +54,8 @@ def localise_lines(
     nf = power.shape[1]
     keep = np.ones(power.shape[0], bool) if exclude is None else ~np.asarray(exclude, bool)
     out: list[list[dict]] = []
-    offs = np.r_[np.arange(-ring[1], -ring[0] + 1, 2), np.arange(ring[0], ring[1] + 1, 2)]
+    offs = np.r_[np.arange(-ring[1], -ring[0] + 1), np.arange(ring[0], ring[1] + 1)]
+    wide_offs = np.r_[np.arange(-40, -9, 2), np.arange(10, 41, 2)]
     apg = det.asics_per_femb
     for p in range(3):
         sl = det.plane_slice(p)
@@ -71,7 +73,7 @@ def localise_lines(
         taken = np.zeros(nf, bool)
         lines = []
         for k in cand[np.argsort(-best[cand])]:
-            if taken[k] or k < ring[1] or k + ring[1] >= nf:
+            if taken[k] or k < 41 or k + 41 >= nf:
                 continue
             # the local maximum of the strongest group at this candidate
             g = int(np.argmax(excess_ratio[:, k]))
@@ -80,13 +82,19 @@ def localise_lines(
             if taken[k]:
                 continue
             taken[max(0, k - 2 * half_width) : k + 2 * half_width + 1] = True
-            line = _measure(power, sl, k, half_width, offs, keep, channel_z)
-            groups = excess_ratio[:, max(0, k - 1) : k + 2].max(axis=1) > 1.0
+            line = _measure(power, sl, k, half_width, offs, wide_offs, keep, channel_z)
+            # once a line passed the strict bar somewhere, a group shows it above the plain
+            # threshold (its false rate at one frequency is small)
+            groups = ratio[:, max(0, k - 1) : k + 2].max(axis=1) > threshold
             fembs_hit = np.flatnonzero(groups[1 : 1 + det.n_fembs])
             asics_hit = np.flatnonzero(groups[1 + det.n_fembs :])
             local = np.arange(sl.stop - sl.start)
             chan = local + sl.start
-            by_group = np.isin(det.femb[chan], fembs_hit) | np.isin(det.asic[chan], asics_hit)
+            f_hit = np.zeros(det.n_fembs, bool)
+            f_hit[fembs_hit] = True
+            a_hit = np.zeros(det.n_fembs * apg, bool)
+            a_hit[asics_hit] = True
+            by_group = f_hit[det.femb[chan]] | a_hit[det.asic[chan]]
             carry = (line["z"] > channel_z) | by_group
             carry &= keep[chan]
             if not carry.any():
@@ -99,7 +107,7 @@ def localise_lines(
                     "plane": p,
                     "freq_hz": float(freqs[k] + line["offset"] * df),
                     "bin": int(k),
-                    "amplitude": float(np.sqrt(np.mean(a_ch[carry] ** 2))),
+                    "amplitude": robust_rms(a_ch[carry]),
                     "plane_amplitude": float(
                         np.sqrt(np.sum(a_ch[carry] ** 2) / max(keep[chan].sum(), 1))
                     ),
@@ -108,14 +116,26 @@ def localise_lines(
                     "channel_amplitudes": a_ch[carry].astype(np.float32),
                     "fembs": [int(f) for f in fembs],
                     "femb_amplitudes": {
-                        int(f): float(np.sqrt(np.mean(a_ch[carry & (det.femb[chan] == f)] ** 2)))
-                        for f in fembs
+                        int(f): robust_rms(a_ch[carry & (det.femb[chan] == f)]) for f in fembs
                     },
                     "asics": [(int(a // apg), int(a % apg)) for a in asics],
                 }
             )
         out.append(sorted(lines, key=lambda d: d["freq_hz"]))
     return out
+
+
+def robust_rms(a: np.ndarray) -> float:
+    """RMS of per-channel amplitudes leaving out those beyond 3 robust standard deviations of
+    their median (channels whose estimate a track's own spectrum disturbed, via its cross term
+    with the line)."""
+    a = np.asarray(a, float)
+    if a.size == 0:
+        return 0.0
+    med = float(np.median(a))
+    mad = 1.4826 * float(np.median(np.abs(a - med)))
+    use = np.abs(a - med) <= 3 * max(mad, 0.02 * med)
+    return float(np.sqrt(np.mean(a[use] ** 2)))
 
 
 def row_thresholds(
@@ -141,30 +161,45 @@ def row_thresholds(
     s = np.maximum(s, 1e-6)
     k = (3 - s + np.sqrt((s - 3) ** 2 + 24 * s)) / (12 * s)
     p = false_rate / ratio.size
-    bar = np.maximum(gammainccinv(k, p) / k * mean, threshold)
+    # the Gamma quantile on a grid of k (5 % steps): gammainccinv is slow per element
+    kq = np.exp(np.round(np.log(np.clip(k, 0.05, 1e4)) * 20) / 20)
+    uk, inv = np.unique(kq, return_inverse=True)
+    q = (gammainccinv(uk, p) / uk)[inv].reshape(k.shape)
+    bar = np.maximum(q * mean, threshold)
     out = np.empty_like(ratio)
     idx = np.minimum(np.maximum(np.arange(nf) - 1, 0) // m, segments - 1)
     out[:] = bar[:, idx]
     return out
 
 
-def _measure(power, sl, k, half_width, offs, keep, channel_z) -> dict:
-    """Per-channel excess power, significance and amplitude of a line at bin ``k``."""
+def _measure(power, sl, k, half_width, offs, wide_offs, keep, channel_z) -> dict:
+    """Per-channel excess power, significance and amplitude of a line at bin ``k``.
+
+    The background comes from a ring just outside the window (``offs``): close, so that a
+    track's steep spectrum is the same there as under the line (a wide ring over-subtracts it),
+    and corrected for the line's own sidelobes in the ring: with ``F`` the share of the tone's
+    power in the window and ``L`` its mean share per ring bin, ``window = A^2 F + n bg`` and
+    ``ring = bg + A^2 L`` give ``A^2 = (window - n ring) / (F - n L)``.
+    """
     nb = 2 * half_width + 1
-    win = power[sl, k - half_width : k + half_width + 1].astype(np.float64)
-    # median of exponential (one-event periodogram) bins = ln 2 x their mean
-    bg = np.median(power[sl][:, k + offs], axis=1).astype(np.float64) / np.log(2.0)
-    bg = np.maximum(bg, np.finfo(np.float32).tiny)
-    excess = win.sum(axis=1) - nb * bg
-    z = excess / (np.sqrt(nb) * bg)
+    win = power[sl, k - half_width : k + half_width + 1]
+    tiny = np.finfo(np.float32).tiny
+    wide = np.maximum(power[sl][:, k + wide_offs].mean(axis=1, dtype=np.float64), tiny)
+    ring = power[sl][:, k + offs].mean(axis=1, dtype=np.float64)
+    # the smaller of the two: a track's spectrum under the line is over-estimated more often
+    # than under-estimated by a ring (the noise part, tiny next to a line, hardly matters)
+    bg = np.maximum(np.minimum(ring, wide), tiny)
+    excess = win.sum(axis=1, dtype=np.float64) - nb * bg
+    # significance against the wide ring (a steadier background than the close one)
+    z = (win.sum(axis=1, dtype=np.float64) - nb * wide) / (np.sqrt(nb) * wide)
     local_keep = keep[sl]
     strong = (z > channel_z) & local_keep
-    prof = np.clip(win[strong] - bg[strong, None], 0, None).sum(axis=0)
-    if not strong.any():
-        prof = np.clip(win[local_keep] - bg[local_keep, None], 0, None).sum(axis=0)
+    sel = strong if strong.any() else local_keep
+    prof = np.clip(win[sel] - bg[sel, None], 0, None).sum(axis=0)
     offset = fftm.tone_offset(prof, half_width)
     frac = fftm.leakage_fraction(offset, half_width)
-    a_ch = np.sqrt(np.clip(excess, 0, None) / frac)
+    side = float(np.mean(np.sinc(offs - offset) ** 2))
+    a_ch = np.sqrt(np.clip(excess, 0, None) / max(frac - nb * side, 0.5))
     return {"excess": excess, "z": z, "a_ch": a_ch, "offset": offset, "frac": frac}
 
 
