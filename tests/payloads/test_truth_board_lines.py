@@ -93,18 +93,21 @@ def test_the_line_amplitude_per_channel_is_within_five_percent(case):
 @pytest.mark.parametrize(
     "seed,freq,amp,fembs,planes", CASES, ids=[f"{c[1] / 1e3:.0f}kHz" for c in CASES]
 )
-def test_each_channel_amplitude_is_within_five_percent_without_tracks(
+def test_each_channel_amplitude_is_within_five_percent_over_a_few_events(
     seed, freq, amp, fembs, planes
 ):
-    # On one event a track crossing a wire adds its own spectrum at the line's frequency (a
-    # cross term of up to ~10 %); averaged over events or without tracks, each channel is right.
+    # One event's estimate on one channel carries the line's cross term with the noise in its
+    # bins (sigma_A = sqrt(S_noise / 2): ~2-4 % at these amplitudes) and, where a track
+    # crosses the wire, with the track's spectrum; the stage averages the power of the events
+    # it reads, as here (four events without tracks).
     faults = FaultConfig(board_lines=((freq, amp, fembs, planes),))
-    adc, _, static = simulate_apa(
-        SimConfig(line_apas=(), signals=False, faults=faults), seed=seed, event=0
-    )
+    cfg = SimConfig(line_apas=(), signals=False, faults=faults)
+    power = 0.0
+    for event in range(4):
+        adc, _, static = simulate_apa(cfg, seed=seed, event=event)
+        power = power + fftm.compute_power(adc) / 4
     bad = adcm.find_bad_channels(adcm.compute_channel_stats(adc), DET)
     excl = bad["dead"] | bad["noisy"]
-    power = fftm.compute_power(adc)
     lines = linem.localise_lines(power, fftm.average_spectra(power, DET, exclude=excl), DET, excl)
     amps = static.line_amps[-1]
     for p, name in enumerate(PLANES):
@@ -112,8 +115,14 @@ def test_each_channel_amplitude_is_within_five_percent_without_tracks(
             continue
         ln = _the_line(lines, p, freq)
         true = amps[ln["channels"]]
-        err = np.abs(ln["channel_amplitudes"] / np.where(true > 0, true, np.nan) - 1)
+        assert (true > 0).all()
+        err = np.abs(ln["channel_amplitudes"] / true - 1)
         assert np.mean(err <= tol.LINE_CHANNEL_AMPLITUDE_REL) >= tol.LINE_CHANNEL_AMPLITUDE_SHARE
+        sl = DET.plane_slice(p)
+        for f, a in ln["femb_amplitudes"].items():  # the per-board figure of the checks
+            board = amps[sl][DET.femb[sl] == f]
+            rms = np.sqrt(np.mean(board[board > 0] ** 2))
+            assert a == pytest.approx(rms, rel=tol.LINE_AMPLITUDE_REL)
 
 
 def test_the_plane_figure_is_the_plane_mean(case):
