@@ -64,10 +64,11 @@ def localise_lines(
         ).astype(np.float32)
         bg = fftm.line_background(rows)
         ratio = rows / bg
+        bar = row_thresholds(ratio, threshold, false_rate)  # before any bin is blanked
         ratio[:, freqs <= min_hz] = 0.0
         ratio[1 + det.n_fembs :][spectra["counts_asic"][p::3] == 0] = 0.0
         ratio[1 : 1 + det.n_fembs][spectra["counts_femb"][p::3] == 0] = 0.0
-        excess_ratio = ratio / row_thresholds(ratio, threshold, false_rate)
+        excess_ratio = ratio / bar
         best = excess_ratio.max(axis=0)
         cand = np.flatnonzero(best > 1.0)
         taken = np.zeros(nf, bool)
