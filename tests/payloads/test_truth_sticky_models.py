@@ -35,3 +35,12 @@ def test_stuck_samples_are_mended_to_within_the_noise_rms(sticky_case):
     assert truth.stuck_tick.size > 1000
     err = np.abs(wave[truth.stuck_channel, truth.stuck_tick] - truth.stuck_true)
     assert np.mean(err <= static.noise_rms[truth.stuck_channel]) >= tol.STUCK_MENDED_MIN
+
+
+def test_sig_keeps_sticky_channels(sticky_case):
+    from payloads.dqm.sig import process_apa
+
+    adc, _, static, bad = sticky_case
+    res = process_apa(adc, DET, sticky=bad["sticky"], bad=bad["dead"] | bad["noisy"])
+    assert not res.bad[static.sticky].any()
+    assert (np.abs(res.filtered[static.sticky]).max(axis=1) > 0).all()
