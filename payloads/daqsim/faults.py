@@ -7,9 +7,10 @@ wrong; :class:`FaultConfig` chooses which of those an APA gets and where:
   ``line_freqs``/``line_amps`` (amplitude 0 on the channels not carrying them), so the truth of
   every line is per channel;
 * sticky codes by two models (``sticky_model``): ``"snap"`` (samples within a few codes of a
-  multiple of 64 snap onto it: :func:`payloads.daqsim.tpc.apply_sticky`), ``"forced"`` (the 6
-  low bits of a share of the samples forced to 0x00, 0x01 or 0x3F wherever the sample is: large
-  excursions), or ``"both"`` (alternating channels);
+  multiple of 64 snap onto it: :func:`payloads.daqsim.tpc.apply_sticky`; pedestal near such a
+  multiple), ``"forced"`` (the 6 low bits of a share of the samples forced to 0x00, 0x01 or 0x3F
+  wherever the sample is: large excursions; pedestal anywhere), or ``"both"`` (alternating
+  channels);
 * ASIC baseline shifts (``asic_shifts``: a wrong baseline setting, e.g. a collection ASIC put
   near the induction pedestal, ~2,300 ADC), noisy ASICs (``noisy_asics``: extra white noise);
 * dead FEMBs (all zeros, as a dropped board) and frozen FEMBs (each channel constant);
@@ -131,6 +132,9 @@ def extend_static(cfg: SimConfig, static: ApaStatic, seed: int, run: int) -> Apa
         forced = static.sticky.copy()
     elif faults.sticky_model == "both":
         forced = static.sticky[::2].copy()
+    # make_static puts sticky pedestals near a multiple of 64 (the snap model needs it); bits
+    # forced "wherever the sample is" do not care, so those pedestals go anywhere in the cell
+    pedestal[forced] += rng.uniform(0, 64, forced.size)
     return replace(
         static,
         pedestal=pedestal,

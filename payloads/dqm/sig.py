@@ -69,7 +69,7 @@ def mend_stuck(
     tick_s: float = 0.5e-6,
     half_width: int = 2,
     iterations: int = 40,
-    smooth_bins: int = 31,
+    smooth_bins: int = 15,
     passes: int = 1,
 ) -> int:
     """Replace the stuck-code samples (:func:`stuck_samples`) of the given channels by their

@@ -10,7 +10,14 @@ from payloads.detector import DEFAULT as DET
 from payloads.dqm import adc as adcm
 from payloads.dqm.sig import mend_stuck
 
-CASES = [("snap", 42, ()), ("snap", 45, (0,)), ("forced", 43, ()), ("forced", 44, (0,))]
+CASES = [
+    ("snap", 42, ()),
+    ("snap", 45, (0,)),
+    ("forced", 43, ()),
+    ("forced", 44, (0,)),
+    ("both", 201, ()),
+    ("snap", 204, ()),
+]
 
 
 @pytest.fixture(scope="module", params=CASES, ids=lambda c: f"{c[0]}-{c[1]}-lines{len(c[2])}")
