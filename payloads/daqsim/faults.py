@@ -84,7 +84,10 @@ class FaultConfig:
             return tuple(tup(x) for x in v) if isinstance(v, list | tuple) else v
 
         known = {f.name for f in fields(cls)}
-        return cls(**{k: tup(v) for k, v in data.items() if k in known})
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown fault fields {unknown}; known: {sorted(known)}")
+        return cls(**{k: tup(v) for k, v in data.items()})
 
 
 def _rng(seed: int, run: int, apa: int, salt: int) -> np.random.Generator:

@@ -126,3 +126,45 @@ def test_a_channel_map_condition_moves_channels_between_boards():
         {"femb": DET.femb.tolist(), "asic": (DET.asic % 8).tolist()}, DET
     )
     assert same is DET
+
+
+def test_the_stage_flags_the_faults_of_a_raw_file_written_with_them(tmp_path, run_job):
+    from datetime import UTC, datetime
+
+    from payloads.daqsim import writer
+    from payloads.daqsim.truth import load_tpc_truth
+
+    faults = FaultConfig(asic_shifts=((7, 3, "x", 1400.0),), frozen_fembs=(4,))
+    info = writer.write_tpc_file(
+        tmp_path,
+        seed=5,
+        run=7,
+        subrun=1,
+        n_events=1,
+        apas=[0],
+        start=datetime(2026, 1, 1, tzinfo=UTC),
+        cfg=SimConfig(faults=faults),
+    )
+    assert load_tpc_truth(info.path).cfg.faults == faults  # the truth knows the faults
+    code, result = run_job(
+        adcfft.main, inputs=[Path(info.path).resolve().as_uri()], args=["--no-plots"]
+    )
+    assert code == 0
+    by = {(m["name"], tuple(sorted(m["labels"].items()))): m["value"] for m in result["metrics"]}
+    femb4 = tuple(sorted({"stream": "tpc", "run": "7", "apa": "0", "femb": "4"}.items()))
+    assert by[("adc_femb_missing", femb4)] == 1.0
+    shift = [
+        v
+        for (n, lab), v in by.items()
+        if n == "adc_asic_pedestal_shift"
+        and dict(lab).get("femb") == "7"
+        and dict(lab).get("asic") == "3"
+        and dict(lab).get("plane") == "x"
+    ]
+    assert shift and shift[0] > 1000
+    tables = [p for p in result["products"] if p["labels"].get("table") == "board_faults"]
+    faults_found = json.loads(Path(tables[0]["path"]).read_text())["faults"]
+    assert {(f["kind"], f["femb"]) for f in faults_found} == {
+        ("femb_frozen", 4),
+        ("asic_pedestal_shift", 7),
+    }
