@@ -267,23 +267,26 @@ def add_metrics(
 def add_board_metrics(
     result: Result, b: dict, labels: dict[str, str], apa: int, det: Detector
 ) -> None:
-    """Per-FEMB and per-ASIC figures of one APA (NaN ones, e.g. of a dead board, are left out
-    by the stage shell)."""
+    """Per-FEMB and per-ASIC figures of one APA; figures without a value (NaN: the ASICs of a
+    dead board) are left out here rather than one stderr line each in the stage shell."""
+
+    def add(name: str, value: float, **lab) -> None:
+        if np.isfinite(value):
+            result.add_metric(name, value, **lab)
+
     for f in range(det.n_fembs):
         result.add_metric("adc_femb_missing", int(b["femb_missing"][f]), **labels, apa=apa, femb=f)
         for p, name in enumerate(PLANES):
             lab = dict(labels, apa=apa, plane=name, femb=f)
-            result.add_metric("adc_pedestal_mean", b["femb"]["pedestal_mean"][f, p], **lab)
-            result.add_metric("adc_rms_mean", b["femb"]["rms_mean"][f, p], **lab)
-            result.add_metric("adc_dead_fraction", b["femb"]["dead_fraction"][f, p], **lab)
+            add("adc_pedestal_mean", b["femb"]["pedestal_mean"][f, p], **lab)
+            add("adc_rms_mean", b["femb"]["rms_mean"][f, p], **lab)
+            add("adc_dead_fraction", b["femb"]["dead_fraction"][f, p], **lab)
             for a in range(det.asics_per_femb):
                 la = dict(lab, asic=a)
-                result.add_metric("adc_pedestal_mean", b["asic"]["pedestal_mean"][f, a, p], **la)
-                result.add_metric("adc_rms_mean", b["asic"]["rms_mean"][f, a, p], **la)
-                result.add_metric(
-                    "adc_asic_pedestal_shift", b["asic"]["pedestal_shift"][f, a, p], **la
-                )
-                result.add_metric("adc_asic_rms_ratio", b["asic"]["rms_ratio"][f, a, p], **la)
+                add("adc_pedestal_mean", b["asic"]["pedestal_mean"][f, a, p], **la)
+                add("adc_rms_mean", b["asic"]["rms_mean"][f, a, p], **la)
+                add("adc_asic_pedestal_shift", b["asic"]["pedestal_shift"][f, a, p], **la)
+                add("adc_asic_rms_ratio", b["asic"]["rms_ratio"][f, a, p], **la)
 
 
 def main(argv: list[str] | None = None) -> int:
