@@ -70,24 +70,34 @@ def compute_channel_stats(adc: np.ndarray, stride: int = 4) -> dict[str, np.ndar
     sums = np.add.reduceat(table, _row_starts(rows), axis=0)
     occ = (sums[:, :N_BITS] / m).astype(np.float32)
     at_sticky, at_one, at_3e = sums[:, N_BITS], sums[:, N_BITS + 1], sums[:, N_BITS + 2]
+    stuck_fraction = ((at_sticky + at_one) / m).astype(np.float32)
+    sticky_excess = ((at_sticky + 1.0) / (at_one + at_3e + 2.0)).astype(np.float32)
+    rms = 0.5 * (p84 - p16)
+    rms_clean = rms.astype(np.float32, copy=True)
     # the same quantiles without the stuck codes {0, 1, 63}: the noise of a sticky channel
-    clean = counts * ~((low == 0) | (low == 1) | (low == 63))
-    starts = _row_starts(rows)
-    c16, c84 = (_quantile_weighted(codes, clean, starts, q) for q in (0.16, 0.84))
-    # counted from either end with the full sample's counts: right when the stuck samples came
-    # from the core of the distribution (snap model), where the levels above are too wide
-    d16, d84 = (_quantile_weighted(codes, clean, starts, q, full=m) for q in (0.16, 0.84))
-    rms_clean = np.fmin(0.5 * (c84 - c16), 0.5 * (d84 - d16))
-    rms_clean = np.where(np.isfinite(rms_clean), rms_clean, 0.5 * (p84 - p16))
+    # (computed for the channels that look sticky only)
+    cand = np.flatnonzero((sticky_excess > 1.2) & (stuck_fraction > 0.02))
+    if cand.size:
+        sel = np.isin(rows, cand)
+        c_codes, c_rows = codes[sel], rows[sel]
+        c_low = c_codes & 63
+        clean = counts[sel] * ~((c_low == 0) | (c_low == 1) | (c_low == 63))
+        starts = _row_starts(c_rows)
+        c16, c84 = (_quantile_weighted(c_codes, clean, starts, q) for q in (0.16, 0.84))
+        # counted from either end with the full sample's counts: right when the stuck samples
+        # came from the core of the distribution (snap model), where the levels are too wide
+        d16, d84 = (_quantile_weighted(c_codes, clean, starts, q, full=m) for q in (0.16, 0.84))
+        r = np.fmin(0.5 * (c84 - c16), 0.5 * (d84 - d16))
+        rms_clean[cand] = np.where(np.isfinite(r), r, rms[cand])
     return {
         "mean": mean,
         "median": p50,
-        "rms": 0.5 * (p84 - p16),
-        "rms_clean": rms_clean.astype(np.float32),
-        "rms_quiet": quiet_rms(adc, 0.5 * (p84 - p16), stride),
+        "rms": rms,
+        "rms_clean": rms_clean,
+        "rms_quiet": quiet_rms(adc, rms, stride),
         "ptp": ptp,
-        "stuck_fraction": ((at_sticky + at_one) / m).astype(np.float32),
-        "sticky_excess": ((at_sticky + 1.0) / (at_one + at_3e + 2.0)).astype(np.float32),
+        "stuck_fraction": stuck_fraction,
+        "sticky_excess": sticky_excess,
         "bit_occupancy": occ,
     }
 

@@ -45,14 +45,11 @@ def compute_power(
         x = work
     # the mean only changes the DC bin, which is zeroed
     spec = sfft.rfft(x, axis=1, workers=workers, overwrite_x=True)
-    # |X|^2 = re^2 + im^2 on the interleaved float view (no square root, as |X| would take)
-    ri = spec.view(np.float32).reshape(spec.shape[0], spec.shape[1], 2)
-    if out is None:
-        out = np.empty(spec.shape, dtype=np.float32)
-    np.multiply(ri[..., 0], ri[..., 0], out=out)
-    out += ri[..., 1] * ri[..., 1]
-    out *= np.float32((2.0 / n) ** 2)
-    out[:, 0] = 0.0
+    mag = np.abs(spec, out=out)
+    np.multiply(mag, mag, out=mag)
+    mag *= np.float32((2.0 / n) ** 2)
+    mag[:, 0] = 0.0
+    out = mag
     return out
 
 
@@ -262,7 +259,12 @@ def comb_score(
 
 
 def coarse_spectra(power: np.ndarray, factor: int = 10) -> np.ndarray:
-    """Per-channel spectra averaged over ``factor`` adjacent bins (for channel x frequency maps)."""
+    """Per-channel spectra averaged over ``factor`` adjacent bins (for channel x frequency maps);
+    summed as ``factor`` strided slices (a reduction over a short last axis is slow)."""
     nf = power.shape[1] - 1
     m = nf // factor
-    return power[:, 1 : 1 + m * factor].reshape(power.shape[0], m, factor).mean(axis=2)
+    out = power[:, 1 : 1 + m * factor : factor].copy()
+    for j in range(1, factor):
+        out += power[:, 1 + j : 1 + m * factor : factor]
+    out *= np.float32(1.0 / factor)
+    return out
