@@ -248,23 +248,25 @@ def comb_score(
     harm = np.arange(1, int(max_hz // base_hz) + 1) * base_hz
     centre = np.rint(harm / df).astype(int)
     centre = centre[centre + ring[1] < power.shape[1]]
-    near = centre[:, None] + np.arange(-half_width, half_width + 1)[None, :]
-    offs = np.r_[np.arange(-ring[1], -ring[0] + 1), np.arange(ring[0], ring[1] + 1)]
-    far = centre[:, None] + offs[None, :]
-    sig = power[:, near].mean(axis=2)  # (n_channels, n_harmonics)
-    bg = power[:, far].mean(axis=2)
-    ratio = sig / np.maximum(bg, np.finfo(np.float32).tiny)
+    centre = centre[centre - ring[1] >= 0]
+    r0, r1, hw = ring[0], ring[1], half_width
+    ratio = np.empty((power.shape[0], centre.size), dtype=np.float32)
+    for h, c in enumerate(centre):  # contiguous slices: much cheaper than a fancy gather
+        win = power[:, c - r1 : c + r1 + 1]
+        sig = win[:, r1 - hw : r1 + hw + 1].mean(axis=1)
+        bg = (win[:, : r1 - r0 + 1].sum(axis=1) + win[:, r1 + r0 :].sum(axis=1)) / (
+            2 * (r1 - r0 + 1)
+        )
+        ratio[:, h] = sig / np.maximum(bg, np.finfo(np.float32).tiny)
     k = min(min_harmonics, ratio.shape[1])
     return np.partition(ratio, ratio.shape[1] - k, axis=1)[:, ratio.shape[1] - k]
 
 
 def coarse_spectra(power: np.ndarray, factor: int = 10) -> np.ndarray:
     """Per-channel spectra averaged over ``factor`` adjacent bins (for channel x frequency maps);
-    summed as ``factor`` strided slices (a reduction over a short last axis is slow)."""
+    one ``reduceat`` pass (a reduction over a short last axis is slow)."""
     nf = power.shape[1] - 1
     m = nf // factor
-    out = power[:, 1 : 1 + m * factor : factor].copy()
-    for j in range(1, factor):
-        out += power[:, 1 + j : 1 + m * factor : factor]
+    out = np.add.reduceat(power[:, 1 : 1 + m * factor], np.arange(0, m * factor, factor), axis=1)
     out *= np.float32(1.0 / factor)
     return out

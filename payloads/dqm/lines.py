@@ -60,38 +60,45 @@ def localise_lines(
     for p in range(3):
         sl = det.plane_slice(p)
         top = np.vstack([spectra["plane"][p][None], spectra["femb"][p::3]]).astype(np.float32)
-        asic_rows = spectra["asic"][p::3].astype(np.float32)
-        rows = np.vstack([top, asic_rows])
+        asic_rows = np.asarray(spectra["asic"][p::3], dtype=np.float32)
+        n_top = top.shape[0]
         bg_top = fftm.line_background(top)
         # an ASIC's mean spectrum has its FEMB's per-channel background; its bar is that of a
         # single periodogram (the worst case: -ln p), so no fit per ASIC is needed
-        parent = 1 + np.arange(det.n_fembs * apg) // apg
-        ratio = np.vstack([top / bg_top, asic_rows / bg_top[parent]])
-        bar_top = row_thresholds(ratio[: 1 + det.n_fembs], threshold, false_rate)
-        bar_asic = max(threshold, -np.log(false_rate / ratio.size))
-        bar = np.vstack([bar_top, np.full(asic_rows.shape, bar_asic, np.float32)])
-        ratio[:, freqs <= min_hz] = 0.0
-        ratio[1 + det.n_fembs :][spectra["counts_asic"][p::3] == 0] = 0.0
-        ratio[1 : 1 + det.n_fembs][spectra["counts_femb"][p::3] == 0] = 0.0
-        excess_ratio = ratio / bar
-        best = excess_ratio.max(axis=0)
+        parent = 1 + np.arange(asic_rows.shape[0]) // apg
+        r_top = top / bg_top
+        r_asic = asic_rows / bg_top[parent]
+        bar_top = row_thresholds(r_top, threshold, false_rate)
+        bar_asic = np.float32(max(threshold, -np.log(false_rate / (r_top.size + r_asic.size))))
+        for r in (r_top, r_asic):
+            r[:, freqs <= min_hz] = 0.0
+        r_asic[spectra["counts_asic"][p::3] == 0] = 0.0
+        r_top[1:][spectra["counts_femb"][p::3] == 0] = 0.0
+        e_top = r_top / bar_top
+        best = np.maximum(e_top.max(axis=0), r_asic.max(axis=0) / bar_asic)
         cand = np.flatnonzero(best > 1.0)
+
+        def column(k, lo=0, hi=1, r_top=r_top, r_asic=r_asic):
+            """Ratios (to background) of every row at bins k+lo .. k+hi-1, top rows first."""
+            return np.vstack([r_top[:, k + lo : k + hi], r_asic[:, k + lo : k + hi]])
+
         taken = np.zeros(nf, bool)
         lines = []
         for k in cand[np.argsort(-best[cand])]:
             if taken[k] or k < 41 or k + 41 >= nf:
                 continue
             # the local maximum of the strongest group at this candidate
-            g = int(np.argmax(excess_ratio[:, k]))
+            g = int(np.argmax(np.r_[e_top[:, k], r_asic[:, k] / bar_asic]))
+            row = top[g] if g < n_top else asic_rows[g - n_top]
             lo_k, hi_k = max(0, k - half_width), min(nf, k + half_width + 1)
-            k = lo_k + int(np.argmax(rows[g, lo_k:hi_k]))
+            k = lo_k + int(np.argmax(row[lo_k:hi_k]))
             if taken[k]:
                 continue
             taken[max(0, k - 2 * half_width) : k + 2 * half_width + 1] = True
             line = _measure(power, sl, k, half_width, offs, wide_offs, keep, channel_z)
             # once a line passed the strict bar somewhere, a group shows it above the plain
             # threshold (its false rate at one frequency is small)
-            groups = ratio[:, max(0, k - 1) : k + 2].max(axis=1) > threshold
+            groups = column(k, -1, 2).max(axis=1) > threshold
             fembs_hit = np.flatnonzero(groups[1 : 1 + det.n_fembs])
             asics_hit = np.flatnonzero(groups[1 + det.n_fembs :])
             local = np.arange(sl.stop - sl.start)
@@ -117,7 +124,7 @@ def localise_lines(
                     "plane_amplitude": float(
                         np.sqrt(np.sum(a_ch[carry] ** 2) / max(keep[chan].sum(), 1))
                     ),
-                    "significance": float(ratio[:, k].max()),
+                    "significance": float(column(k).max()),
                     "channels": chan[carry],
                     "channel_amplitudes": a_ch[carry].astype(np.float32),
                     "fembs": [int(f) for f in fembs],
