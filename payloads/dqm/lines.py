@@ -67,20 +67,22 @@ def localise_lines(
         # single periodogram (the worst case: -ln p), so no fit per ASIC is needed
         parent = 1 + np.arange(asic_rows.shape[0]) // apg
         r_top = top / bg_top
-        r_asic = asic_rows / bg_top[parent]
         bar_top = row_thresholds(r_top, threshold, false_rate)
-        bar_asic = np.float32(max(threshold, -np.log(false_rate / (r_top.size + r_asic.size))))
-        for r in (r_top, r_asic):
-            r[:, freqs <= min_hz] = 0.0
-        r_asic[spectra["counts_asic"][p::3] == 0] = 0.0
+        bar_asic = np.float32(max(threshold, -np.log(false_rate / (r_top.size * (1 + apg)))))
+        r_top[:, freqs <= min_hz] = 0.0
         r_top[1:][spectra["counts_femb"][p::3] == 0] = 0.0
         e_top = r_top / bar_top
-        best = np.maximum(e_top.max(axis=0), r_asic.max(axis=0) / bar_asic)
+        # the ASICs of a FEMB share its background: the largest of its eight is the candidate
+        # (an empty ASIC's mean spectrum is 0)
+        a_max = asic_rows.reshape(det.n_fembs, apg, nf).max(axis=1) / bg_top[1:]
+        a_max[:, freqs <= min_hz] = 0.0
+        best = np.maximum(e_top.max(axis=0), a_max.max(axis=0) / bar_asic)
         cand = np.flatnonzero(best > 1.0)
 
-        def column(k, lo=0, hi=1, r_top=r_top, r_asic=r_asic):
+        def column(k, lo=0, hi=1, r_top=r_top, asic_rows=asic_rows, bg=bg_top[parent]):
             """Ratios (to background) of every row at bins k+lo .. k+hi-1, top rows first."""
-            return np.vstack([r_top[:, k + lo : k + hi], r_asic[:, k + lo : k + hi]])
+            r_a = asic_rows[:, k + lo : k + hi] / bg[:, k + lo : k + hi]
+            return np.vstack([r_top[:, k + lo : k + hi], r_a])
 
         taken = np.zeros(nf, bool)
         lines = []
@@ -88,7 +90,8 @@ def localise_lines(
             if taken[k] or k < 41 or k + 41 >= nf:
                 continue
             # the local maximum of the strongest group at this candidate
-            g = int(np.argmax(np.r_[e_top[:, k], r_asic[:, k] / bar_asic]))
+            col = column(k)[:, 0]
+            g = int(np.argmax(np.r_[e_top[:, k], col[n_top:] / bar_asic]))
             row = top[g] if g < n_top else asic_rows[g - n_top]
             lo_k, hi_k = max(0, k - half_width), min(nf, k + half_width + 1)
             k = lo_k + int(np.argmax(row[lo_k:hi_k]))
