@@ -1,6 +1,12 @@
 """Visual products: matplotlib PNGs (Agg) and bokeh ``json_item`` documents.
 
 Functions here draw; they never compute DQM quantities. Each returns the path it wrote.
+matplotlib and bokeh are imported on first use (a stage run with ``--no-plots`` never pays
+their ~1-2 s import).
+
+Colour and axis scales are fixed per quantity (:data:`SCALES`), never auto-scaled per plot, so
+that two runs, two APAs or two boards can be compared by eye; values beyond a scale take the end
+colour (the colour bar shows the extension). docs/payloads.md lists them with their sources.
 """
 
 from __future__ import annotations
@@ -9,27 +15,57 @@ import json
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from bokeh.embed import json_item  # noqa: E402
-from bokeh.models import ColumnDataSource, HoverTool, Range1d  # noqa: E402
-from bokeh.plotting import figure  # noqa: E402
+import numpy as np
 
 PLANE_NAMES = ("U", "V", "X")
 
+#: Fixed scales (lo, hi, colour map) by quantity. Noise ~4 ADC and pedestals ~2,350/900 ADC
+#: (DETECTOR.md); a MIP gives ~190 ADC peak on collection and ~25,000 e per wire (DETECTOR.md),
+#: a few thousand electrons per tick after deconvolution.
+SCALES: dict[str, tuple[float, float, str]] = {
+    "rms_adc": (0.0, 10.0, "viridis"),
+    "pedestal_shift_adc": (-500.0, 500.0, "RdBu_r"),
+    "dead_fraction": (0.0, 1.0, "magma_r"),
+    "line_amplitude_adc": (0.0, 5.0, "viridis"),
+    "log10_power": (-5.0, 1.0, "magma"),
+    "waveform_adc": (-60.0, 60.0, "RdBu_r"),
+    "deconvolved_electrons": (-6000.0, 6000.0, "RdBu_r"),
+}
 
-def _save(fig: plt.Figure, path: Path) -> Path:
+
+def _plt():
+    """matplotlib.pyplot with the Agg backend (imported once, on first use)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def scale_for_panel(name: str) -> str:
+    """The fixed scale of an event-display panel from the unit in its title
+    (``[electrons/tick]`` or ``[ADC]``)."""
+    return "deconvolved_electrons" if "electron" in name else "waveform_adc"
+
+
+def _integer_axis(axis) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    axis.set_major_locator(MaxNLocator(integer=True))
+
+
+def _save(fig, path: Path) -> Path:
     fig.tight_layout()
     fig.savefig(path, dpi=90)
-    plt.close(fig)
+    _plt().close(fig)
     return path
 
 
 def save_bokeh(model: Any, path: Path, target: str = "p3s-plot") -> Path:
     """Write a bokeh model as the JSON of ``bokeh.embed.json_item``."""
+    from bokeh.embed import json_item
+
     doc = json_item(model, target)  # type: ignore[arg-type]
     path.write_text(json.dumps(doc), encoding="utf-8")
     return path
@@ -42,43 +78,121 @@ def plot_histograms_with_bands(
     title: str,
     path: Path,
     bins: int = 60,
+    ranges: dict[str, tuple[float, float, int]] | None = None,
 ) -> Path:
-    """One histogram per plane with a shaded reference band (expected range)."""
+    """One histogram per plane with a shaded reference band (expected range).
+
+    ``ranges`` (plane -> (lo, hi, bins)) fixes the axis; values outside are counted in the end
+    bins and said so. Without it the range is the reference band widened three times, still
+    the same for every run.
+    """
+    plt = _plt()
     fig, axes = plt.subplots(1, len(values), figsize=(4 * len(values), 3.2))
     for ax, (name, vals) in zip(np.atleast_1d(axes), values.items(), strict=True):
         vals = vals[np.isfinite(vals)]
         lo, hi = bands.get(name, (np.nan, np.nan))
+        if ranges and name in ranges:
+            x0, x1, n = ranges[name]
+        elif np.isfinite(lo):
+            w = hi - lo
+            x0, x1, n = lo - w, hi + w, bins
+        else:
+            x0, x1, n = float(np.min(vals, initial=0)), float(np.max(vals, initial=1)), bins
         if np.isfinite(lo):
             ax.axvspan(lo, hi, color="tab:green", alpha=0.2, label="reference")
-        ax.hist(vals, bins=bins, histtype="stepfilled", alpha=0.8)
+        ax.hist(
+            np.clip(vals, x0, x1), bins=np.linspace(x0, x1, n + 1), histtype="stepfilled", alpha=0.8
+        )
+        ax.set_xlim(x0, x1)
         ax.set_yscale("log")
         ax.set_xlabel(xlabel)
         ax.set_title(f"plane {name.upper()}")
         out = np.count_nonzero((vals < lo) | (vals > hi)) if np.isfinite(lo) else 0
-        ax.text(
-            0.98, 0.95, f"{out} outside", transform=ax.transAxes, ha="right", va="top", fontsize=8
-        )
+        clipped = np.count_nonzero((vals < x0) | (vals > x1))
+        note = f"{out} outside" + (f", {clipped} in end bins" if clipped else "")
+        ax.text(0.98, 0.95, note, transform=ax.transAxes, ha="right", va="top", fontsize=8)
     fig.suptitle(title)
     return _save(fig, path)
 
 
-def plot_board_map(values: np.ndarray, title: str, cbar: str, path: Path) -> Path:
-    """FEMB x plane map ``(n_fembs, 3)`` (e.g. mean RMS per board and plane)."""
+def plot_board_map(
+    values: np.ndarray, title: str, cbar: str, path: Path, scale: str = "rms_adc"
+) -> Path:
+    """FEMB x plane map ``(n_fembs, 3)`` (e.g. mean RMS per board and plane) on the fixed
+    ``scale`` of :data:`SCALES`, integer FEMB axis, colour bar."""
+    plt = _plt()
+    lo, hi, cmap = SCALES[scale]
     fig, ax = plt.subplots(figsize=(7, 2.8))
-    im = ax.imshow(values.T, aspect="auto", origin="lower", cmap="viridis")
+    im = ax.imshow(
+        values.T,
+        aspect="auto",
+        origin="lower",
+        cmap=cmap,
+        vmin=lo,
+        vmax=hi,
+        interpolation="nearest",
+    )
     ax.set_yticks(range(values.shape[1]), PLANE_NAMES[: values.shape[1]])
+    ax.set_xticks(range(values.shape[0]))
     ax.set_xlabel("FEMB")
     ax.set_title(title)
-    fig.colorbar(im, ax=ax, label=cbar)
+    fig.colorbar(im, ax=ax, label=cbar, extend="both")
+    return _save(fig, path)
+
+
+def plot_asic_map(
+    values: np.ndarray, title: str, cbar: str, path: Path, scale: str = "pedestal_shift_adc"
+) -> Path:
+    """ASIC map ``(n_fembs, 8, 3)``: one row per plane, FEMB x ASIC along x (FEMB ticks at
+    integers, ASICs inside), fixed ``scale``, colour bar."""
+    plt = _plt()
+    lo, hi, cmap = SCALES[scale]
+    nf, na, npl = values.shape
+    img = values.transpose(2, 0, 1).reshape(npl, nf * na)
+    fig, ax = plt.subplots(figsize=(9, 2.8))
+    im = ax.imshow(
+        img,
+        aspect="auto",
+        origin="lower",
+        cmap=cmap,
+        vmin=lo,
+        vmax=hi,
+        interpolation="nearest",
+        extent=(-0.5, nf - 0.5, -0.5, npl - 0.5),
+    )
+    ax.set_yticks(range(npl), PLANE_NAMES[:npl])
+    ax.set_xticks(range(nf))
+    ax.set_xlabel(f"FEMB (each split into its {na} ASICs)")
+    ax.set_title(title)
+    fig.colorbar(im, ax=ax, label=cbar, extend="both")
     return _save(fig, path)
 
 
 def plot_map(
-    values: np.ndarray, xlabel: str, ylabel: str, title: str, cbar: str, path: Path
+    values: np.ndarray,
+    xlabel: str,
+    ylabel: str,
+    title: str,
+    cbar: str,
+    path: Path,
+    vmin: float | None = None,
+    vmax: float | None = None,
 ) -> Path:
-    """A generic 2-D map, ``values[x, y]``."""
+    """A generic 2-D map, ``values[x, y]`` (integer axes: modules, strips, boards), with
+    ``vmin``/``vmax`` fixed by the caller when the quantity is compared across plots."""
+    plt = _plt()
     fig, ax = plt.subplots(figsize=(7, 3.5))
-    im = ax.imshow(values.T, aspect="auto", origin="lower", cmap="viridis", interpolation="nearest")
+    im = ax.imshow(
+        values.T,
+        aspect="auto",
+        origin="lower",
+        cmap="viridis",
+        interpolation="nearest",
+        vmin=vmin,
+        vmax=vmax,
+    )
+    _integer_axis(ax.xaxis)
+    _integer_axis(ax.yaxis)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
@@ -89,7 +203,10 @@ def plot_map(
 def plot_spectra(
     freqs: np.ndarray, spectra: np.ndarray, lines: list[list[dict]], title: str, path: Path
 ) -> Path:
-    """Mean spectrum per plane with the found lines marked."""
+    """Mean spectrum per plane with the found lines marked (fixed power axis:
+    :data:`SCALES` ``log10_power``)."""
+    plt = _plt()
+    lo, hi, _ = SCALES["log10_power"]
     fig, ax = plt.subplots(figsize=(8, 3.5))
     for p, spec in enumerate(spectra):
         ax.semilogy(freqs[1:] / 1e3, spec[1:], lw=0.7, label=f"plane {PLANE_NAMES[p]}")
@@ -97,25 +214,31 @@ def plot_spectra(
             ax.axvline(ln["freq_hz"] / 1e3, color=f"C{p}", ls=":", lw=0.8)
     ax.set_xlabel("frequency [kHz]")
     ax.set_ylabel("power [ADC$^2$ per bin]")
+    ax.set_ylim(10**lo, 10**hi)
     ax.set_title(title)
     ax.legend(fontsize=8)
     return _save(fig, path)
 
 
 def plot_spectrogram(coarse: np.ndarray, max_khz: float, title: str, path: Path) -> Path:
-    """Channel x frequency map of per-channel spectra (log scale)."""
+    """Channel x frequency map of per-channel spectra (log scale, fixed: :data:`SCALES`
+    ``log10_power``)."""
+    plt = _plt()
+    lo, hi, cmap = SCALES["log10_power"]
     fig, ax = plt.subplots(figsize=(8, 4))
     im = ax.imshow(
         np.log10(np.maximum(coarse, 1e-8)).T,
         aspect="auto",
         origin="lower",
         extent=(0, coarse.shape[0], 0, max_khz),
-        cmap="magma",
+        cmap=cmap,
+        vmin=lo,
+        vmax=hi,
     )
     ax.set_xlabel("offline channel")
     ax.set_ylabel("frequency [kHz]")
     ax.set_title(title)
-    fig.colorbar(im, ax=ax, label="log10 power")
+    fig.colorbar(im, ax=ax, label="log10 power [ADC$^2$ per bin]", extend="both")
     return _save(fig, path)
 
 
@@ -125,24 +248,28 @@ def plot_event_display(
     path: Path,
     hits: np.ndarray | None = None,
     max_ticks: int | None = None,
+    scales: dict[str, str] | None = None,
 ) -> Path:
-    """Channel x tick images, one panel per entry (e.g. raw, filtered, deconvolved)."""
-    fig, axes = plt.subplots(len(panels), 1, figsize=(9, 3 * len(panels)), squeeze=False)
+    """Channel x tick images, one panel per entry (e.g. raw, filtered, deconvolved), each on the
+    fixed scale of its unit (:func:`scale_for_panel`, or ``scales[name]``), with a colour bar."""
+    plt = _plt()
+    fig, axes = plt.subplots(len(panels), 1, figsize=(9.5, 3 * len(panels)), squeeze=False)
     for ax, (name, img) in zip(axes[:, 0], panels.items(), strict=True):
         data = _pool_ticks(img[:, :max_ticks] if max_ticks else img, 4)
-        lim = np.percentile(np.abs(data), 99.5) or 1.0
-        ax.imshow(
+        lo, hi, cmap = SCALES[(scales or {}).get(name) or scale_for_panel(name)]
+        im = ax.imshow(
             data.T,
             aspect="auto",
             origin="lower",
-            cmap="RdBu_r",
-            vmin=-lim,
-            vmax=lim,
+            cmap=cmap,
+            vmin=lo,
+            vmax=hi,
             interpolation="nearest",
             extent=(0, img.shape[0], 0, img.shape[1]),
         )
         ax.set_ylabel("tick")
         ax.set_title(name, fontsize=9)
+        fig.colorbar(im, ax=ax, extend="both", pad=0.01)
         if hits is not None and name.startswith("deconvolved") and hits.size:
             ax.plot(hits["channel"], hits["peak_tick"], ",", color="k")
     axes[-1, 0].set_xlabel("channel")
@@ -162,6 +289,9 @@ def bokeh_channel_values(
     channels: np.ndarray, series: dict[str, np.ndarray], title: str, ylabel: str
 ) -> object:
     """Interactive per-channel plot (hover shows channel and value)."""
+    from bokeh.models import ColumnDataSource, HoverTool
+    from bokeh.plotting import figure
+
     fig = figure(
         title=title,
         height=320,
@@ -191,8 +321,13 @@ def bokeh_image(
     ylabel: str,
     dw: float | None = None,
     dh: float | None = None,
+    scale: str | None = "deconvolved_electrons",
 ) -> object:
-    """Interactive image (e.g. channel x tick), down-sampled by the caller if large."""
+    """Interactive image (e.g. channel x tick), down-sampled by the caller if large; fixed
+    colour range ``scale`` of :data:`SCALES` when given, with a colour bar."""
+    from bokeh.models import ColorBar, LinearColorMapper, Range1d
+    from bokeh.plotting import figure
+
     w = dw or img.shape[0]
     h = dh or img.shape[1]
     fig = figure(
@@ -205,19 +340,20 @@ def bokeh_image(
         x_range=Range1d(start=0, end=w),
         y_range=Range1d(start=0, end=h),
     )
-    fig.image(
-        image=[np.ascontiguousarray(img.T.astype(np.float32))],
-        x=0,
-        y=0,
-        dw=w,
-        dh=h,
-        palette="Viridis256",
+    data = np.ascontiguousarray(img.T.astype(np.float32))
+    lo, hi = (
+        (SCALES[scale][0], SCALES[scale][1]) if scale else (float(data.min()), float(data.max()))
     )
+    mapper = LinearColorMapper(palette="Viridis256", low=lo, high=hi)
+    fig.image(image=[data], x=0, y=0, dw=w, dh=h, color_mapper=mapper)
+    fig.add_layout(ColorBar(color_mapper=mapper), "right")
     return fig
 
 
 def bokeh_scatter(x: np.ndarray, y: np.ndarray, title: str, xlabel: str, ylabel: str) -> object:
     """Interactive scatter (e.g. hits in wire x tick)."""
+    from bokeh.plotting import figure
+
     fig = figure(
         title=title,
         height=380,
@@ -240,6 +376,7 @@ def plot_series(
     kind: str = "line",
 ) -> Path:
     """Simple line or step plot (event sizes, beam profiles, CRT occupancy...)."""
+    plt = _plt()
     fig, ax = plt.subplots(figsize=(7, 3.2))
     for name, y in ys.items():
         if kind == "step":

@@ -50,3 +50,17 @@ CHARGE_MIN_ELECTRONS = 8000.0
 ROI_CHARGE_LOST_MAX = 0.02
 #: Fraction of wire crossings whose ticks all lie inside an ROI (with noise).
 ROI_CROSSINGS_COVERED_MIN = 0.99
+
+# --- noise side of issue 9 (science-noise): boards, localised lines, sticky models, gains ---
+#: A line on a few boards: every injected channel found (share), channels reported that do not
+#: carry it (share of the plane's channels), per-channel amplitude within this relative error.
+LINE_CHANNELS_FOUND_MIN = 0.95
+LINE_CHANNELS_FALSE_MAX = 0.005
+LINE_CHANNEL_AMPLITUDE_REL = 0.05
+#: Share of the carrying channels whose own amplitude meets LINE_CHANNEL_AMPLITUDE_REL.
+LINE_CHANNEL_AMPLITUDE_SHARE = 0.95
+#: Coherent noise with per-channel pick-up gains: mean over channels of the share removed.
+COHERENT_REMOVED_PER_CHANNEL_MIN = 0.90
+#: Board faults on clean data: flagged ASIC-planes at most this share of all (issue 8: false
+#: flags on clean runs at most 1 % of checks).
+BOARD_FALSE_MAX = 0.01

@@ -34,6 +34,7 @@ from payloads.dqm import adc as adcm  # noqa: E402
 from payloads.dqm import fft as fftm  # noqa: E402
 from payloads.dqm.reco import reconstruct_collection  # noqa: E402
 from payloads.dqm.sig import SigConfig, process_apa  # noqa: E402
+from payloads.stages.adcfft import analyse_apa  # noqa: E402
 
 
 def _best(fn: Callable[[], object], repeats: int) -> float:
@@ -66,12 +67,12 @@ def run(quick: bool = False) -> dict:
     t_bare = _best(bare, repeats)
 
     def adcfft_one() -> None:
-        # what dqm-adcfft does per APA-event once the data are in memory
+        # what dqm-adcfft does per APA-event once the data are in memory: statistics, power,
+        # bad channels, spectra per ASIC/FEMB/plane, localised lines and combs, comb score,
+        # board health
         stats = adcm.compute_channel_stats(adc)
-        bad = adcm.find_bad_channels(stats, DET)
         power = fftm.compute_power(adc, workers=1, out=pbuf, work=work)
-        fftm.average_spectra(power, DET, exclude=bad["dead"] | bad["noisy"])
-        fftm.comb_score(power, DET.freqs())
+        analyse_apa(stats, power, DET)
 
     t_adcfft = _best(adcfft_one, repeats)
     t_stats = _best(lambda: adcm.compute_channel_stats(adc), repeats)

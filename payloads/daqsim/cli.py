@@ -9,9 +9,10 @@ Examples::
 from __future__ import annotations
 
 import argparse
-import dataclasses
+import json
 import os
 import sys
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import requests
 from tqdm import tqdm
 
 from payloads.daqsim import writer
+from payloads.daqsim.faults import FaultConfig
 from payloads.daqsim.tpc import SimConfig
 
 DEFAULT_SERVER = "http://127.0.0.1:8000"
@@ -82,6 +84,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         type=float,
         default=0.0,
         help="probability per TPC record that one FEMB drops out (flagged, zeroed, in the truth)",
+    )
+    p.add_argument(
+        "--faults",
+        default=None,
+        help="TPC board/channel faults as JSON (payloads/daqsim/faults.py FaultConfig fields), "
+        'e.g. \'{"asic_shifts": [[5, 2, "x", 1400]], "dead_fembs": [12]}\'',
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
@@ -155,7 +163,13 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     cfg = SimConfig() if args.tracks is None else SimConfig(tracks_per_apa=args.tracks)
     if args.track_slopes:
-        cfg = dataclasses.replace(cfg, track_slopes=args.track_slopes)
+        cfg = replace(cfg, track_slopes=args.track_slopes)
+    if args.faults:
+        try:
+            cfg = replace(cfg, faults=FaultConfig.from_dict(json.loads(args.faults)))
+        except (ValueError, TypeError, AttributeError) as exc:
+            print(f"p3s-daqsim: --faults: {exc}", file=sys.stderr)
+            return 2
     units = events * (args.apas if args.stream == "tpc" else 1) * args.files
     session = requests.Session() if args.announce else None
     with tqdm(

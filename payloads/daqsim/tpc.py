@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.fft as sfft
 
+from payloads.daqsim import faults as fault_models
+from payloads.daqsim.faults import FaultConfig
 from payloads.detector import DEFAULT, Detector
 from payloads.response import ac_coupling_spectrum, response_spectrum
 
@@ -58,6 +60,8 @@ class SimConfig:
     ac_coupling: bool = True
     signals: bool = True
     noise: bool = True
+    #: Board and channel faults (payloads/daqsim/faults.py); None: none.
+    faults: FaultConfig | None = None
 
 
 @dataclass
@@ -77,6 +81,10 @@ class ApaStatic:
     comb_channels: np.ndarray
     comb_freqs: np.ndarray
     comb_amps: np.ndarray  # (n_harmonics,)
+    #: Coherent-noise gain per channel (faults.py); None: 1 everywhere.
+    coupling: np.ndarray | None = None
+    #: Sticky channels following the "forced low bits" model (faults.py); the others snap.
+    sticky_forced: np.ndarray | None = None
 
 
 @dataclass
@@ -169,7 +177,7 @@ def make_static(cfg: SimConfig, seed: int, run: int, apa: int) -> ApaStatic:
     n_harm = int(cfg.comb_max_hz // cfg.comb_base_hz)
     comb_freqs = cfg.comb_base_hz * np.arange(1, n_harm + 1)
     comb_amps = cfg.comb_amp / np.sqrt(np.arange(1, n_harm + 1))
-    return ApaStatic(
+    static = ApaStatic(
         apa,
         pedestal,
         noise,
@@ -184,6 +192,7 @@ def make_static(cfg: SimConfig, seed: int, run: int, apa: int) -> ApaStatic:
         comb_freqs,
         comb_amps,
     )
+    return fault_models.extend_static(cfg, static, seed, run)
 
 
 def noise_shape(det: Detector, corner_hz: float, white_fraction: float) -> np.ndarray:
@@ -457,6 +466,7 @@ def simulate_apa_event(
     det = cfg.det
     n, nt = det.n_channels, det.n_ticks
     tick_s = det.tick_us * 1e-6
+    fault_seed = (int(rng.integers(2**62)),) if cfg.faults is not None else None
     if cfg.noise:
         wave = colored_noise(
             rng, noise_shape(det, cfg.noise_corner_hz, cfg.noise_white_fraction), n, nt
@@ -475,7 +485,10 @@ def simulate_apa_event(
     coh_rms = rng.uniform(*cfg.coherent_rms, n_groups).astype(np.float32)
     coherent *= coh_rms[:, None]
     if cfg.noise:
-        wave += coherent[det.group]
+        if static.coupling is None:
+            wave += coherent[det.group]
+        else:
+            wave += coherent[det.group] * static.coupling[:, None]
     else:
         coherent[:] = 0.0
         coh_rms[:] = 0.0
@@ -502,6 +515,8 @@ def simulate_apa_event(
             rng.standard_normal((static.noisy.size, nt), dtype=np.float32)
             * static.noisy_rms.astype(np.float32)[:, None]
         )
+    if fault_seed is not None:
+        fault_models.before_digitize(cfg, static, wave, fault_seed)
     wave += static.pedestal.astype(np.float32)[:, None]
     adc = np.clip(np.rint(wave), 0, det.adc_max).astype(np.int16)
     truth = EventTruth(
@@ -513,6 +528,8 @@ def simulate_apa_event(
     )
     apply_sticky(cfg, static, adc, rng, truth)
     adc[static.dead] = np.rint(static.pedestal[static.dead]).astype(np.int16)[:, None]
+    if fault_seed is not None:
+        fault_models.after_digitize(cfg, static, adc, fault_seed, truth)
     signal[static.dead] = 0.0  # truth is the signal as read out
     charge[static.dead] = 0.0
     truth.charge = charge.astype(np.float32)
@@ -530,7 +547,7 @@ def apply_sticky(
     ``sticky_probability``, to ``b`` (from above) or ``b - 1`` (from below).
     """
     chans, ticks, trues = [], [], []
-    for ch in static.sticky:
+    for ch in fault_models.snap_channels(static):
         row = adc[ch].astype(np.int32)
         b = np.rint(row / 64.0).astype(np.int32) * 64
         dist = row - b

@@ -9,6 +9,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from payloads.daqsim.faults import FaultConfig
 from payloads.daqsim.tpc import ApaStatic, EventTruth, SimConfig, make_signal, track_wire_truth
 from payloads.detector import Detector
 
@@ -69,6 +70,8 @@ def load_tpc_truth(raw_path: str | Path) -> TpcTruth:
     for k, v in conf.items():
         if isinstance(v, list):
             conf[k] = tuple(v)
+    if isinstance(conf.get("faults"), dict):
+        conf["faults"] = FaultConfig.from_dict(conf["faults"])
     return TpcTruth(path=path, cfg=SimConfig(det=det, **conf))
 
 

@@ -25,6 +25,9 @@ def compute_channel_stats(adc: np.ndarray, stride: int = 4) -> dict[str, np.ndar
     -------
     dict
         ``mean``, ``median``, ``rms`` (robust: half the 16-84 percentile distance),
+        ``rms_clean`` (the same without the stuck codes {0, 1, 63}: a sticky channel's noise),
+        ``rms_quiet`` (median over six stretches of the window of their RMS, at most ``rms``:
+        the noise of a channel that a long track runs along),
         ``ptp`` (max - min over all ticks; 0 = dead), ``stuck_fraction`` (codes with
         ``code % 64`` in {0, 1, 63}), ``sticky_excess`` (samples at 0x00/0x3F over those at the
         neighbouring codes 0x01/0x3E), ``bit_occupancy`` ``(n_channels, 12)``.
@@ -67,15 +70,56 @@ def compute_channel_stats(adc: np.ndarray, stride: int = 4) -> dict[str, np.ndar
     sums = np.add.reduceat(table, _row_starts(rows), axis=0)
     occ = (sums[:, :N_BITS] / m).astype(np.float32)
     at_sticky, at_one, at_3e = sums[:, N_BITS], sums[:, N_BITS + 1], sums[:, N_BITS + 2]
+    stuck_fraction = ((at_sticky + at_one) / m).astype(np.float32)
+    sticky_excess = ((at_sticky + 1.0) / (at_one + at_3e + 2.0)).astype(np.float32)
+    rms = 0.5 * (p84 - p16)
+    rms_clean = rms.astype(np.float32, copy=True)
+    # the same quantiles without the stuck codes {0, 1, 63}: the noise of a sticky channel
+    # (computed for the channels that look sticky only)
+    cand = np.flatnonzero((sticky_excess > 1.2) & (stuck_fraction > 0.02))
+    if cand.size:
+        sel = np.isin(rows, cand)
+        c_codes, c_rows = codes[sel], rows[sel]
+        c_low = c_codes & 63
+        clean = counts[sel] * ~((c_low == 0) | (c_low == 1) | (c_low == 63))
+        starts = _row_starts(c_rows)
+        c16, c84 = (_quantile_weighted(c_codes, clean, starts, q) for q in (0.16, 0.84))
+        # counted from either end with the full sample's counts: right when the stuck samples
+        # came from the core of the distribution (snap model), where the levels are too wide
+        d16, d84 = (_quantile_weighted(c_codes, clean, starts, q, full=m) for q in (0.16, 0.84))
+        r = np.fmin(0.5 * (c84 - c16), 0.5 * (d84 - d16))
+        rms_clean[cand] = np.where(np.isfinite(r), r, rms[cand])
     return {
         "mean": mean,
         "median": p50,
-        "rms": 0.5 * (p84 - p16),
+        "rms": rms,
+        "rms_clean": rms_clean,
+        "rms_quiet": quiet_rms(adc, rms, stride),
         "ptp": ptp,
-        "stuck_fraction": ((at_sticky + at_one) / m).astype(np.float32),
-        "sticky_excess": ((at_sticky + 1.0) / (at_one + at_3e + 2.0)).astype(np.float32),
+        "stuck_fraction": stuck_fraction,
+        "sticky_excess": sticky_excess,
         "bit_occupancy": occ,
     }
+
+
+def quiet_rms(
+    adc: np.ndarray, rms: np.ndarray, stride: int = 4, blocks: int = 6, above: float = 1.25
+) -> np.ndarray:
+    """``rms``, except on channels above ``above`` x the median RMS: there the median over
+    ``blocks`` stretches of the window of their robust RMS (every ``2 stride``-th tick), when
+    smaller. That is the noise of a channel a long track runs along (its signal fills a good
+    share of the window and widens the whole-window percentiles); ~5 % statistical error."""
+    out = rms.astype(np.float32, copy=True)
+    cand = np.flatnonzero(rms > above * np.median(rms))
+    if cand.size == 0:
+        return out
+    sub = adc[cand, :: 2 * stride]
+    m = sub.shape[1] // blocks
+    rows = sub[:, : m * blocks].reshape(cand.size * blocks, m)
+    p16, p84 = code_quantiles(rows, (0.16, 0.84), stride=1)
+    q = np.median((0.5 * (p84 - p16)).reshape(cand.size, blocks), axis=1)
+    out[cand] = np.fmin(q, out[cand])
+    return out
 
 
 def _row_starts(rows: np.ndarray) -> np.ndarray:
@@ -119,6 +163,29 @@ def _quantile_from_table(
     return (codes[idx] - 0.5 + (target - below) / counts[idx]).astype(np.float32)
 
 
+def _quantile_weighted(
+    codes: np.ndarray, counts: np.ndarray, starts: np.ndarray, q: float, full: float | None = None
+) -> np.ndarray:
+    """Like :func:`_quantile_from_table` for rows of unequal weight (entries of weight 0 left
+    out); NaN for a row of zero weight. With ``full``, the target is ``q x full`` samples from
+    the bottom (``q < 0.5``) or ``(1 - q) x full`` from the top, instead of a share of the row."""
+    cum = np.cumsum(counts)
+    ends = np.append(starts[1:], counts.size) - 1
+    total = cum[ends] - np.where(starts > 0, cum[np.maximum(starts - 1, 0)], 0.0)
+    base = cum[ends] - total
+    if full is None:
+        target = base + q * total
+    elif q < 0.5:
+        target = base + np.minimum(q * full, total)
+    else:
+        target = base + np.maximum(total - (1 - q) * full, 0.0)
+    idx = np.minimum(np.searchsorted(cum, target, side="left"), counts.size - 1)
+    below = cum[idx] - counts[idx]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = codes[idx] - 0.5 + (target - below) / counts[idx]
+    return np.where(total > 0, out, np.nan).astype(np.float32)
+
+
 def combine_stats(per_event: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     """Average per-event statistics over events (``ptp`` takes the maximum)."""
     out = {}
@@ -126,6 +193,16 @@ def combine_stats(per_event: list[dict[str, np.ndarray]]) -> dict[str, np.ndarra
         stack = np.stack([s[key] for s in per_event])
         out[key] = stack.max(axis=0) if key == "ptp" else stack.mean(axis=0)
     return out
+
+
+def noise_rms(stats: dict[str, np.ndarray], sticky: np.ndarray | None = None) -> np.ndarray:
+    """The channel noise figure used to judge channels and boards: the RMS of the quiet part of
+    the window (``rms_quiet``, so that a track along a wire is not noise) and, on sticky
+    channels, without the stuck codes (``rms_clean``)."""
+    rms = stats.get("rms_quiet", stats["rms"])
+    if sticky is not None and "rms_clean" in stats:
+        rms = np.where(sticky, np.fmin(stats["rms_clean"], rms), rms)
+    return rms
 
 
 def find_bad_channels(
@@ -136,24 +213,32 @@ def find_bad_channels(
     sticky_excess: float = 1.8,
     sticky_min_fraction: float = 0.05,
 ) -> dict[str, np.ndarray]:
-    """Dead, noisy and sticky channels from :func:`compute_channel_stats` output.
+    """Dead, sticky and noisy channels from :func:`compute_channel_stats` output, in that order.
 
-    Dead: no variation at all (RMS 0). Noisy: robust RMS above the plane's median + ``noisy_sigma``
-    robust standard deviations (1.4826 MAD over the plane's live channels), or above
-    ``noisy_abs``. Sticky: samples at codes 0x00/0x3F exceed those at the neighbouring codes by
-    ``sticky_excess`` times and make at least ``sticky_min_fraction`` of the samples.
+    Dead: no variation at all (max = min). Sticky: samples at codes 0x00/0x3F exceed those at the
+    neighbouring codes 0x01/0x3E by ``sticky_excess`` times and make at least
+    ``sticky_min_fraction`` of the samples. Noisy: robust RMS above the plane's median +
+    ``noisy_sigma`` robust standard deviations (1.4826 MAD over the plane's live channels, at least
+    5 % of the median), or above ``noisy_abs`` (DETECTOR.md: plane mean + 6 sigma, or > 40 ADC).
+    The RMS judged is :func:`noise_rms`: on a sticky channel without the stuck codes (its sticky
+    excursions are mended by SIG, never a reason to drop it), elsewhere of the quiet part of
+    the window (a track running along a wire is not noise).
 
     Returns
     -------
     dict
         Boolean masks over channels: ``dead``, ``noisy``, ``sticky``.
     """
-    rms = stats["rms"]
     dead = stats["ptp"] == 0
+    sticky = (stats["sticky_excess"] > sticky_excess) & (
+        stats["stuck_fraction"] > sticky_min_fraction
+    )
+    sticky &= ~dead
+    rms = noise_rms(stats, sticky)
     noisy = rms > noisy_abs
     for p in range(3):
         sl = det.plane_slice(p)
-        live = rms[sl][~dead[sl]]
+        live = rms[sl][~dead[sl] & ~sticky[sl]]
         if live.size < 3:
             continue
         centre = np.median(live)
@@ -161,10 +246,6 @@ def find_bad_channels(
         spread = max(spread, 0.05 * centre)
         noisy[sl] |= rms[sl] > centre + noisy_sigma * spread
     noisy &= ~dead
-    sticky = (stats["sticky_excess"] > sticky_excess) & (
-        stats["stuck_fraction"] > sticky_min_fraction
-    )
-    sticky &= ~dead
     return {"dead": dead, "noisy": noisy, "sticky": sticky}
 
 

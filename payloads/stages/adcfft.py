@@ -1,13 +1,21 @@
-"""``dqm-adcfft``: ADC statistics and spectra from one read of the chosen events.
+"""``dqm-adcfft``: ADC statistics, board health and localised lines from one read of the events.
 
 Writes ``adcfft-<job>-<file>.h5`` (kind ``p3s-adcfft/1``): per APA group ``apa_<k>`` with
-per-channel ``mean``, ``median``, ``rms``, ``ptp``, ``stuck_fraction``, ``sticky_excess``,
-``bit_occupancy``, flags ``dead``, ``noisy``, ``sticky``, ``comb`` and ``comb_score``;
-means of ``median``, ``rms`` and ``stuck_fraction`` per ASIC (``*_by_asic``, 160), FEMB
-(``*_by_femb``, 20) and FEMB-plane group (``*_by_group``, 60);
-spectra ``spectrum_femb`` (60 x 3001: group = FEMB x 3 + plane), ``spectrum_plane`` (3 x 3001),
-``spectrum_apa``, ``spectrum_coarse`` (channels x 300, 3.3 kHz bins); ``lines`` (plane,
-freq_hz, amplitude, significance). SIG reads bad channels, sticky channels and lines from it.
+per-channel ``mean``, ``median``, ``rms``, ``rms_clean``, ``rms_quiet``, ``ptp``,
+``stuck_fraction``, ``sticky_excess``, ``bit_occupancy``, flags ``dead``, ``noisy``, ``sticky``,
+``comb`` and ``comb_score`` (attribute ``comb_base_hz``); means of ``median``, ``rms`` and
+``stuck_fraction`` per ASIC (``*_by_asic``, 160), FEMB (``*_by_femb``, 20) and FEMB-plane group
+(``*_by_group``, 60); spectra ``spectrum_femb`` (60 x 3001: group = FEMB x 3 + plane),
+``spectrum_plane`` (3 x 3001), ``spectrum_apa``, ``spectrum_coarse`` (channels x 300, 3.3 kHz
+bins); ``lines`` (plane, freq_hz, amplitude (per channel), significance, plane_amplitude,
+n_channels: single lines, not comb harmonics), ``line_channels`` (line row, channel, amplitude),
+``combs`` (plane, base_hz, n_harmonics); board figures ``femb_pedestal_mean``, ``femb_rms_mean``,
+``femb_dead_fraction`` (20 x 3), ``asic_pedestal_shift``, ``asic_rms_ratio`` (20 x 8 x 3),
+``femb_missing`` (20). SIG reads bad channels, sticky channels, comb and lines from it.
+
+Conditions (``payloads/conditions.py``): ``bad-channels`` (known-bad channels: the ``*_new``
+counts), ``channel-map`` (board of each channel) and ``bands`` (per-plane error bands of the
+ASIC figures); without them the built-in defaults of ``payloads/detector.py`` apply.
 """
 
 from __future__ import annotations
@@ -19,18 +27,29 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from payloads import plots
-from payloads.detector import DEFAULT, PLANES
+from payloads import conditions
+from payloads.detector import DEFAULT, PLANES, Detector
 from payloads.dqm import adc as adcm
+from payloads.dqm import boards as boardm
 from payloads.dqm import fft as fftm
+from payloads.dqm import lines as linem
 from payloads.jobio import Result
 from payloads.rawio import FORMAT_TPC, RawFile, select_events
-from payloads.stages import common
+from payloads.stages import adcfft_products, common
 
 KIND = "p3s-adcfft/1"
 LINE_DTYPE = np.dtype(
-    [("plane", "i4"), ("freq_hz", "f8"), ("amplitude", "f8"), ("significance", "f8")]
+    [
+        ("plane", "i4"),
+        ("freq_hz", "f8"),
+        ("amplitude", "f8"),
+        ("significance", "f8"),
+        ("plane_amplitude", "f8"),
+        ("n_channels", "i4"),
+    ]
 )
+LINE_CHANNEL_DTYPE = np.dtype([("line", "i4"), ("channel", "i4"), ("amplitude", "f4")])
+COMB_DTYPE = np.dtype([("plane", "i4"), ("base_hz", "f8"), ("n_harmonics", "i4")])
 
 
 def build_parser():
@@ -49,6 +68,52 @@ def build_parser():
     return p
 
 
+def analyse_apa(
+    stats: dict[str, np.ndarray],
+    power: np.ndarray,
+    det: Detector,
+    line_threshold: float = 6.0,
+    comb_base_hz: float = 51.4e3,
+    comb_threshold: float = 3.0,
+    bands: dict | None = None,
+) -> dict:
+    """Everything dqm-adcfft derives for one APA from its channel statistics and mean power.
+
+    Returns
+    -------
+    dict
+        ``stats``, ``bad`` masks, ``spectra``, ``lines`` (per plane: single lines, each with
+        the channels and boards carrying it), ``combs`` (per plane), ``coarse``,
+        ``comb_score``, ``comb``, ``comb_base_hz``, ``boards`` (:func:`boards.board_summary`).
+    """
+    freqs = det.freqs()
+    bad = adcm.find_bad_channels(stats, det)
+    excl = bad["dead"] | bad["noisy"]
+    spectra = fftm.average_spectra(power, det, exclude=excl)
+    found = linem.localise_lines(power, spectra, det, exclude=excl, threshold=line_threshold)
+    combs, singles = [], []
+    for p in range(3):
+        c, s_ = linem.find_combs(found[p], freqs[1] - freqs[0])
+        combs.append(c)
+        singles.append(s_)
+    bases = [c["base_hz"] for cs in combs for c in cs]
+    base = float(np.median(bases)) if bases else comb_base_hz
+    score = fftm.comb_score(power, freqs, base_hz=base)
+    comb = (score > comb_threshold) & ~bad["dead"]
+    return {
+        "stats": stats,
+        "bad": bad,
+        "spectra": spectra,
+        "lines": singles,
+        "combs": combs,
+        "coarse": fftm.coarse_spectra(power),
+        "comb_score": score,
+        "comb": comb,
+        "comb_base_hz": base,
+        "boards": boardm.board_summary(stats, bad, det, bands=bands),
+    }
+
+
 def analyse_file(
     raw: RawFile,
     positions: np.ndarray,
@@ -56,21 +121,16 @@ def analyse_file(
     comb_base_hz: float = 51.4e3,
     comb_threshold: float = 3.0,
     workers: int = 1,
+    det: Detector | None = None,
+    bands: dict | None = None,
 ) -> dict[int, dict]:
-    """ADC statistics and spectra of the chosen events, per APA.
-
-    Returns
-    -------
-    dict
-        APA -> ``stats`` (averaged over events), ``bad`` masks, ``spectra``, ``coarse``,
-        ``lines`` (per plane lists), ``comb_score``, ``comb``.
-    """
-    det = raw.det
+    """ADC statistics, spectra, lines and board health of the chosen events, per APA
+    (:func:`analyse_apa` on the statistics averaged over events and the mean power)."""
+    det = det or raw.det
     out: dict[int, dict] = {}
     buf = np.empty((det.n_channels, det.n_ticks), dtype=np.int16)
     work = np.empty((det.n_channels, det.n_ticks), dtype=np.float32)
     pbuf = np.empty((det.n_channels, det.n_freqs), dtype=np.float32)
-    freqs = det.freqs()
     for apa in raw.apas:
         per_event = []
         power_sum = np.zeros((det.n_channels, det.n_freqs), dtype=np.float32)
@@ -79,23 +139,15 @@ def analyse_file(
             per_event.append(adcm.compute_channel_stats(adc))
             power_sum += fftm.compute_power(adc, workers=workers, out=pbuf, work=work)
         power = power_sum / len(positions)
-        stats = adcm.combine_stats(per_event)
-        bad = adcm.find_bad_channels(stats, det)
-        spectra = fftm.average_spectra(power, det, exclude=bad["dead"] | bad["noisy"])
-        lines = [
-            fftm.find_lines(spectra["plane"][p], freqs, threshold=line_threshold) for p in range(3)
-        ]
-        score = fftm.comb_score(power, freqs, base_hz=comb_base_hz)
-        comb = (score > comb_threshold) & ~bad["dead"]
-        out[apa] = {
-            "stats": stats,
-            "bad": bad,
-            "spectra": spectra,
-            "lines": lines,
-            "coarse": fftm.coarse_spectra(power),
-            "comb_score": score,
-            "comb": comb,
-        }
+        out[apa] = analyse_apa(
+            adcm.combine_stats(per_event),
+            power,
+            det,
+            line_threshold,
+            comb_base_hz,
+            comb_threshold,
+            bands,
+        )
     return out
 
 
@@ -125,23 +177,61 @@ def write_output(
                 )
             g.create_dataset("comb", data=res["comb"])
             g.create_dataset("comb_score", data=res["comb_score"])
-            for k, v in res["spectra"].items():
-                g.create_dataset(f"spectrum_{k}", data=v.astype(np.float32))
+            g.attrs["comb_base_hz"] = res["comb_base_hz"]
+            for k in ("femb", "plane", "apa"):
+                g.create_dataset(f"spectrum_{k}", data=res["spectra"][k].astype(np.float32))
             g.create_dataset(
                 "spectrum_coarse", data=res["coarse"].astype(np.float32), compression="lzf"
             )
-            rows = [
-                (p, ln["freq_hz"], ln["amplitude"], ln["significance"])
-                for p in range(3)
-                for ln in res["lines"][p]
-            ]
-            g.create_dataset("lines", data=np.array(rows, dtype=LINE_DTYPE))
+            write_lines(g, res)
+            b = res["boards"]
+            for key in ("pedestal_mean", "rms_mean", "dead_fraction"):
+                g.create_dataset(f"femb_{key}", data=b["femb"][key])
+            for key in ("pedestal_shift", "rms_ratio"):
+                g.create_dataset(f"asic_{key}", data=b["asic"][key])
+            g.create_dataset("femb_missing", data=b["femb_missing"])
 
 
-def add_metrics(result: Result, analysis: dict[int, dict], labels: dict[str, str]) -> None:
-    det = DEFAULT
+def write_lines(g: h5py.Group, res: dict) -> None:
+    """The ``lines``, ``line_channels`` and ``combs`` datasets of one APA group."""
+    rows, chans = [], []
+    for p in range(3):
+        for ln in res["lines"][p]:
+            rows.append(
+                (
+                    p,
+                    ln["freq_hz"],
+                    ln["amplitude"],
+                    ln["significance"],
+                    ln["plane_amplitude"],
+                    len(ln["channels"]),
+                )
+            )
+            chans.extend(
+                (len(rows) - 1, int(c), float(a))
+                for c, a in zip(ln["channels"], ln["channel_amplitudes"], strict=True)
+            )
+    g.create_dataset("lines", data=np.array(rows, dtype=LINE_DTYPE))
+    g.create_dataset("line_channels", data=np.array(chans, dtype=LINE_CHANNEL_DTYPE))
+    combs = [(p, c["base_hz"], len(c["harmonics"])) for p in range(3) for c in res["combs"][p]]
+    g.create_dataset("combs", data=np.array(combs, dtype=COMB_DTYPE))
+
+
+def add_metrics(
+    result: Result,
+    analysis: dict[int, dict],
+    labels: dict[str, str],
+    det: Detector = DEFAULT,
+    known: dict | None = None,
+) -> None:
+    """Plane, board and ASIC metrics (INTERFACES.md section 1; docs/payloads.md says what each
+    measures). ``known`` is the ``bad-channels`` condition (channels beyond it are *new*)."""
+    freqs = det.freqs()
+    lo = (freqs > 1e3) & (freqs < 100e3)
     for apa, res in analysis.items():
-        for row in adcm.summarize_planes(res["stats"], res["bad"], det):
+        bad = res["bad"]
+        kb = conditions.known_bad(known, apa, det.n_channels)
+        for row in adcm.summarize_planes(res["stats"], bad, det):
             lab = dict(labels, apa=apa, plane=row["plane"])
             result.add_metric("adc_pedestal_mean", row["pedestal_mean"], **lab)
             result.add_metric("adc_rms_mean", row["rms_mean"], **lab)
@@ -149,86 +239,54 @@ def add_metrics(result: Result, analysis: dict[int, dict], labels: dict[str, str
             result.add_metric("adc_noisy_channels", row["noisy"], **lab)
             result.add_metric("adc_sticky_channels", row["sticky"], **lab)
             result.add_metric("adc_stuck_fraction_mean", row["stuck_fraction_mean"], **lab)
+            sl = det.plane_slice(row["plane"])
+            new_dead = bad["dead"][sl] & ~kb["any"][sl]
+            new_noisy = bad["noisy"][sl] & ~kb["any"][sl]
+            result.add_metric("adc_dead_channels_new", int(new_dead.sum()), **lab)
+            result.add_metric("adc_noisy_channels_new", int(new_noisy.sum()), **lab)
+        add_board_metrics(result, res["boards"], labels, apa, det)
         for p, name in enumerate(PLANES):
-            lines = res["lines"][p]
+            found = res["lines"][p] + [h for c in res["combs"][p] for h in c["harmonics"]]
             lab = dict(labels, apa=apa, plane=name)
-            result.add_metric("fft_line_count", len(lines), **lab)
+            result.add_metric("fft_line_count", len(res["lines"][p]), **lab)
             result.add_metric(
-                "fft_line_max_amplitude", max((ln["amplitude"] for ln in lines), default=0.0), **lab
+                "fft_line_max_amplitude",
+                max((ln["plane_amplitude"] for ln in found), default=0.0),
+                **dict(lab, scope="plane"),
             )
-            lo = (det.freqs() > 1e3) & (det.freqs() < 100e3)
+            for f in range(det.n_fembs):
+                amp = max((ln["femb_amplitudes"].get(f, 0.0) for ln in found), default=0.0)
+                result.add_metric("fft_line_max_amplitude", amp, **dict(lab, femb=f))
             result.add_metric(
                 "fft_lowfreq_power", float(res["spectra"]["plane"][p][lo].sum()), **lab
             )
         result.add_metric("fft_comb_channels", int(res["comb"].sum()), **dict(labels, apa=apa))
+        result.add_metric("adc_board_faults", len(res["boards"]["faults"]), **dict(labels, apa=apa))
 
 
-def make_products(result: Result, out: Path, stem: str, analysis: dict[int, dict]) -> None:
-    det = DEFAULT
-    freqs = det.freqs()
-    for apa, res in analysis.items():
-        st, bad = res["stats"], res["bad"]
-        planes = {n: st["rms"][det.plane_slice(p)] for p, n in enumerate(PLANES)}
-        peds = {n: st["median"][det.plane_slice(p)] for p, n in enumerate(PLANES)}
-        f = plots.plot_histograms_with_bands(
-            planes,
-            adcm.REFERENCE_RMS,
-            "robust RMS [ADC]",
-            f"APA {apa}: channel noise",
-            out / f"{stem}-apa{apa}-rms.png",
-        )
-        result.add_product(f, "png", f"APA {apa} noise RMS per plane", apa=apa)
-        f = plots.plot_histograms_with_bands(
-            peds,
-            adcm.REFERENCE_PEDESTAL,
-            "pedestal [ADC]",
-            f"APA {apa}: pedestals",
-            out / f"{stem}-apa{apa}-ped.png",
-        )
-        result.add_product(f, "png", f"APA {apa} pedestals per plane", apa=apa)
-        board = np.column_stack(
-            [
-                adcm.aggregate(
-                    st["rms"][det.plane_slice(p)], det.femb[det.plane_slice(p)], det.n_fembs
-                )
-                for p in range(3)
-            ]
-        )
-        f = plots.plot_board_map(
-            board,
-            f"APA {apa}: mean RMS per FEMB and plane",
-            "RMS [ADC]",
-            out / f"{stem}-apa{apa}-boards.png",
-        )
-        result.add_product(f, "png", f"APA {apa} board map (RMS)", apa=apa)
-        f = plots.plot_spectra(
-            freqs,
-            res["spectra"]["plane"],
-            res["lines"],
-            f"APA {apa}: mean spectra",
-            out / f"{stem}-apa{apa}-spectra.png",
-        )
-        result.add_product(f, "png", f"APA {apa} spectra per plane", apa=apa)
-        f = plots.plot_spectrogram(
-            res["coarse"],
-            freqs[-1] / 1e3,
-            f"APA {apa}: channel x frequency",
-            out / f"{stem}-apa{apa}-spectrogram.png",
-        )
-        result.add_product(f, "png", f"APA {apa} channel x frequency", apa=apa)
-        chans = np.arange(det.n_channels)
-        fig = plots.bokeh_channel_values(
-            chans,
-            {
-                "RMS": st["rms"],
-                "dead": np.where(bad["dead"], 0.0, np.nan),
-                "noisy": np.where(bad["noisy"], st["rms"], np.nan),
-            },
-            f"APA {apa}: robust RMS per channel",
-            "RMS [ADC]",
-        )
-        f = plots.save_bokeh(fig, out / f"{stem}-apa{apa}-rms.json")
-        result.add_product(f, "bokeh", f"APA {apa} RMS per channel (interactive)", apa=apa)
+def add_board_metrics(
+    result: Result, b: dict, labels: dict[str, str], apa: int, det: Detector
+) -> None:
+    """Per-FEMB and per-ASIC figures of one APA; figures without a value (NaN: the ASICs of a
+    dead board) are left out here rather than one stderr line each in the stage shell."""
+
+    def add(name: str, value: float, **lab) -> None:
+        if np.isfinite(value):
+            result.add_metric(name, value, **lab)
+
+    for f in range(det.n_fembs):
+        result.add_metric("adc_femb_missing", int(b["femb_missing"][f]), **labels, apa=apa, femb=f)
+        for p, name in enumerate(PLANES):
+            lab = dict(labels, apa=apa, plane=name, femb=f)
+            add("adc_pedestal_mean", b["femb"]["pedestal_mean"][f, p], **lab)
+            add("adc_rms_mean", b["femb"]["rms_mean"][f, p], **lab)
+            add("adc_dead_fraction", b["femb"]["dead_fraction"][f, p], **lab)
+            for a in range(det.asics_per_femb):
+                la = dict(lab, asic=a)
+                add("adc_pedestal_mean", b["asic"]["pedestal_mean"][f, a, p], **la)
+                add("adc_rms_mean", b["asic"]["rms_mean"][f, a, p], **la)
+                add("adc_asic_pedestal_shift", b["asic"]["pedestal_shift"][f, a, p], **la)
+                add("adc_asic_rms_ratio", b["asic"]["rms_ratio"][f, a, p], **la)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -238,11 +296,20 @@ def main(argv: list[str] | None = None) -> int:
         path = common.data_file(job, args)
         frac = common.event_fraction(job, args)
         out = common.output_dir(job, args)
+        det = conditions.detector_with_map(conditions.load_condition(job, "channel-map"), DEFAULT)
+        known = conditions.load_condition(job, "bad-channels")
+        bands = conditions.load_condition(job, "bands")
         t0 = time.perf_counter()
         with RawFile(path, expect=FORMAT_TPC) as raw:
             positions = select_events(raw.n_events, frac)
             analysis = analyse_file(
-                raw, positions, args.line_threshold, args.comb_base_khz * 1e3, args.comb_threshold
+                raw,
+                positions,
+                args.line_threshold,
+                args.comb_base_khz * 1e3,
+                args.comb_threshold,
+                det=det,
+                bands=bands,
             )
             events = raw.event_numbers()[positions]
             labels = common.labels_of(job, raw.attrs)
@@ -252,12 +319,15 @@ def main(argv: list[str] | None = None) -> int:
         dest = out / common.output_name(job, "adcfft", path)
         write_output(dest, path, positions, events, analysis)
         result.add_output(dest)
-        add_metrics(result, analysis, labels)
+        add_metrics(result, analysis, labels, det, known)
         result.add_metric("adcfft_events", len(positions), **labels)
         result.add_metric("adcfft_raw_bytes_read", n_bytes, **labels)
         result.add_metric("adcfft_seconds_per_apa_event", seconds / max(n_apa_events, 1), **labels)
+        stem = common.output_name(job, "adcfft", path, "")
+        adcfft_products.add_tables(result, out, stem, analysis, det)
+        adcfft_products.add_histograms(result, out, stem, analysis, det)
         if not args.no_plots:
-            make_products(result, out, common.output_name(job, "adcfft", path, ""), analysis)
+            adcfft_products.make_plots(result, out, stem, analysis, det)
         print(
             f"dqm-adcfft: {path.name}: {len(positions)} events x {len(analysis)} APAs in "
             f"{seconds:.2f} s, {n_bytes / 1e6:.1f} MB read",

@@ -56,6 +56,7 @@ def channel_info_from_adcfft(path: Path, apa: int) -> dict:
             "bad": g["dead"][()] | g["noisy"][()],
             "sticky": g["sticky"][()],
             "comb": g["comb"][()],
+            "comb_base_hz": float(g.attrs.get("comb_base_hz", 0.0)) or None,
             "lines": {p: lines["freq_hz"][lines["plane"] == p] for p in range(3)},
         }
 
@@ -214,7 +215,9 @@ def main(argv: list[str] | None = None) -> int:
                         bad=ci["bad"],
                         notches=ci["lines"],
                         extra_notches=comb_notches(
-                            ci["comb"], args.comb_base_khz * 1e3, args.comb_max_khz * 1e3
+                            ci["comb"],
+                            ci.get("comb_base_hz") or args.comb_base_khz * 1e3,
+                            args.comb_max_khz * 1e3,
                         ),
                     )
                     busy += time.perf_counter() - t1

@@ -27,11 +27,14 @@ def check_result(result, metric_names):
     for p in result["products"]:
         path = Path(p["path"])
         assert path.is_file() and path.stat().st_size > 0, p
-        assert p["kind"] in ("png", "bokeh")
-        if p["kind"] == "bokeh":
+        assert p["kind"] in ("png", "bokeh", "json")
+        if p["kind"] in ("bokeh", "json"):
             # strict JSON (no NaN/Infinity literals): the pages parse it in the browser
             doc = json.loads(path.read_text(), parse_constant=_refuse)
+        if p["kind"] == "bokeh":
             assert {"target_id", "root_id", "doc"} <= set(doc)
+        if p["kind"] == "json":
+            assert doc["format"] in ("p3s-hist-1", "p3s-badch-1", "p3s-boards-1", "p3s-lines-1")
     for url in result["outputs"]:
         assert url.startswith("file://") and url_to_path(url).is_file()
 
@@ -59,7 +62,7 @@ def test_tpc_chain_runs_through_the_job_contract(run_job, raw_file):
             "adcfft_raw_bytes_read",
         ],
     )
-    assert {p["kind"] for p in r1["products"]} == {"png", "bokeh"}
+    assert {p["kind"] for p in r1["products"]} == {"png", "bokeh", "json"}
     (adc_out,) = r1["outputs"]
     with h5py.File(url_to_path(adc_out)) as h5:
         assert h5.attrs["kind"] == adcfft.KIND and "apa_0/lines" in h5
