@@ -15,9 +15,9 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
-from p3s.conditions.elements import element_key, element_labels
 from p3s.conditions.validation import check_data
 from p3s.dags.models import DataFile
+from p3s.dqm.series import element_key, element_labels
 
 
 def digest_of(value: Any) -> str:
@@ -234,6 +234,17 @@ class ReferenceSet(models.Model):
         """The reference mean of this metric and element, or None."""
         row = self.metric_row(name, labels)
         return row.mean if row else None
+
+    def metric_stats_for(
+        self, name: str, labels: dict[str, Any] | None
+    ) -> tuple[float, float | None] | None:
+        """(mean, standard deviation) of this metric and element, or None when absent; the
+        spread is None when one value made it (a single-run reference has no spread, and
+        the check then uses its own tolerance)."""
+        row = self.metric_row(name, labels)
+        if row is None:
+            return None
+        return row.mean, (row.std if row.n > 1 and row.std > 0 else None)
 
     def metric_row(self, name: str, labels: dict[str, Any] | None) -> ReferenceMetric | None:
         """The reference metric row (mean, std, n) of this metric and element, or None."""

@@ -23,7 +23,6 @@ from django.core.exceptions import FieldError
 from django.db import transaction
 from django.urls import reverse
 
-from p3s.conditions.elements import element_key, element_labels
 from p3s.conditions.models import (
     ReferenceHist,
     ReferenceMetric,
@@ -35,6 +34,7 @@ from p3s.conditions.models import (
 )
 from p3s.dags.models import DagRun, DagTemplate
 from p3s.dqm.models import Metric, Product
+from p3s.dqm.series import element_key, element_labels
 from p3s.exceptions import P3SError
 
 log = logging.getLogger(__name__)
@@ -259,7 +259,7 @@ def signed_off_good(run: int) -> bool | None:
     try:
         from p3s.quality.models import RunSignoff
 
-        latest = RunSignoff.objects.filter(run=run).order_by("-id").first()
+        latest = RunSignoff.objects.filter(run=run).order_by("-signed_at", "-id").first()
     except (ImportError, FieldError):  # no sign-offs here, or not by these field names
         return None
     return latest is not None and str(getattr(latest, "verdict", "")) == "good"
