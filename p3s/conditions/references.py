@@ -31,10 +31,11 @@ from p3s.conditions.models import (
     hist_key,
     hist_labels,
     iso,
+    metric_key,
+    metric_labels,
 )
 from p3s.dags.models import DagRun, DagTemplate
 from p3s.dqm.models import Metric, Product
-from p3s.dqm.series import element_key, element_labels
 from p3s.exceptions import P3SError
 
 log = logging.getLogger(__name__)
@@ -174,9 +175,9 @@ def _snapshot_metrics(dagrun_ids: list[int]) -> list[dict[str, Any]]:
     labels_of: dict[tuple[str, str], dict[str, str]] = {}
     rows = Metric.objects.filter(job__dagrun__in=dagrun_ids).values_list("name", "labels", "value")
     for name, labels, value in rows.iterator():
-        key = (name, element_key(labels))
+        key = (name, metric_key(labels))
         values[key].append(float(value))
-        labels_of[key] = element_labels(labels)
+        labels_of[key] = metric_labels(labels)
     return [
         {
             "name": name,
