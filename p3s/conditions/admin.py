@@ -300,8 +300,11 @@ def _good_signoffs() -> list[int]:
     try:
         from p3s.quality.models import RunSignoff
 
-        runs = RunSignoff.objects.filter(verdict="good").order_by("-id")
-        return list(dict.fromkeys(runs.values_list("run", flat=True)[:50]))[:10]
+        newest: dict[int, str] = {}
+        rows = RunSignoff.objects.order_by("-signed_at", "-id").values_list("run", "verdict")
+        for run, verdict in rows[:200]:
+            newest.setdefault(run, verdict)  # the newest sign-off of a run counts
+        return [run for run, verdict in newest.items() if verdict == "good"][:10]
     except (ImportError, FieldError):  # no sign-offs here, or not by these field names
         return []
 

@@ -15,9 +15,9 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
-from p3s.conditions.elements import element_key, element_labels
 from p3s.conditions.validation import check_data
 from p3s.dags.models import DataFile
+from p3s.dqm.series import element_key, element_labels
 
 
 def digest_of(value: Any) -> str:
@@ -235,17 +235,40 @@ class ReferenceSet(models.Model):
         row = self.metric_row(name, labels)
         return row.mean if row else None
 
+    def metric_stats_for(
+        self, name: str, labels: dict[str, Any] | None
+    ) -> tuple[float, float | None] | None:
+        """(mean, standard deviation) of this metric and element, or None when absent; the
+        spread is None when one value made it (a single-run reference has no spread, and
+        the check then uses its own tolerance)."""
+        row = self.metric_row(name, labels)
+        if row is None:
+            return None
+        return row.mean, (row.std if row.n > 1 and row.std > 0 else None)
+
     def metric_row(self, name: str, labels: dict[str, Any] | None) -> ReferenceMetric | None:
         """The reference metric row (mean, std, n) of this metric and element, or None."""
-        return self._row("metric", name, element_key(labels))
+        return self._row("metric", name, metric_key(labels))
 
 
 HIST_ID_LABELS = frozenset({"hist"})
+#: A reference set belongs to one stream, so ``stream`` is not part of its rows' keys: the
+#: checks name the stream on every element, the payloads' metrics may leave it out.
+SET_LABELS = frozenset({"stream"})
+
+
+def metric_labels(labels: dict[str, Any] | None) -> dict[str, str]:
+    """A reference metric's element labels: the element labels without ``stream``."""
+    return {k: v for k, v in element_labels(labels).items() if k not in SET_LABELS}
+
+
+def metric_key(labels: dict[str, Any] | None) -> str:
+    return element_key(metric_labels(labels))
 
 
 def hist_labels(labels: dict[str, Any] | None) -> dict[str, str]:
-    """A histogram's element labels: the element labels without ``hist`` (its name)."""
-    return {k: v for k, v in element_labels(labels).items() if k not in HIST_ID_LABELS}
+    """A histogram's element labels: without ``hist`` (its name) and ``stream``."""
+    return {k: v for k, v in metric_labels(labels).items() if k not in HIST_ID_LABELS}
 
 
 def hist_key(labels: dict[str, Any] | None) -> str:

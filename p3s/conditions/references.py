@@ -23,7 +23,6 @@ from django.core.exceptions import FieldError
 from django.db import transaction
 from django.urls import reverse
 
-from p3s.conditions.elements import element_key, element_labels
 from p3s.conditions.models import (
     ReferenceHist,
     ReferenceMetric,
@@ -32,6 +31,8 @@ from p3s.conditions.models import (
     hist_key,
     hist_labels,
     iso,
+    metric_key,
+    metric_labels,
 )
 from p3s.dags.models import DagRun, DagTemplate
 from p3s.dqm.models import Metric, Product
@@ -174,9 +175,9 @@ def _snapshot_metrics(dagrun_ids: list[int]) -> list[dict[str, Any]]:
     labels_of: dict[tuple[str, str], dict[str, str]] = {}
     rows = Metric.objects.filter(job__dagrun__in=dagrun_ids).values_list("name", "labels", "value")
     for name, labels, value in rows.iterator():
-        key = (name, element_key(labels))
+        key = (name, metric_key(labels))
         values[key].append(float(value))
-        labels_of[key] = element_labels(labels)
+        labels_of[key] = metric_labels(labels)
     return [
         {
             "name": name,
@@ -259,7 +260,7 @@ def signed_off_good(run: int) -> bool | None:
     try:
         from p3s.quality.models import RunSignoff
 
-        latest = RunSignoff.objects.filter(run=run).order_by("-id").first()
+        latest = RunSignoff.objects.filter(run=run).order_by("-signed_at", "-id").first()
     except (ImportError, FieldError):  # no sign-offs here, or not by these field names
         return None
     return latest is not None and str(getattr(latest, "verdict", "")) == "good"

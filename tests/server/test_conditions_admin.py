@@ -12,6 +12,7 @@ from django.test import Client
 
 from p3s.conditions import references, services
 from p3s.conditions.models import Condition, ReferenceSet
+from p3s.quality.verdict import sign_off
 
 from .conditions_world import World
 
@@ -143,11 +144,11 @@ def test_selected_dag_runs_become_a_reference_through_the_dag_run_action(eddie):
     world.run_file(100, hists=[("adc_rms", U1, [1, 2, 3, 4])])
     world.run_file(101, hists=[("adc_rms", U1, [5, 5, 5, 5])])
     chosen = world.dagruns[1]
-    r = eddie.post(
-        "/admin/dags/dagrun/",
-        {"action": "make_reference_from_dagruns", "_selected_action": [chosen.pk]},
-        follow=True,
-    )
+    action = {"action": "make_reference_from_dagruns", "_selected_action": [chosen.pk]}
+    r = eddie.post("/admin/dags/dagrun/", action, follow=True)
+    assert "not signed off good" in r.content.decode() and ReferenceSet.objects.count() == 0
+    sign_off(101, None, "good", actor="test")
+    r = eddie.post("/admin/dags/dagrun/", action, follow=True)
     assert "made: 1 histograms" in r.content.decode()
     ref = references.current_reference("tpc-dqm", "tpc")
     assert ref.source_dagruns == [chosen.pk] and ref.hist_for("adc_rms", U1)["counts"] == [5] * 4

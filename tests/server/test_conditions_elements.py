@@ -1,8 +1,8 @@
 """A detector element is named by its labels without the context labels (run, subrun, file,
 event, job): the same APA plane in two runs is one element."""
 
-from p3s.conditions.elements import element_key, element_labels
 from p3s.conditions.models import hist_key
+from p3s.dqm.series import element_key, element_labels
 
 
 def test_context_labels_are_not_part_of_an_element():

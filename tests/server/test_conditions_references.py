@@ -6,12 +6,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from p3s.conditions import references
 from p3s.conditions.models import ReferenceSet
 from p3s.dqm.models import Product
+from p3s.quality.verdict import sign_off
 
 from .conditions_world import World
 
@@ -157,6 +158,9 @@ def test_a_run_whose_products_are_gone_is_refused(world):
 
 
 def test_the_command_makes_and_lists_references(world, capsys):
+    with pytest.raises(CommandError, match="not signed off good"):
+        call_command("p3s_reference", "--template", "tpc-dqm", "--run", "100")
+    sign_off(100, None, "good", actor="test")
     call_command("p3s_reference", "--template", "tpc-dqm", "--run", "100", "--valid-days", "7")
     ref = references.current_reference("tpc-dqm", "tpc")
     assert ref.source_runs == [100] and ref.owner == "p3s_reference"
