@@ -39,7 +39,7 @@ def board_metrics(apas=range(6), fault: bool = True) -> list[dict]:
             for f in range(20):
                 board = {**base, "femb": str(f)}
                 out += [{"name": "adc_pedestal_mean", "value": ped, "labels": board},
-                        {"name": "adc_rms_mean", "value": 4.2 + 2.5 * (fault and a == 3 and f == 7), "labels": board}]  # fmt: skip
+                        {"name": "adc_rms_mean", "value": 4.2 + 4.0 * (fault and a == 3 and f == 7), "labels": board}]  # fmt: skip
                 out += [{"name": "adc_asic_rms_ratio", "value": 1.0, "labels": {**board, "asic": str(k)}}
                         for k in range(8)]  # fmt: skip
     return out
@@ -105,8 +105,9 @@ def test_the_tree_grid_verdict_and_freshness_make_fixed_queries_over_a_million_m
     assert count(latest_tree) == 1
     assert count(apa_plane_grid) == 1
     assert apa_plane_grid()["cells"][(3, "u")]["flag"] == "warning"
-    assert count(lambda: run_quality(7000)) <= 4
-    assert count(lambda: run_quality(6500)) <= 4  # a run of the bulk history
+    # results, tallies, sign-offs, alarms and the current reference set: five, whatever the size
+    assert count(lambda: run_quality(7000)) <= 5
+    assert count(lambda: run_quality(6500)) <= 5  # a run of the bulk history
     assert count(freshness) == 2
 
 
