@@ -13,7 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from p3s.accounts.models import ApiToken
-from p3s.conditions.elements import element_key
+from p3s.dqm.series import element_key
 from p3s.conditions.models import ReferenceHist, ReferenceMetric, ReferenceSet, hist_key
 from p3s.dags import flow, spec
 from p3s.dags.models import DagRun, DataFile
