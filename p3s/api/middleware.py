@@ -5,7 +5,9 @@ it is read or spooled: uploads up to ``P3S_MAX_UPLOAD_BYTES`` (plus the form aro
 file), DAG templates up to ``P3S_MAX_DAG_BYTES``, every other API body up to
 ``P3S_MAX_BODY_BYTES``. It also makes every 4xx and 5xx under ``/api/`` JSON, whoever
 produced it (the URL resolver's 404, Django's own 400 for a bad Host or a body too large,
-an unhandled 500, a database that does not answer: 503).
+an unhandled 500, a database that does not answer: 503). A path or query parameter with a
+NUL or another control character is refused (400) before any view can hand it to the
+database, which refuses NUL in every text parameter (found by schemathesis on ``?stream=``).
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import re
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.http import JsonResponse
+
+from p3s.api.limits import BAD_TEXT, excerpt
 
 log = logging.getLogger("p3s.api")
 FORM_SLACK = 64 * 1024  # multipart headers and the small fields around an uploaded file
@@ -44,6 +48,17 @@ def body_limit(path: str) -> int:
     return settings.P3S["MAX_BODY_BYTES"]
 
 
+def _control_in_url(request) -> str:
+    """Why the path or a query parameter is refused (a control character), or ''."""
+    if BAD_TEXT.search(request.path):
+        return "the path contains a control character"
+    for key, values in request.GET.lists():
+        for text in (key, *values):
+            if BAD_TEXT.search(text):
+                return f"query parameter {excerpt(key)} contains a control character"
+    return ""
+
+
 def _is_json(response) -> bool:
     return response.get("Content-Type", "").split(";")[0].strip().endswith("json")
 
@@ -60,6 +75,9 @@ class ApiLimits:
             size = int(declared)
         except ValueError:
             return JsonResponse({"detail": "Content-Length is not a number"}, status=400)
+        refused = _control_in_url(request)
+        if refused:
+            return JsonResponse({"detail": refused}, status=400)
         limit = body_limit(request.path)
         if size > limit:
             response = JsonResponse(
