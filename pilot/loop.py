@@ -537,6 +537,9 @@ class Pilot:
             self._cleanup()
             return EXIT_INVALID_ENV
         self.start_heartbeat()
+        # Idle time counts from when the pilot can claim: validation and registration on a
+        # loaded node (imports of the payload stack) are not idleness.
+        self.idle_since = time.monotonic()
         try:
             return self._loop()
         finally:

@@ -191,16 +191,20 @@ def _compare_profiles(
     )
 
 
-def new_bad_channels(table: dict, known: set[int], planes: dict[str, list[int]]) -> dict[str, dict]:
-    """Dead and noisy channels of a p3s-badch-1 table that are not in the known-bad list.
+def new_bad_channels(
+    table: dict, known: dict[str, set[int]], planes: dict[str, list[int]]
+) -> dict[str, dict]:
+    """Dead and noisy channels of a p3s-badch-1 table that are not known bad with that status.
 
-    Returns plane -> ``{"dead": [...], "noisy": [...]}`` (offline channels within the APA).
+    ``known`` maps a status (dead, noisy) to the channels listed with it. Returns plane ->
+    ``{"dead": [...], "noisy": [...]}`` (offline channels within the APA).
     """
     out = {p: {"dead": [], "noisy": []} for p in planes}
     for status in ("dead", "noisy"):
+        listed = known.get(status, set())
         for ch in table.get(status) or ():
             ch = int(ch)
-            if ch in known:
+            if ch in listed:
                 continue
             for plane, (lo, hi) in planes.items():
                 if lo <= ch < hi:

@@ -59,10 +59,10 @@ class Context:
 
     @cached_property
     def reference(self):
-        return refs.current_reference(self.template, self.stream)
+        return refs.current_reference(self.template, self.stream, self.run)
 
     @cached_property
-    def known_bad(self) -> dict[str, set[int]]:
+    def known_bad(self) -> dict[str, dict[str, set[int]]]:
         return refs.known_bad(self.run)
 
     @cached_property
@@ -152,7 +152,7 @@ def judge_table(
     check: Check, table: dict, element: dict, ctx: Context
 ) -> list[tuple[dict, stat.Outcome]]:
     """Per plane of the table's APA: new dead plus new noisy channels against the bounds."""
-    known = ctx.known_bad.get(str(element.get("apa")), set())
+    known = ctx.known_bad.get(str(element.get("apa")), {})
     out = []
     for plane, new in stat.new_bad_channels(table, known, ctx.planes).items():
         n = len(new["dead"]) + len(new["noisy"])

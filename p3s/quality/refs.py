@@ -31,15 +31,17 @@ class Reference(Protocol):
     def metric_for(self, name: str, labels: dict) -> float | None: ...
 
 
-def current_reference(template: str | None, stream: str) -> Reference | None:
-    """The reference set current for a template and stream, or None."""
+def current_reference(
+    template: str | None, stream: str, run: int | None = None
+) -> Reference | None:
+    """The reference set current for a template and stream (and valid for ``run``), or None."""
     if not template:
         return None
     try:
         from p3s.conditions.references import current_reference as current
     except ImportError:
         return None
-    return current(template, stream)
+    return current(template, stream, run)
 
 
 def condition_data(name: str, run: int | None = None) -> dict[str, Any] | None:
@@ -79,14 +81,19 @@ def planes_of(run: int | None) -> dict[str, list[int]]:
     return data.get("planes") or DEFAULT_PLANES
 
 
-def known_bad(run: int | None) -> dict[str, set[int]]:
-    """APA (as a string) -> offline channels in the known-bad list (``bad-channels``)."""
-    out: dict[str, set[int]] = {}
+def known_bad(run: int | None) -> dict[str, dict[str, set[int]]]:
+    """APA (as a string) -> status -> offline channels in the known-bad list (``bad-channels``).
+
+    A channel is known bad *for a status*: a channel listed as dead that turns noisy is news.
+    """
+    out: dict[str, dict[str, set[int]]] = {}
     for row in (condition_data("bad-channels", run) or {}).get("channels") or ():
         try:
-            out.setdefault(str(row["apa"]), set()).add(int(row["channel"]))
+            apa, channel, status = str(row["apa"]), int(row["channel"]), str(row["status"])
         except (KeyError, TypeError, ValueError):
             log.warning("bad-channels condition: ignoring the malformed row %r", row)
+            continue
+        out.setdefault(apa, {}).setdefault(status, set()).add(channel)
     return out
 
 

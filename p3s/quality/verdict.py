@@ -72,7 +72,7 @@ def run_quality(run: int) -> dict:
         .order_by("-id")
         .first()
     )
-    ref = refs.current_reference(*origin) if origin else None
+    ref = refs.current_reference(*origin, run) if origin else None
     reference = refs.describe(ref)
     notes = []
     if reference and reference["expired"]:

@@ -121,5 +121,5 @@ class StaticReference:
 def install(monkeypatch, reference=None, conditions: dict | None = None) -> None:
     """Make ``reference`` current for every template and stream, and ``conditions`` (name ->
     data) the current conditions."""
-    monkeypatch.setattr(refs, "current_reference", lambda template, stream: reference)
+    monkeypatch.setattr(refs, "current_reference", lambda template, stream, run=None: reference)
     monkeypatch.setattr(refs, "condition_data", lambda name, run=None: (conditions or {}).get(name))

@@ -92,9 +92,11 @@ def test_a_profile_flags_a_new_peak_but_not_a_peak_moved_by_one_bin_or_a_changed
     assert out.p_value is None
 
 
-def test_new_bad_channels_are_those_beyond_the_known_list_by_plane():
+def test_new_bad_channels_are_those_beyond_the_known_list_by_plane_and_status():
     planes = {"u": [0, 800], "v": [800, 1600], "x": [1600, 2560]}
-    table = {"dead": [5, 900, 2000], "noisy": [1700, 12]}
-    new = stat.new_bad_channels(table, known={5, 1700}, planes=planes)
-    assert new == {"u": {"dead": [], "noisy": [12]}, "v": {"dead": [900], "noisy": []},
+    table = {"dead": [5, 900, 2000], "noisy": [1700, 12, 7]}
+    # 7 is known dead but now noisy: a change of state is news; 1700 known noisy, still noisy.
+    known = {"dead": {5, 7}, "noisy": {1700}, "sticky": {12}}
+    new = stat.new_bad_channels(table, known=known, planes=planes)
+    assert new == {"u": {"dead": [], "noisy": [12, 7]}, "v": {"dead": [900], "noisy": []},
                    "x": {"dead": [2000], "noisy": []}}  # fmt: skip
