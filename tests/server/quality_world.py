@@ -1,11 +1,11 @@
 """Helpers of the quality tests: TPC files and jobs, results posted through the real intake
 (record_metrics, store_product: the listeners run), and a reference set and conditions.
 
-Until the conditions app is merged the reference and conditions are installed with
-``monkeypatch`` on :mod:`p3s.quality.refs` (its two doors: ``current_reference`` and
-``condition_data``); :class:`StaticReference` has the interface of
-``p3s.conditions.models.ReferenceSet`` (INTERFACES.md section 5). Point ``install`` at
-``p3s.conditions.references.make_reference`` once that app is in.
+The reference is real where it matters (:func:`real_reference`: the reference run posted
+through the intake, the set made by ``make_reference``, the known-bad lists condition versions
+valid for their runs). :class:`StaticReference` and :func:`install` (a ``monkeypatch`` on the
+two doors of :mod:`p3s.quality.refs`) remain for unit tests of the evaluator that need a
+reference the database could not hold (an expired one, a hand-made histogram).
 """
 
 from __future__ import annotations
@@ -83,6 +83,28 @@ def post_apa(job: Job, apa: int, products) -> None:
     for labels, hist in hists:
         post_hist(job, labels, hist)
     post_table(job, apa, table)
+
+
+def real_reference(ref_run: int, per_apa: dict, known_bad: dict[int, dict]):
+    """Make ``ref_run`` (``per_apa``: APA -> its products) the tpc-dqm reference the way an
+    expert does, and the known-bad list of each run in ``known_bad`` a condition version valid
+    for that run only. The reference run's own results are then forgotten, so that the tests
+    count only the runs they judge."""
+    from p3s.conditions import services
+    from p3s.conditions.references import make_reference
+    from p3s.quality.models import CheckResult, LatestResult, RunTally
+
+    job = new_job(ref_run)
+    for apa, products in per_apa.items():
+        post_apa(job, apa, products)
+    reference = make_reference("tpc-dqm", "tpc", runs=[ref_run], owner="test")
+    for model in (CheckResult, RunTally, LatestResult):
+        model.objects.all().delete()
+    for run, data in known_bad.items():
+        services.new_version(
+            "bad-channels", data, owner="test", valid_from_run=run, valid_to_run=run
+        )
+    return reference
 
 
 def _key(labels: dict) -> str:

@@ -12,21 +12,20 @@ from p3s.quality.models import CheckResult
 from p3s.quality.tree import apa_plane_grid
 
 from . import quality_data as qd
-from .quality_world import StaticReference, install, media, new_job, post_apa, tpc_template  # noqa: F401
+from .quality_world import media, new_job, post_apa, real_reference, tpc_template  # noqa: F401
 
 REF_RUN, RUN = 100, 101
 APAS = (0, 1)
 
 
 @pytest.fixture
-def judged(db, monkeypatch):
-    """judged(fault) -> {(check, element_key): flag} of the non-good results of run 101."""
+def judged(db):
+    """judged(fault) -> {(check, element_key): flag} of the non-good results of run 101,
+    against a reference made from run 100 by make_reference and the shipped conditions."""
     load_checks()
     tpc_template()
-    reference = StaticReference.of(
-        REF_RUN, {a: qd.products(REF_RUN, a, tracks=False) for a in APAS}
-    )
-    install(monkeypatch, reference, {"bad-channels": qd.known_bad_of(RUN, APAS)})
+    per_apa = {a: qd.products(REF_RUN, a, tracks=False) for a in APAS}
+    real_reference(REF_RUN, per_apa, {RUN: qd.known_bad_of(RUN, APAS)})
 
     def judge(fault: qd.Fault) -> dict:
         job = new_job(RUN)
