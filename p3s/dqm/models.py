@@ -71,6 +71,8 @@ class Metric(models.Model):
         indexes = [
             # front strip charts: one metric over time.
             models.Index(fields=["name", "data_ts"], name="metric_name_ts"),
+            # front compare page (views.quality): the metrics of one run.
+            models.Index(fields=["run", "name"], name="metric_run_name"),
             # dqm.retention: metrics by arrival time.
             models.Index(fields=["created"], name="metric_created"),
         ]
