@@ -113,8 +113,9 @@ def judge_metric(check: Check, value: float, element: dict, ctx: Context) -> sta
         if ctx.reference is None:
             return stat.undefined("no current reference", value)
         ref, sigma = refs.metric_stats(ctx.reference, check.metric, element)
-        if sigma is None and ref is not None:
-            sigma = p.get("sigma") or abs(ref) * p.get("rel_sigma", stat.REL_SIGMA)
+        if ref is not None:  # the reference's spread, never below the systematic floor
+            floor = p.get("sigma") or abs(ref) * p.get("rel_sigma", stat.REL_SIGMA)
+            sigma = max(sigma or 0.0, floor)
         return stat.judge_pull(
             value,
             ref,
@@ -142,7 +143,16 @@ def judge_hist(check: Check, hist: dict, element: dict, ctx: Context) -> stat.Ou
     ref = ctx.reference.hist_for(check.metric, labels)
     if ref is None:
         return stat.undefined("no reference histogram for this element")
-    keys = ("p_warning", "p_error", "tolerance", "ratio_warning", "ratio_error", "floor", "shift")
+    keys = (
+        "p_warning",
+        "p_error",
+        "tolerance",
+        "ratio_warning",
+        "ratio_error",
+        "floor",
+        "shift",
+        "drift",
+    )
     return stat.compare_hists(
         hist, ref, **{k: v for k, v in (check.params or {}).items() if k in keys}
     )

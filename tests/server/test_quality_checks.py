@@ -100,3 +100,48 @@ def test_new_bad_channels_are_those_beyond_the_known_list_by_plane_and_status():
     new = stat.new_bad_channels(table, known=known, planes=planes)
     assert new == {"u": {"dead": [], "noisy": [12, 7]}, "v": {"dead": [900], "noisy": []},
                    "x": {"dead": [2000], "noisy": []}}  # fmt: skip
+
+
+def noise_hist(rng, scale: float, n: int = 2560, width: float = 0.2) -> dict:
+    """Channel noise RMS of a plane of alike channels: mean 4 ADC x ``scale``, spread
+    ``width`` (the demo's planes are this narrow: a 5 % move is a KS distance of 0.33)."""
+    values = scale * rng.normal(4.0, width, n)
+    counts, edges = np.histogram(values, bins=200, range=(0, 20))
+    return {"format": "p3s-hist-1", "edges": list(edges), "counts": list(counts.astype(float))}
+
+
+@pytest.mark.parametrize("seed", [1, 7, 23])
+def test_a_drift_within_tolerance_is_no_shape_change_but_a_noise_rise_is(seed):
+    rng = np.random.default_rng(seed)
+    ref = noise_hist(rng, 1.0)
+    drifted = noise_hist(rng, 1.05)  # a healthy run-to-run move of the noise level
+    assert stat.compare_hists(drifted, ref, tolerance=0.3).flag == "bad"  # location alone
+    out = stat.compare_hists(drifted, ref, tolerance=0.3, drift=0.07)
+    assert out.flag == "good" and out.value < 0.1
+    risen = noise_hist(rng, 1.4)  # a noise rise far beyond any drift
+    out = stat.compare_hists(risen, ref, tolerance=0.3, drift=0.07)
+    assert out.flag == "bad" and out.value > 0.5
+
+
+def test_a_reference_spread_from_few_events_is_floored_by_the_run_to_run_tolerance():
+    """The pull of a reference_metric check uses max(reference spread, rel_sigma x value)."""
+    from types import SimpleNamespace
+
+    from p3s.quality import evaluate, refs
+    from p3s.quality.models import CheckKind
+
+    class Ref:
+        def metric_stats_for(self, name, labels):
+            return 5.25, 0.03  # a tight event-to-event spread of the reference run
+
+    check = SimpleNamespace(
+        kind=CheckKind.REFERENCE_METRIC,
+        metric="adc_rms_mean",
+        params={"rel_sigma": 0.05, "pull_warning": 3, "pull_error": 5},
+        warning_low=None, warning_high=None, error_low=None, error_high=None,
+    )  # fmt: skip
+    ctx = SimpleNamespace(reference=Ref())
+    assert refs.metric_stats(Ref(), "adc_rms_mean", {}) == (5.25, 0.03)
+    assert evaluate.judge_metric(check, 4.99, {}, ctx).flag == "good"  # 5 % lower: a drift
+    out = evaluate.judge_metric(check, 7.35, {}, ctx)  # 40 % higher: a noise rise
+    assert out.flag == "bad" and out.statistic == pytest.approx(8.0)
