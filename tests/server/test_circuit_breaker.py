@@ -34,18 +34,41 @@ def stage() -> StageSettings:
     return StageSettings.objects.get(template__name="brittle", stage="only")
 
 
-def test_more_than_ten_failures_outnumbering_successes_pause_the_stage(
-    make_dag, announce, pilot_record
-):
+def judged_stage(make_dag, announce, pilot_record, finished: int, failed: int, extra: int = 0):
+    """A brittle stage after ``finished`` successes then ``failed`` failures (``extra`` jobs
+    left waiting); returns its settings and the pilot."""
     make_dag(ONE)
-    for _ in range(13):
+    for _ in range(finished + failed + extra):
         announce(stream="brittle")
     pilot = pilot_record()
-    for _ in range(10):
-        run_one(pilot, "failed")
-    assert not stage().paused  # 10 is not more than 10
-    run_one(pilot, "failed")
-    st = stage()
+    for state, n in (("finished", finished), ("failed", failed)):
+        for _ in range(n):
+            run_one(pilot, state)
+    return stage(), pilot
+
+
+@pytest.mark.parametrize(
+    "finished,failed,breaker,paused",
+    [
+        (0, 10, None, False),  # 10 is not more than 10
+        (0, 11, None, True),
+        (12, 11, None, False),  # failures that do not outnumber successes
+        (0, 12, 0, False),  # the breaker switched off
+    ],
+)
+def test_the_breaker_pauses_a_stage_only_when_more_than_ten_failures_outnumber_successes(
+    make_dag, announce, pilot_record, settings, finished, failed, breaker, paused
+):
+    if breaker is not None:
+        settings.P3S = {**settings.P3S, "BREAKER_FAILURES": breaker}
+    st, _ = judged_stage(make_dag, announce, pilot_record, finished, failed)
+    assert st.paused is paused
+
+
+def test_a_paused_stage_says_why_and_hands_out_none_of_its_waiting_jobs(
+    make_dag, announce, pilot_record
+):
+    st, pilot = judged_stage(make_dag, announce, pilot_record, 0, 11, extra=2)
     assert st.paused and "11 failures against 0 successes" in st.paused_reason
     assert "bad file" in st.paused_reason
     event = TemplateEvent.objects.get(action="stage-paused")
@@ -57,12 +80,7 @@ def test_more_than_ten_failures_outnumbering_successes_pause_the_stage(
 def test_an_operator_resumes_a_paused_stage_and_its_jobs_flow_again(
     make_dag, announce, pilot_record, operator, expert
 ):
-    make_dag(ONE)
-    for _ in range(12):
-        announce(stream="brittle")
-    pilot = pilot_record()
-    for _ in range(11):
-        run_one(pilot, "failed")
+    _, pilot = judged_stage(make_dag, announce, pilot_record, 0, 11, extra=1)
     shown = operator.get("/api/v1/dags/brittle/").json()
     assert "11 failures" in shown["paused"]["only"]
     r = operator.post("/api/v1/dags/brittle/resume/", {"stages": ["only"]}, format="json")
@@ -72,31 +90,6 @@ def test_an_operator_resumes_a_paused_stage_and_its_jobs_flow_again(
     assert TemplateEvent.objects.filter(action="stage-resumed").count() == 1
     assert claim_next(pilot.pk, ["default"]) is not None
     assert operator.get("/api/v1/dags/brittle/").json()["paused"] == {}
-
-
-def test_failures_that_do_not_outnumber_successes_leave_the_stage_running(
-    make_dag, announce, pilot_record
-):
-    make_dag(ONE)
-    for _ in range(23):
-        announce(stream="brittle")
-    pilot = pilot_record()
-    for _ in range(12):
-        run_one(pilot, "finished")
-    for _ in range(11):
-        run_one(pilot, "failed")
-    assert not stage().paused
-
-
-def test_the_breaker_can_be_switched_off(make_dag, announce, pilot_record, settings):
-    settings.P3S = {**settings.P3S, "BREAKER_FAILURES": 0}
-    make_dag(ONE)
-    for _ in range(12):
-        announce(stream="brittle")
-    pilot = pilot_record()
-    for _ in range(12):
-        run_one(pilot, "failed")
-    assert not stage().paused
 
 
 def test_a_payload_that_refused_its_input_is_not_retried_but_a_crash_is(
