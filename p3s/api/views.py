@@ -28,7 +28,7 @@ from p3s.api.filters import UTCDateTimeFilter
 from p3s.api.health import HealthView
 from p3s.api.parsers import PlainYAMLParser, SafeJSONParser, TextYAMLParser, YAMLParser
 from p3s.conditions.services import condition_urls
-from p3s.dags import flow, spec
+from p3s.dags import flow, history, spec
 from p3s.dags.models import DagRun, DagTemplate, DataFile
 from p3s.dqm import services as dqm
 from p3s.dqm.services import BadProduct
@@ -410,7 +410,7 @@ def _template_out(template: DagTemplate) -> dict:
         "paused": {st.stage: st.paused_reason for st in template.stage_settings.all() if st.paused},
         "updated": template.updated,
         "spec": dag.to_dict(),
-        "yaml": spec.dump_yaml(dag),
+        "yaml": history.current_source(template),  # the text as sent, comments kept
     }
 
 
