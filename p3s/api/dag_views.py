@@ -242,3 +242,64 @@ urlpatterns = [
         ("reprocess", ReprocessView),
     )
 ]
+
+
+# -- the schema of the DAG template endpoints (p3s.api.views.DagViewSet) --------------------
+
+
+class DagTemplateOut(serializers.Serializer):
+    name = serializers.CharField()
+    version = serializers.IntegerField(help_text="the current version number")
+    enabled = serializers.BooleanField()
+    paused = serializers.DictField(
+        child=serializers.CharField(), help_text="stage -> why the circuit breaker paused it"
+    )
+    updated = serializers.DateTimeField()
+    spec = serializers.JSONField(help_text="the template: name, trigger, policy, stages")
+    yaml = serializers.CharField(help_text="the template's YAML as saved (comments kept)")
+
+
+class DagTemplateSaved(DagTemplateOut):
+    new_version = serializers.BooleanField(help_text="whether the graph changed")
+
+
+class DagTemplateIn(serializers.Serializer):
+    """A template as JSON, or the same as YAML (Content-Type application/yaml)."""
+
+    name = serializers.RegexField(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+    description = serializers.CharField(required=False)
+    enabled = serializers.BooleanField(required=False)
+    trigger = serializers.JSONField(help_text="{stream, pattern}")
+    policy = serializers.JSONField(required=False, help_text="{max_age, max_waiting}")
+    stages = serializers.JSONField(
+        help_text="stage -> {payload, args, queue, parents, priority, timeout, max_attempts, "
+        "prescale, event_fraction}"
+    )
+
+
+def describe_dag_viewset(viewset) -> None:
+    """Request and response schemas of the DAG template endpoints (issue 14)."""
+    from drf_spectacular.utils import extend_schema_view
+
+    fmt = OpenApiParameter(
+        "format", str, enum=["json", "yaml"], description="yaml: the YAML text as saved"
+    )
+    extend_schema_view(
+        list=extend_schema(
+            summary="DAG templates", parameters=[fmt], responses={200: DagTemplateOut(many=True)}
+        ),
+        retrieve=extend_schema(
+            summary="one DAG template", parameters=[fmt], responses={200: DagTemplateOut}
+        ),
+        create=extend_schema(
+            summary="create or update a template (YAML or JSON)",
+            request=DagTemplateIn,
+            responses={201: DagTemplateSaved, 200: DagTemplateSaved},
+        ),
+        update=extend_schema(
+            summary="replace a template (YAML or JSON)",
+            request=DagTemplateIn,
+            responses={200: DagTemplateSaved, 201: DagTemplateSaved},
+        ),
+        resume=extend_schema(summary="resume stages the circuit breaker paused"),
+    )(viewset)

@@ -4,6 +4,8 @@ from p3s.api import dag_views, dqm_views, views
 from p3s.conditions import api as conditions_api
 from p3s.quality import api as quality_api
 
+dag_views.describe_dag_viewset(views.DagViewSet)
+
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
 router.register("files", views.FileViewSet, basename="file")
