@@ -4,7 +4,7 @@ in one click, and reprocessing of a file or run (a mixin of DagTemplateAdmin).""
 
 from __future__ import annotations
 
-from django.contrib import messages
+from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect
@@ -17,7 +17,9 @@ from p3s.exceptions import InvalidDag
 from p3s.front.adminkit import actor
 
 
-class SafeChangesMixin:
+class SafeChangesMixin(admin.ModelAdmin):
+    """Mixed in before ExpertAdmin, whose permissions it uses."""
+
     def safe_urls(self):
         prefix = f"{self.opts.app_label}_{self.opts.model_name}"
         wrap = self.admin_site.admin_view
