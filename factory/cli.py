@@ -53,8 +53,17 @@ def build_parser() -> argparse.ArgumentParser:
         "the batch system and submit (or trim) pilots. Cron-safe.",
     )
     a = p.add_argument
-    a("--backend", choices=NAMES, help="batch system")
-    a("--target", type=int, metavar="N", help="maximum pilots alive per queue")
+    a(
+        "--backend",
+        choices=NAMES,
+        help="REQUIRED (here or in --config FILE): batch system",
+    )
+    a(
+        "--target",
+        type=int,
+        metavar="N",
+        help="REQUIRED (here or in --config FILE): maximum pilots alive per queue",
+    )
     a(
         "--queue",
         action="append",

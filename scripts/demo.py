@@ -47,20 +47,37 @@ def manage(env, *args: str) -> str:
     return out.stdout.strip()
 
 
-def ensure_person(env) -> tuple[str, str]:
-    """An expert account to log in to the pages with; its password is kept in var/."""
-    pw_file = VAR / "demo-password"
+def ensure_person(env, name: str = "demo", operator: bool = False) -> tuple[str, str]:
+    """An account to log in to the pages with (the expert ``demo``, or the operator
+    ``demo-operator``: what a shifter sees); its password is kept in var/."""
+    pw_file = VAR / ("demo-password" if name == "demo" else f"{name}-password")
     if not pw_file.exists():
         pw_file.write_text(secrets.token_urlsafe(12))
         os.chmod(pw_file, 0o600)
     password = pw_file.read_text().strip()
+    role = (
+        "from django.contrib.auth.models import Group; "
+        "u.groups.add(Group.objects.get_or_create(name='operator')[0]); "
+        if operator
+        else "u.is_staff = True; u.is_superuser = True; "
+    )
     code = (
         "from django.contrib.auth import get_user_model; U = get_user_model(); "
-        "u, _ = U.objects.get_or_create(username='demo'); u.is_staff = True; u.is_superuser = True; "
+        f"u, _ = U.objects.get_or_create(username={name!r}); {role}"
         f"u.set_password({password!r}); u.save()"
     )
     manage(env, "shell", "-c", code)
-    return "demo", password
+    return name, password
+
+
+def next_run(env) -> int:
+    """A run number no file has yet: each demo start takes fresh runs (the good one and the
+    faulty one after it), so runs never collect copies of the same subruns."""
+    code = (
+        "from django.db.models import Max; from p3s.dags.models import DataFile; "
+        "print(DataFile.objects.aggregate(m=Max('run'))['m'] or 0)"
+    )
+    return int(manage(env, "shell", "-c", code).splitlines()[-1]) + 1
 
 
 class Stop(Exception):  # noqa: N818 - a request, like KeyboardInterrupt
@@ -114,7 +131,12 @@ def main() -> int:
     parser.add_argument(
         "--timeout", type=float, default=900, help="with --exit-when-done: give up after this"
     )
-    parser.add_argument("--run", type=int, default=1, help="run number of the good files")
+    parser.add_argument(
+        "--run",
+        type=int,
+        default=None,
+        help="run number of the good files (default: the next run no file has yet)",
+    )
     parser.add_argument(
         "--fault",
         action=argparse.BooleanOptionalAction,
@@ -149,6 +171,10 @@ def main() -> int:
     manage(env, "migrate", "-v0")
     say(manage(env, "p3s_load_dags").replace("\n", "; "))
     user, password = ensure_person(env)
+    op_user, op_password = ensure_person(env, "demo-operator", operator=True)
+    if args.run is None:
+        args.run = next_run(env)
+    say(f"run {args.run}" + (f" (and run {args.run + 1} with the fault)" if args.fault else ""))
     tokens = VAR / "demo"
     tokens.mkdir(exist_ok=True)
     daq_token = manage(env, "p3s_token", "--role", "daq", "demo-daq")
@@ -221,6 +247,10 @@ def main() -> int:
         say(
             f"dashboard: {url}/   (log in as {user!r}, password in {VAR / 'demo-password'}: {password})"
         )
+        say(
+            f"           as a shifter: {op_user!r}, password in "
+            f"{VAR / (op_user + '-password')}: {op_password}   failures: {url}/failures/"
+        )
         say(f"products:  {url}/products/    strip charts: {url}/charts/    alarms: {url}/alarms/")
         say(f"API docs:  {url}/api/docs/    Prometheus: {url}/metrics    admin: {url}/admin/")
         ok = watch(url, op_token, announced, args)
@@ -280,9 +310,9 @@ def announce_files(args, env, url: str, daq_token: str) -> list[str]:
             json={
                 "url": u,
                 "stream": "diag",
-                "run": 1,
+                "run": args.run,
                 "subrun": i,
-                "timestamp": datetime.now(UTC).isoformat(),
+                "timestamp": (datetime.now(UTC) - timedelta(seconds=args.files - i)).isoformat(),
             },
         )
         r.raise_for_status()

@@ -9,6 +9,8 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.permissions import AllowAny
 from rest_framework.views import APIView
 
+from p3s.api.schema_docs import Health
+
 
 class HealthView(APIView):
     """``/healthz``: 200 when the database answers. ``/healthz?deep=1`` also checks that the
@@ -19,7 +21,7 @@ class HealthView(APIView):
 
     @extend_schema(
         responses={
-            200: OpenApiResponse(description="ok"),
+            200: Health,
             503: OpenApiResponse(description="database down, or (deep) the sweeper is late"),
         }
     )

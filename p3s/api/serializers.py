@@ -304,9 +304,10 @@ def attempt_field():
 
 def key_field():
     return serializers.RegexField(
-        KEY_RE,
+        KEY_RE.replace("{1,64}", "{0,64}"),  # "" (the default): no key
         required=False,
         default="",
+        allow_blank=True,  # "" is the default: no key (and the schema's default stays valid)
         help_text="client idempotency key (or the Idempotency-Key header): a retry with the same key stores nothing twice",
     )
 

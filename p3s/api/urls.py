@@ -1,8 +1,10 @@
 from rest_framework.routers import DefaultRouter
 
-from p3s.api import dqm_views, views
+from p3s.api import dag_views, dqm_views, views
 from p3s.conditions import api as conditions_api
 from p3s.quality import api as quality_api
+
+dag_views.describe_dag_viewset(views.DagViewSet)
 
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
@@ -15,4 +17,6 @@ router.register("alarms", dqm_views.AlarmViewSet, basename="alarm")
 router.register("products", dqm_views.ProductViewSet, basename="product")
 router.register("metrics", dqm_views.MetricViewSet, basename="metric")
 
-urlpatterns = router.urls + conditions_api.urlpatterns + quality_api.urlpatterns
+urlpatterns = (
+    dag_views.urlpatterns + router.urls + conditions_api.urlpatterns + quality_api.urlpatterns
+)

@@ -10,25 +10,28 @@ from pathlib import Path
 import django_filters
 from django.conf import settings
 from django.db.models import Count, Max
-from django.http import Http404, HttpResponse
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from p3s.accounts import roles
 from p3s.accounts.models import ApiToken
+from p3s.api import schema_docs as sd
 from p3s.api import serializers as s
 from p3s.api.filters import UTCDateTimeFilter
 from p3s.api.health import HealthView
 from p3s.api.parsers import PlainYAMLParser, SafeJSONParser, TextYAMLParser, YAMLParser
+from p3s.api.renderers import YAMLRenderer
 from p3s.conditions.services import condition_urls
-from p3s.dags import flow, spec
+from p3s.dags import flow, history, spec
 from p3s.dags.models import DagRun, DagTemplate, DataFile
 from p3s.dqm import services as dqm
 from p3s.dqm.services import BadProduct
@@ -158,7 +161,7 @@ class PilotViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
 
     @extend_schema(
         request=s.PilotRegisterSerializer,
-        responses={201: OpenApiResponse(description="id, key, heartbeat_interval")},
+        responses={201: sd.PilotRegistered},
     )
     def create(self, request):
         ser = s.PilotRegisterSerializer(data=request.data)
@@ -175,7 +178,9 @@ class PilotViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         )
 
     @extend_schema(
-        request=s.HeartbeatSerializer, responses={200: OpenApiResponse(description="command")}
+        request=s.HeartbeatSerializer,
+        responses={200: sd.HeartbeatAnswer},
+        parameters=[sd.PILOT_KEY],
     )
     @action(detail=True, methods=["post"])
     def heartbeat(self, request, pk=None):
@@ -187,7 +192,8 @@ class PilotViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
 
     @extend_schema(
         request=s.ClaimSerializer,
-        responses={200: OpenApiResponse(description="the job"), 204: None},
+        responses={200: sd.ClaimedJob, 204: None},
+        parameters=[sd.PILOT_KEY],
     )
     @action(detail=True, methods=["post"])
     def claim(self, request, pk=None):
@@ -215,7 +221,9 @@ class PilotViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
                 return Response(status=204)
             wakeup.wait_for_change(seen, deadline - now)
 
-    @extend_schema(request=s.ExitSerializer, responses={200: s.PilotSerializer})
+    @extend_schema(
+        request=s.ExitSerializer, responses={200: s.PilotSerializer}, parameters=[sd.PILOT_KEY]
+    )
     @action(detail=True, methods=["post"])
     def exit(self, request, pk=None):
         pilot = self._me(request, pk)
@@ -266,7 +274,11 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         job = get_object_or_404(Job.objects.select_related("dagrun__file", "settings"), pk=pk)
         return job, pilot
 
-    @extend_schema(request=s.ReportSerializer, responses={200: s.ReportAnswerSerializer})
+    @extend_schema(
+        request=s.ReportSerializer,
+        responses={200: s.ReportAnswerSerializer},
+        parameters=[sd.PILOT_KEY],
+    )
     @action(detail=True, methods=["post"])
     def report(self, request, pk=None):
         pilot = pilots.by_key(_token(request), _pilot_key(request))
@@ -295,7 +307,11 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
             raise ValidationError({"key": ["1 to 64 letters, digits or _.:-"]})
         return key
 
-    @extend_schema(request=s.ProductUploadSerializer, responses={201: s.ProductSerializer})
+    @extend_schema(
+        request=s.ProductUploadSerializer,
+        responses={201: s.ProductSerializer},
+        parameters=[sd.PILOT_KEY],
+    )
     @action(detail=True, methods=["post"], parser_classes=[MultiPartParser, FormParser])
     def products(self, request, pk=None):
         job, pilot = self._my_job(request, pk)
@@ -321,7 +337,9 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         return Response(s.ProductSerializer(product).data, status=200 if product.replayed else 201)
 
     @extend_schema(
-        request=s.MetricsSerializer, responses={201: OpenApiResponse(description="count")}
+        request=s.MetricsSerializer,
+        responses={201: sd.MetricsStored, 200: sd.MetricsStored},
+        parameters=[sd.PILOT_KEY],
     )
     @action(detail=True, methods=["post"])
     def metrics(self, request, pk=None):
@@ -384,6 +402,8 @@ class DagRunFilter(django_filters.FilterSet):
 
 
 class DagRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """DAG runs: one template on one file, its state and its version (operators read)."""
+
     lookup_value_regex = r"[0-9]+"  # ids are numbers: anything else is a 404 at routing
     queryset = DagRun.objects.select_related("template", "version", "file")
     filterset_class = DagRunFilter
@@ -410,7 +430,7 @@ def _template_out(template: DagTemplate) -> dict:
         "paused": {st.stage: st.paused_reason for st in template.stage_settings.all() if st.paused},
         "updated": template.updated,
         "spec": dag.to_dict(),
-        "yaml": spec.dump_yaml(dag),
+        "yaml": history.current_source(template),  # the text as sent, comments kept
     }
 
 
@@ -419,6 +439,7 @@ class DagViewSet(viewsets.ViewSet):
 
     permission_classes = [roles.ReadOperatorWriteExpert]
     parser_classes = [SafeJSONParser, YAMLParser, TextYAMLParser, PlainYAMLParser]
+    renderer_classes = [*api_settings.DEFAULT_RENDERER_CLASSES, YAMLRenderer]
     lookup_field = "name"
     lookup_value_regex = r"[a-z0-9][a-z0-9_-]{0,63}"
 
@@ -428,16 +449,15 @@ class DagViewSet(viewsets.ViewSet):
         )
 
     def list(self, request):
-        return Response(
-            [_template_out(t) for t in self._templates().filter(current_version__isnull=False)]
-        )
+        templates = self._templates().filter(current_version__isnull=False)
+        if request.accepted_renderer.format == "yaml":  # one document per template
+            return Response("".join("---\n" + history.current_source(t) for t in templates))
+        return Response([_template_out(t) for t in templates])
 
     def retrieve(self, request, name=None):
         template = get_object_or_404(self._templates(), name=name, current_version__isnull=False)
-        if request.query_params.get("format") == "yaml":
-            return HttpResponse(
-                spec.dump_yaml(flow.spec_of(template)), content_type="application/yaml"
-            )
+        if request.accepted_renderer.format == "yaml":
+            return Response(history.current_source(template))
         return Response(_template_out(template))
 
     def _parse(self, request) -> tuple[spec.DagSpec, str]:
@@ -463,7 +483,7 @@ class DagViewSet(viewsets.ViewSet):
 
     @extend_schema(
         request=s.ResumeSerializer,
-        responses={200: OpenApiResponse(description="the stages resumed")},
+        responses={200: sd.Resumed},
     )
     @action(detail=True, methods=["post"], permission_classes=[roles.IsOperator])
     def resume(self, request, name=None):
@@ -565,8 +585,6 @@ def latency_figures(since) -> dict:
 class SummaryView(APIView):
     permission_classes = [roles.IsOperatorOrPilot]
 
-    @extend_schema(
-        responses={200: OpenApiResponse(description="queue, pilots and latency summary")}
-    )
+    @extend_schema(responses={200: sd.Summary}, summary="queue, pilots and latency summary")
     def get(self, request):
         return Response(summary_data())

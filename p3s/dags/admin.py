@@ -14,7 +14,8 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
-from p3s.dags import flow, spec
+from p3s.dags import flow, history, spec
+from p3s.dags.admin_safe import SafeChangesMixin
 from p3s.dags.models import DagRun, DagTemplate, DagVersion, DataFile, StageSettings
 from p3s.exceptions import InvalidDag
 from p3s.front.adminkit import ExpertAdmin, ReadOnlyAdmin, ReadOnlyInline, actor, is_expert
@@ -73,7 +74,7 @@ class DagTemplateForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         if not self.is_bound:
             if self.instance.pk and self.instance.current_version_id:
-                self.initial["yaml"] = spec.dump_yaml(flow.spec_of(self.instance))
+                self.initial["yaml"] = history.current_source(self.instance)
             else:
                 self.initial["yaml"] = NEW_TEMPLATE
 
@@ -116,7 +117,7 @@ class DagVersionInline(ReadOnlyInline):
 
 
 @admin.register(DagTemplate)
-class DagTemplateAdmin(ExpertAdmin):
+class DagTemplateAdmin(SafeChangesMixin, ExpertAdmin):
     form = DagTemplateForm
     change_form_template = "admin/dags/dagtemplate/change_form.html"
     change_list_template = "admin/dags/dagtemplate/change_list.html"
@@ -172,11 +173,15 @@ class DagTemplateAdmin(ExpertAdmin):
     def get_urls(self):
         prefix = f"{self.opts.app_label}_{self.opts.model_name}"
         wrap = self.admin_site.admin_view
-        return [
-            path("preview/", wrap(self.preview_view), name=f"{prefix}_preview"),
-            path("import/", wrap(self.import_view), name=f"{prefix}_import"),
-            path("<int:pk>/export/", wrap(self.export_view), name=f"{prefix}_export"),
-        ] + super().get_urls()
+        return (
+            self.safe_urls()
+            + [
+                path("preview/", wrap(self.preview_view), name=f"{prefix}_preview"),
+                path("import/", wrap(self.import_view), name=f"{prefix}_import"),
+                path("<int:pk>/export/", wrap(self.export_view), name=f"{prefix}_export"),
+            ]
+            + super().get_urls()
+        )
 
     def preview_view(self, request):
         """POST yaml: the drawn graph or the validation error (for the live preview)."""

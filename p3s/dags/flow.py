@@ -61,10 +61,16 @@ def matching_templates(datafile: DataFile) -> list[DagTemplate]:
     ]
 
 
-def start_dagrun(template: DagTemplate, datafile: DataFile, actor: str) -> DagRun:
+def start_dagrun(
+    template: DagTemplate, datafile: DataFile, actor: str, generation: int = 0
+) -> DagRun:
     version = template.current_version
     run = DagRun.objects.create(
-        template=template, version=version, file=datafile, data_ts=datafile.data_ts
+        template=template,
+        version=version,
+        file=datafile,
+        data_ts=datafile.data_ts,
+        generation=generation,
     )
     run.file = datafile
     settings = {s.stage: s for s in template.stage_settings.all()}
@@ -202,15 +208,27 @@ class Applied:
     new_version: bool
 
 
-def apply_spec(spec: DagSpec, actor: str, source: str = "") -> Applied:
+def apply_spec(
+    spec: DagSpec,
+    actor: str,
+    source: str = "",
+    *,
+    action: str = "edit",
+    version: DagVersion | None = None,
+) -> Applied:
     """Create or update a template: a changed graph makes a new version; tunables change live.
 
     Priority changes also apply to the stage's waiting jobs, running DAG runs included.
+    ``version``: make this existing version current instead (a rollback). Every change is
+    recorded in the history (p3s.dags.history) with ``action``.
     """
+    from p3s.dags import history
+
     with transaction.atomic():
         template, created = DagTemplate.objects.select_for_update().get_or_create(
             name=spec.name, defaults={"trigger_stream": spec.stream}
         )
+        before = None if created or not template.current_version_id else spec_of(template)
         template.description = spec.description
         template.enabled = spec.enabled
         template.trigger_stream = spec.stream
@@ -220,7 +238,9 @@ def apply_spec(spec: DagSpec, actor: str, source: str = "") -> Applied:
         graph = graph_of(spec)
         current = template.current_version
         new_version = current is None or current.graph["stages"] != graph["stages"]
-        if new_version:
+        if version is not None:
+            template.current_version, new_version = version, False
+        elif new_version:
             number = 1 + max(template.versions.values_list("number", flat=True), default=0)
             template.save()
             template.current_version = DagVersion.objects.create(
@@ -241,6 +261,7 @@ def apply_spec(spec: DagSpec, actor: str, source: str = "") -> Applied:
                     Job.objects.filter(settings=st, state=JobState.WAITING).update(
                         priority=st.priority
                     )
+        history.record(template, before and before.to_dict(), spec, actor, source, action)
         return Applied(template, created, new_version)
 
 

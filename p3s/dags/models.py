@@ -133,6 +133,9 @@ class DagRun(models.Model):
     data_ts = models.DateTimeField()
     created = models.DateTimeField(auto_now_add=True)
     ended = models.DateTimeField(null=True, blank=True)
+    # 0 for the run the file's arrival started; 1, 2, ... for operator reprocessings
+    # (p3s.dags.history.reprocess), each with the version current at the time.
+    generation = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         ordering = ["-id"]
@@ -147,7 +150,7 @@ class DagRun(models.Model):
         ]
         constraints = [
             models.UniqueConstraint(
-                fields=["template", "file"], name="dagrun_one_per_template_file"
+                fields=["template", "file", "generation"], name="dagrun_one_per_template_file"
             )
         ]
 
@@ -164,6 +167,26 @@ class TemplateEvent(models.Model):
     actor = models.CharField(max_length=150)
     action = models.CharField(max_length=32)
     detail = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.template_id} {self.action} by {self.actor}"
+
+
+class TemplateChange(models.Model):
+    """One change of a template (p3s.dags.history): who, when, what changed (old and new
+    values), the whole template after it and the text it was made from, comments included."""
+
+    template = models.ForeignKey(DagTemplate, on_delete=models.CASCADE, related_name="changes")
+    at = models.DateTimeField(auto_now_add=True)
+    actor = models.CharField(max_length=150)
+    action = models.CharField(max_length=32, default="edit")
+    version = models.ForeignKey(DagVersion, on_delete=models.PROTECT, related_name="changes")
+    changes = models.JSONField(default=list, help_text="[{what, old, new}]")
+    spec = models.JSONField(help_text="the template after the change (spec.to_dict)")
+    source = models.TextField(blank=True, help_text="the YAML or JSON as sent, comments kept")
 
     class Meta:
         ordering = ["-id"]

@@ -10,11 +10,11 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
 from typing import Any
 
 import yaml
 
+from p3s.dags.payload_io import check_data, known_payloads
 from p3s.exceptions import InvalidDag
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}\Z")
@@ -30,11 +30,6 @@ DEFAULTS = {
     "event_fraction": 1.0,
 }
 PRIORITY_STEP = 10
-
-
-def known_payloads() -> set[str]:
-    """Payload names the installed registry offers (the pilot runs only these)."""
-    return {ep.name for ep in entry_points(group="p3s.payloads")}
 
 
 @dataclass
@@ -305,6 +300,10 @@ def validate(data: dict[str, Any], payloads: set[str] | None = None) -> DagSpec:
             if parent == sname:
                 raise InvalidDag(f"stage {sname!r} lists itself as a parent (a cycle)")
     order = _topological_order(graph)
+    # Does every stage get the data it reads from its parents? (p3s.dags.payload_io)
+    problems = check_data(graph, trigger["stream"])
+    if problems:
+        raise InvalidDag("; ".join(problems))
     depth: dict[str, int] = {}
     for sname in order:
         depth[sname] = 1 + max((depth[p] for p in graph[sname]["parents"]), default=0)
@@ -369,3 +368,6 @@ def load(text_or_data: str | dict[str, Any], payloads: set[str] | None = None) -
 
 def dump_yaml(spec: DagSpec) -> str:
     return yaml.safe_dump(spec.to_dict(), sort_keys=False)
+
+
+__all__ = ["DagSpec", "known_payloads", "load", "validate", "dump_yaml", "parse_text"]

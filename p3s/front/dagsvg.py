@@ -26,6 +26,18 @@ DARK = {"running", "finished", "failed", "timeout", "cancelled"}
 
 def layout(order: list[str], stages: dict[str, dict[str, Any]]) -> dict[str, tuple[int, int]]:
     """(column, row) of each stage: column = longest path from a root."""
+    return _layout(order, stages)[0]
+
+
+def _layout(
+    order: list[str], stages: dict[str, dict[str, Any]]
+) -> tuple[dict[str, tuple[int, int]], dict[tuple[str, str], list[tuple[int, int]]]]:
+    """Stage positions, and for each edge that skips columns the free slots it passes through.
+
+    An edge from column 1 to column 3 would cross whatever box sits in column 2 at its height;
+    instead it gets a slot of its own in every column it crosses (a box-sized gap), so no edge
+    is ever drawn behind a box.
+    """
     depth: dict[str, int] = {}
     for s in order:
         depth[s] = 1 + max(
@@ -37,7 +49,18 @@ def layout(order: list[str], stages: dict[str, dict[str, Any]]) -> dict[str, tup
         col = depth[s]
         pos[s] = (col, rows.get(col, 0))
         rows[col] = rows.get(col, 0) + 1
-    return pos
+    lanes: dict[tuple[str, str], list[tuple[int, int]]] = {}
+    for s in order:
+        for p in stages[s].get("parents", []):
+            if p not in depth:
+                continue
+            slots = []
+            for col in range(depth[p] + 1, depth[s]):
+                slots.append((col, rows.get(col, 0)))
+                rows[col] = rows.get(col, 0) + 1
+            if slots:
+                lanes[(p, s)] = slots
+    return pos, lanes
 
 
 def dag_svg(
@@ -51,19 +74,19 @@ def dag_svg(
     states = states or {}
     links = links or {}
     subtitles = subtitles or {}
-    pos = layout(order, stages)
+    pos, lanes = _layout(order, stages)
     if not pos:
         return '<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"></svg>'
     ncols = 1 + max(c for c, _ in pos.values())
     per_col: dict[int, int] = {}
-    for c, _ in pos.values():
+    for c, _ in [*pos.values(), *(slot for slots in lanes.values() for slot in slots)]:
         per_col[c] = per_col.get(c, 0) + 1
     nrows = max(per_col.values())
     width = PAD * 2 + ncols * NODE_W + (ncols - 1) * COL_GAP
     height = PAD * 2 + nrows * NODE_H + (nrows - 1) * ROW_GAP
 
-    def xy(stage: str) -> tuple[float, float]:
-        col, row = pos[stage]
+    def xy(stage: str | tuple[int, int]) -> tuple[float, float]:
+        col, row = pos[stage] if isinstance(stage, str) else stage
         offset = (nrows - per_col[col]) * (NODE_H + ROW_GAP) / 2  # centre short columns
         return PAD + col * (NODE_W + COL_GAP), PAD + offset + row * (NODE_H + ROW_GAP)
 
@@ -75,16 +98,31 @@ def dag_svg(
         "</marker></defs>",
     ]
     for s in order:
-        x2, y2 = xy(s)
         for p in stages[s].get("parents", []):
             if p not in pos:
                 continue
+            # Points where the edge enters and leaves each column: the parent's right side,
+            # through each free slot (straight across), to the child's left side; between
+            # columns an S-curve whose x stays inside the gap.
             x1, y1 = xy(p)
-            sx, sy, ex, ey = x1 + NODE_W, y1 + NODE_H / 2, x2 - 2, y2 + NODE_H / 2
-            mid = (sx + ex) / 2
+            points = [(x1 + NODE_W, y1 + NODE_H / 2)]
+            for slot in lanes.get((p, s), []):
+                lx, ly = xy(slot)
+                points += [(lx, ly + NODE_H / 2), (lx + NODE_W, ly + NODE_H / 2)]
+            x2, y2 = xy(s)
+            points.append((x2 - 2, y2 + NODE_H / 2))
+            d = [f"M {points[0][0]:.1f} {points[0][1]:.1f}"]
+            for i in range(1, len(points)):
+                (ax, ay), (bx, by) = points[i - 1], points[i]
+                if i % 2:
+                    mid = (ax + bx) / 2
+                    d.append(f"C {mid:.1f} {ay:.1f}, {mid:.1f} {by:.1f}, {bx:.1f} {by:.1f}")
+                else:
+                    d.append(f"L {bx:.1f} {by:.1f}")
             out.append(
-                f'<path d="M {sx:.1f} {sy:.1f} C {mid:.1f} {sy:.1f}, {mid:.1f} {ey:.1f}, {ex:.1f} {ey:.1f}" '
-                'fill="none" stroke="#57606a" stroke-width="1.5" marker-end="url(#arrow)"/>'
+                f'<path class="edge" data-from="{escape(p)}" data-to="{escape(s)}" '
+                f'd="{" ".join(d)}" fill="none" stroke="#57606a" stroke-width="1.5" '
+                'marker-end="url(#arrow)"/>'
             )
     for s in order:
         x, y = xy(s)

@@ -13,6 +13,7 @@ urlpatterns = [
     path("compare/", views.compare, name="compare"),
     path("dagruns/<int:pk>/", views.dagrun_detail, name="dagrun"),
     path("jobs/", views.jobs, name="jobs"),
+    path("failures/", views.triage, name="triage"),
     path("jobs/bulk/", views.jobs_bulk, name="jobs-bulk"),
     path("jobs/<int:pk>/", views.job_detail, name="job"),
     path("jobs/<int:pk>/retry/", views.job_retry, name="job-retry"),

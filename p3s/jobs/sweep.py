@@ -142,7 +142,9 @@ def drop_stale(now: datetime | None = None) -> int:
             ids = list(
                 Job.objects.filter(
                     settings__template=template, state=JobState.WAITING, data_ts__lt=cutoff
-                ).values_list("id", flat=True)[:BATCH]
+                )
+                .exclude(dagrun__generation__gt=0)  # reprocessing: old data on purpose
+                .values_list("id", flat=True)[:BATCH]
             )
             done += _drop(
                 ids, "too-old", f"data older than the policy's max_age of {template.max_age:g} s"

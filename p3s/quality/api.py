@@ -9,7 +9,7 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model
 from django.http import Http404
 from django.urls import path
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -60,6 +60,7 @@ class TallySerializer(serializers.Serializer):
     undefined = serializers.IntegerField()
 
 
+@extend_schema_serializer(component_name="QualityReference")  # conditions has a "Reference"
 class ReferenceSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()

@@ -41,8 +41,24 @@ def _slopes(text: str) -> tuple[float, ...]:
     return values
 
 
+class _DefaultsShown(argparse.HelpFormatter):
+    """Show each option's real default, unless its help already says it; mark required."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if action.required:
+            return "REQUIRED: " + text
+        if "default" not in text and action.default not in (None, False, argparse.SUPPRESS):
+            text += " (default: %(default)s)"
+        return text
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="p3s-daqsim", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(
+        prog="p3s-daqsim",
+        description=__doc__.splitlines()[0].replace("``", ""),  # no RST markup in --help
+        formatter_class=_DefaultsShown,
+    )
     p.add_argument("--out", required=True, type=Path, help="folder for the files (created)")
     p.add_argument("--files", type=int, default=1, help="number of files")
     p.add_argument(
@@ -53,7 +69,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     p.add_argument("--apas", type=int, default=1, help="APAs per TPC record (1-6)")
     p.add_argument("--seed", type=int, default=1, help="random seed (same seed, same data)")
-    p.add_argument("--stream", choices=("tpc", "bi", "crt"), default="tpc")
+    p.add_argument("--stream", choices=("tpc", "bi", "crt"), default="tpc", help="data stream")
     p.add_argument("--run", type=int, default=1, help="run number")
     p.add_argument("--first-subrun", type=int, default=1, help="subrun of the first file")
     p.add_argument(
@@ -67,7 +83,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "one straight track per value instead of cosmics, with per-wire charge truth",
     )
     p.add_argument(
-        "--start", default=None, help="ISO 8601 time of the first record (default: now, UTC)"
+        "--start",
+        default=None,
+        help="ISO 8601 time of the first record (default: so that the last file ends now, "
+        "UTC: data are never stamped in the future)",
     )
     p.add_argument(
         "--announce", action="store_true", help="POST each file to $P3S_SERVER/api/v1/files/"
@@ -149,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     start = (
         datetime.fromisoformat(args.start.replace("Z", "+00:00"))
         if args.start
-        else datetime.now(UTC)
+        else datetime.now(UTC) - timedelta(seconds=args.files * writer.SUBRUN_SECONDS)
     )
     if start.tzinfo is None:
         start = start.replace(tzinfo=UTC)

@@ -19,6 +19,7 @@ from p3s.front.views.products import (
 )
 from p3s.front.views.quality import compare, element_checks, run_signoff
 from p3s.front.views.runs import dagrun_detail, run_detail, runs
+from p3s.front.views.triage import triage
 
 __all__ = [
     "alarm_ack",
@@ -44,4 +45,5 @@ __all__ = [
     "run_detail",
     "runs",
     "strip_charts",
+    "triage",
 ]

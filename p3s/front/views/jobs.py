@@ -13,12 +13,65 @@ from django.urls import reverse
 from p3s.dags.models import StageSettings
 from p3s.dqm.models import Alarm
 from p3s.exceptions import IllegalTransition
+from p3s.front import export
 from p3s.front.access import actor, back, operator_action, page
 from p3s.front.views.common import JOB_STATES, JOBS_PER_PAGE, paginate, render_page, to_int
-from p3s.jobs import actions
+from p3s.jobs import actions, triage
 from p3s.jobs.models import Job
 
-JOB_FILTERS = ("state", "stage", "template", "run", "queue", "pilot", "dagrun")
+JOB_FILTERS = ("state", "stage", "template", "run", "queue", "pilot", "dagrun", "ids")
+MAX_IDS = 1000
+EXPORT_COLUMNS = [
+    "id",
+    "stage",
+    "template",
+    "dagrun",
+    "run",
+    "file",
+    "state",
+    "attempt",
+    "priority",
+    "queue",
+    "exit_code",
+    "error",
+    "class",
+    "data_ts",
+    "updated",
+]
+
+
+def _ids(request, raw: str) -> list[int] | None:
+    """``ids=1,2,3`` (the triage page's links): at most MAX_IDS job ids."""
+    ids = [to_int(v) for v in raw.split(",")[: MAX_IDS + 1] if v.strip()]
+    if None in ids or len(ids) > MAX_IDS:
+        messages.warning(request, f"ids must be at most {MAX_IDS} job numbers: filter ignored")
+        return None
+    return ids
+
+
+def _export_rows(qs) -> list[dict]:
+    return [
+        {
+            "id": j.pk,
+            "stage": j.stage,
+            "template": j.dagrun.template.name,
+            "dagrun": j.dagrun_id,
+            "run": j.dagrun.file.run,
+            "file": j.dagrun.file.name,
+            "state": j.state,
+            "attempt": j.attempt,
+            "priority": j.priority,
+            "queue": j.queue,
+            "exit_code": j.exit_code,
+            "error": j.message.splitlines()[0] if j.message else "",
+            "class": triage.classify(j.state, j.exit_code)
+            if j.state in ("failed", "timeout")
+            else "",
+            "data_ts": j.data_ts.isoformat(),
+            "updated": j.updated.isoformat(),
+        }
+        for j in qs
+    ]
 
 
 @page
@@ -29,7 +82,6 @@ def jobs(request):
         "parents",
         "outputs",
         "args",
-        "message",
         "dagrun__file__url",
         "dagrun__file__checksum",
         "dagrun__template__description",
@@ -45,6 +97,11 @@ def jobs(request):
         qs = qs.filter(dagrun__template__name=f["template"])
     if f["queue"]:
         qs = qs.filter(queue=f["queue"])
+    ids = _ids(request, f["ids"]) if f["ids"] else None
+    if ids is None:
+        f["ids"] = ""
+    else:
+        qs = qs.filter(pk__in=ids)
     for key, field in (
         ("run", "dagrun__file__run"),
         ("pilot", "pilot_id"),
@@ -57,7 +114,7 @@ def jobs(request):
                 f[key] = ""
             else:
                 qs = qs.filter(**{field: value})
-    counts_qs = Job.objects.all()
+    counts_qs = Job.objects.filter(pk__in=ids) if ids is not None else Job.objects.all()
     for key in ("stage", "template", "queue", "run", "pilot", "dagrun"):
         if f[key]:
             counts_qs = counts_qs.filter(
@@ -70,6 +127,11 @@ def jobs(request):
                     "dagrun": {"dagrun_id": to_int(f[key])},
                 }[key]
             )
+    fmt = export.wanted(request)
+    if fmt:
+        return export.response(
+            fmt, "jobs", EXPORT_COLUMNS, _export_rows(qs.order_by("-id")[:10_000])
+        )
     state_counts = dict(counts_qs.order_by().values_list("state").annotate(n=Count("id")))
     page_obj, query = paginate(request, qs.order_by("-id"), JOBS_PER_PAGE)
     base = {k: v for k, v in f.items() if v and k != "state"}

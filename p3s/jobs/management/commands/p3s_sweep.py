@@ -44,7 +44,8 @@ class Command(BaseCommand):
             "--interval",
             type=float,
             default=None,
-            help="seconds between sweeps (default P3S_SWEEP_INTERVAL)",
+            help="seconds between sweeps (default: P3S_SWEEP_INTERVAL, now "
+            f"{settings.P3S['SWEEP_INTERVAL']:g} s)",
         )
 
     def handle(self, *args, **opts):
