@@ -279,7 +279,7 @@ def run_payload(
         reap_orphans()
     elapsed = time.monotonic() - started
     code = proc.returncode if ended == "exited" else None
-    log.info("job %s: payload %s after %.1f s (exit code %s)", spec["id"], ended, elapsed, code)
+    log.info("job %s: payload %s after %.3f s (exit code %s)", spec["id"], ended, elapsed, code)
     return Outcome(ended, code, elapsed, reason, list(stderr_tail))
 
 
