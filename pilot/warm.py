@@ -164,7 +164,7 @@ def serve(ctl_fd: int, prefixes: list[str], stack: list[str]) -> int:
     jobs: dict[int, socket.socket] = {}
     me = os.getpid()
     while True:
-        ready, _, _ = select.select([ctl, wake_r], [], [], 5.0)
+        ready, _, _ = select.select([ctl.fileno(), wake_r], [], [], 5.0)
         if wake_r in ready:
             try:
                 while os.read(wake_r, 512):
@@ -185,7 +185,7 @@ def serve(ctl_fd: int, prefixes: list[str], stack: list[str]) -> int:
                 except OSError:
                     pass
                 conn.close()
-        if ctl not in ready:
+        if ctl.fileno() not in ready:
             continue
         try:
             data, fds, _, _ = socket.recv_fds(ctl, MESSAGE, 3)

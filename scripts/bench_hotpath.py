@@ -48,7 +48,7 @@ GOALS = {
     "scale_ratio": 1.5,
 }
 SCALES = (1_000, 100_000, 1_000_000)
-ACCESS_FORMAT = "%(m)s %(U)s%(q)s %(s)s %(D)s"
+ACCESS_FORMAT = "%(m)s %(U)s?%(q)s %(s)s %(D)s"
 
 
 def pct(values: list[float], p: float) -> float | None:
@@ -120,11 +120,11 @@ def _server_times(log: Path) -> dict[str, list[float]]:
         path, ms = parts[1], int(parts[-1]) / 1000.0
         if path.endswith("/report/?rc"):
             kinds["report_claim"].append(ms)
-        elif path.endswith("/report/"):
+        elif path.endswith("/report/?"):
             kinds["report"].append(ms)
-        elif path.endswith("/claim/"):
+        elif path.endswith("/claim/?"):
             kinds["claim"].append(ms)
-        elif path.endswith("/heartbeat/"):
+        elif path.endswith("/heartbeat/?"):
             kinds["hb"].append(ms)
     return kinds
 
