@@ -10,6 +10,9 @@ Sections
 - http: claims through real gunicorn by 64 concurrent simulated pilots on diag jobs
   (claim, report running, report finished), and its ratio to the raw limit;
 - wake-up: from a file announcement to an idle long-polling pilot holding the job;
+- hotpath: report-and-claim jobs/s, server-side claim latency, wake-up, heartbeats, and the
+  claim at 1k/100k/1M waiting jobs (scripts/bench_hotpath.py);
+- warm: file arrival to last product, warm vs cold pilots (scripts/bench_warm.py);
 - payloads: from scripts/bench_payloads.py when present.
 """
 
