@@ -70,9 +70,16 @@ def _rc_pilots(url: str, token: str, nthreads: int, seconds: float, results) -> 
     def one() -> None:
         s = requests.Session()
         s.headers["Authorization"] = f"Token {token}"
-        r = s.post(
-            f"{url}/api/v1/pilots/", json={"host": socket.gethostname(), "queues": ["default"]}
-        )
+        for _ in range(10):  # a shared, overloaded database may answer 503 for a while
+            r = s.post(
+                f"{url}/api/v1/pilots/",
+                json={"host": socket.gethostname(), "queues": ["default"]},
+                timeout=60,
+            )
+            if r.status_code != 503:
+                break
+            errors.append(503)
+            time.sleep(1.0)
         r.raise_for_status()
         pid = r.json()["id"]
         s.headers["X-P3S-Pilot-Key"] = r.json()["key"]
