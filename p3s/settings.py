@@ -67,6 +67,8 @@ P3S = {
     "BREAKER_FAILURES": env_int("P3S_BREAKER_FAILURES", 10, 0),
     "BREAKER_WINDOW": env_float("P3S_BREAKER_WINDOW", 3600.0, 1.0),
     # Payload exit codes that mean "this input will never work": failed, not retried.
+    # Pilot hot path: seconds a pilot token stays cached per process (p3s.accounts.token_cache).
+    "TOKEN_CACHE_SECONDS": env_float("P3S_TOKEN_CACHE_SECONDS", 5.0, 0.0),
     "NO_RETRY_EXIT_CODES": [int(c) for c in env_list("P3S_NO_RETRY_EXIT_CODES", "2,127")],
 }
 

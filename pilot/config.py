@@ -48,6 +48,8 @@ class Config:
     keep_failed: int = 5
     validate: bool = True
     import_timeout: float = 120.0
+    # Modules whose payloads fork from the warm worker (pilot.warm); empty: all start cold.
+    warm: tuple[str, ...] = ()
 
 
 # -- batch system ---------------------------------------------------------------------------
@@ -253,6 +255,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--no-validate", action="store_true", help="skip the environment checks (debugging only)"
     )
+    p.add_argument(
+        "--warm",
+        default="payloads",
+        metavar="MODULES",
+        help="comma-separated modules whose payloads fork from a pre-imported warm worker "
+        "(default payloads; others start cold)",
+    )
+    p.add_argument("--no-warm", action="store_true", help="start every payload cold")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     p.add_argument("--version", action="version", version=f"p3s-pilot {__version__}")
     return p
@@ -331,5 +341,6 @@ def make_config(
         min_disk_mb=args.min_disk_mb,
         keep_failed=max(0, args.keep_failed),
         validate=not args.no_validate,
+        warm=() if args.no_warm else tuple(m for m in args.warm.split(",") if m.strip()),
     )
     return config, hints, args

@@ -206,7 +206,11 @@ class FakeServer:
                 job.state = state
         if self.on_report is not None:
             self.on_report(self, job_id, body)
-        return {"id": job_id, "state": job.state}
+        answer: dict[str, Any] = {"id": job_id, "state": job.state}
+        if isinstance(body.get("claim"), dict) and state == "finished" and job.pilot is not None:
+            claim = body["claim"]  # report-and-claim: the next job without a wait
+            answer["next"] = self.claim(job.pilot, 0.0, claim.get("time_left"))
+        return answer
 
     def upload_product(
         self,

@@ -43,6 +43,7 @@ from pilot.runner import (
 from pilot.spool import Entry, Spool
 from pilot.transport import Transport
 from pilot.validate import check_environment
+from pilot.warm import WarmWorker
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +119,10 @@ class Pilot:
         self._home: Path | None = None
         self._spool: Spool | None = None
         self._conditions = conditions
+        self._next: dict[str, Any] | None = None
+        self.warm = (
+            WarmWorker(config.warm, ready_timeout=config.import_timeout) if config.warm else None
+        )
 
     @property
     def home(self) -> Path:
@@ -265,6 +270,12 @@ class Pilot:
             wait = min(wait, max(0.0, time_left))
             time_left = round(max(0.0, time_left), 1)
         job: dict[str, Any] | None = None
+        if self._next is not None:  # claimed with the last report
+            job, self._next = self._next, None
+            log.info(
+                "job %s came with the last report: payload %s", job.get("id"), job.get("payload")
+            )
+            return job
         try:
             self._claiming = True
             if self.stopping.is_set():
@@ -339,7 +350,12 @@ class Pilot:
         timeout = float(spec.get("timeout") or 0) or self.config.default_timeout
         try:
             outcome = run_payload(
-                spec, jobdir, timeout, self.config.kill_grace, lambda: self._interrupt(current)
+                spec,
+                jobdir,
+                timeout,
+                self.config.kill_grace,
+                lambda: self._interrupt(current),
+                warm=self.warm,
             )
         except OSError as exc:
             message = f"the pilot could not start the payload: {exc}"
@@ -430,7 +446,12 @@ class Pilot:
     def _send(self, job_id: int, action: dict[str, Any]) -> None:
         op = action["op"]
         if op == "report":
-            self.transport.report(job_id, action["body"])
+            body = action["body"]
+            ask = self._claim_with(body)
+            answer = self.transport.report(job_id, {**body, "claim": ask} if ask else body)
+            nxt = answer.get("next") if ask and isinstance(answer, dict) else None
+            if isinstance(nxt, dict) and "id" in nxt:
+                self._next = nxt  # report-and-claim: claim_one hands it out
         elif op == "metrics":
             self.transport.post_metrics(
                 job_id, action["metrics"], action.get("key", ""), action.get("attempt")
@@ -447,6 +468,16 @@ class Pilot:
             )
         else:
             raise ValueError(f"unknown spool action {op!r}")
+
+    def _claim_with(self, body: dict[str, Any]) -> dict[str, Any] | None:
+        """What to ask with a ``finished`` report: the next job, unless this pilot is about
+        to stop or already holds one (report-and-claim, see p3s.api.pilot_views)."""
+        if body.get("state") != "finished" or self._next is not None or self.stop_reason():
+            return None
+        if self.pilot_id is None or self.stopping.is_set():
+            return None
+        left = self.time_left()
+        return {"time_left": round(max(0.0, left), 1) if left is not None else None}
 
     def flush_spool(self) -> int:
         """Send everything the spool holds; returns how many entries were settled.
@@ -540,9 +571,13 @@ class Pilot:
         # Idle time counts from when the pilot can claim: validation and registration on a
         # loaded node (imports of the payload stack) are not idleness.
         self.idle_since = time.monotonic()
+        if self.warm is not None:
+            self.warm.start()  # imports in the background while the first claim waits
         try:
             return self._loop()
         finally:
+            if self.warm is not None:
+                self.warm.close()
             if self.heartbeat is not None:
                 self.heartbeat.stop()
             self._cleanup()

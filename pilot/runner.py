@@ -21,11 +21,14 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from pilot import launch
 from pilot.registry import payload_command
+
+if TYPE_CHECKING:
+    from pilot.warm import WarmProcess, WarmWorker
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +99,7 @@ def _group_alive(pgid: int) -> bool:
     return False
 
 
-def kill_group(proc: subprocess.Popen[bytes], grace: float) -> None:
+def kill_group(proc: subprocess.Popen[bytes] | WarmProcess, grace: float) -> None:
     """SIGTERM the payload's whole process group, then SIGKILL what is left after ``grace``."""
     pgid = proc.pid
     try:
@@ -165,6 +168,24 @@ def reap_orphans() -> int:
         reaped += 1
 
 
+def _spawn_warm(
+    warm: WarmWorker, argv: list[str], jobdir: Path
+) -> tuple[WarmProcess, IO[bytes], IO[bytes]]:
+    """Fork the payload from the warm worker, its stdout and stderr on pipes of ours."""
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    try:
+        proc = warm.spawn(argv[0], argv[1:], str(jobdir), payload_env(jobdir), out_w, err_w)
+    except BaseException:
+        for fd in (out_r, err_r):
+            os.close(fd)
+        raise
+    finally:
+        os.close(out_w)
+        os.close(err_w)
+    return proc, os.fdopen(out_r, "rb"), os.fdopen(err_r, "rb")
+
+
 def run_payload(
     spec: dict[str, Any],
     jobdir: Path,
@@ -173,6 +194,7 @@ def run_payload(
     interrupt: Callable[[], str | None],
     on_start: Callable[[int], None] | None = None,
     poll: float = 0.1,
+    warm: WarmWorker | None = None,
 ) -> Outcome:
     """Run the job's payload in ``jobdir`` until it exits, times out or is interrupted.
 
@@ -185,37 +207,51 @@ def run_payload(
     interrupt : callable
         Polled every ``poll`` seconds; a non-empty string means "stop the payload now"
         and becomes the outcome's ``reason``.
+    warm : WarmWorker, optional
+        Fork the payload from this pre-imported worker when it covers the payload
+        (:mod:`pilot.warm`); otherwise, or without one, start a fresh interpreter.
     """
     jobdir.mkdir(parents=True, exist_ok=True)
     (jobdir / JOB_NAME).write_text(json.dumps(spec, indent=1), encoding="utf-8")
-    argv = payload_command(str(spec["payload"]), [str(a) for a in spec.get("args") or []])
+    args = [str(a) for a in spec.get("args") or []]
+    argv = payload_command(str(spec["payload"]), args)
     stderr_tail: deque[str] = deque(maxlen=STDERR_LINES)
     lock = threading.Lock()
     started = time.monotonic()
     become_subreaper()
+    warm_start = warm is not None and warm.covers(str(spec["payload"]), interrupt)
+    why = interrupt()
+    if why:  # stopped while the warm worker was still importing
+        return Outcome("interrupted", None, time.monotonic() - started, why)
     with open(jobdir / LOG_NAME, "ab") as sink:
         # The payload's guard (pilot.launch) gets SIGHUP if the pilot dies, even by SIGKILL,
         # and takes the payload's whole process group with it.
-        proc = subprocess.Popen(
-            argv,
-            cwd=jobdir,
-            env=payload_env(jobdir),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-            preexec_fn=launch.arm_parent_death_signal,
-        )
-        assert proc.stdout is not None and proc.stderr is not None
+        proc: subprocess.Popen[bytes] | WarmProcess
+        if warm is not None and warm_start:
+            proc, stdout, stderr = _spawn_warm(warm, [str(spec["payload"]), *args], jobdir)
+        else:
+            proc = subprocess.Popen(
+                argv,
+                cwd=jobdir,
+                env=payload_env(jobdir),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+                preexec_fn=launch.arm_parent_death_signal,
+            )
+            assert proc.stdout is not None and proc.stderr is not None
+            stdout, stderr = proc.stdout, proc.stderr
         pumps = [
-            threading.Thread(target=_pump, args=(proc.stdout, sink, lock, None), daemon=True),
-            threading.Thread(
-                target=_pump, args=(proc.stderr, sink, lock, stderr_tail), daemon=True
-            ),
+            threading.Thread(target=_pump, args=(stdout, sink, lock, None), daemon=True),
+            threading.Thread(target=_pump, args=(stderr, sink, lock, stderr_tail), daemon=True),
         ]
         for pump in pumps:
             pump.start()
-        log.info("job %s: started payload %s as pid %d", spec["id"], spec["payload"], proc.pid)
+        how = "warm" if warm is not None and not isinstance(proc, subprocess.Popen) else "cold"
+        log.info(
+            "job %s: started payload %s %s as pid %d", spec["id"], spec["payload"], how, proc.pid
+        )
         if on_start is not None:
             on_start(proc.pid)
         ended, reason = "exited", ""
@@ -243,7 +279,7 @@ def run_payload(
         reap_orphans()
     elapsed = time.monotonic() - started
     code = proc.returncode if ended == "exited" else None
-    log.info("job %s: payload %s after %.1f s (exit code %s)", spec["id"], ended, elapsed, code)
+    log.info("job %s: payload %s after %.3f s (exit code %s)", spec["id"], ended, elapsed, code)
     return Outcome(ended, code, elapsed, reason, list(stderr_tail))
 
 

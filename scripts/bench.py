@@ -10,6 +10,9 @@ Sections
 - http: claims through real gunicorn by 64 concurrent simulated pilots on diag jobs
   (claim, report running, report finished), and its ratio to the raw limit;
 - wake-up: from a file announcement to an idle long-polling pilot holding the job;
+- hotpath: report-and-claim jobs/s, server-side claim latency, wake-up, heartbeats, and the
+  claim at 1k/100k/1M waiting jobs (scripts/bench_hotpath.py);
+- warm: file arrival to last product, warm vs cold pilots (scripts/bench_warm.py);
 - payloads: from scripts/bench_payloads.py when present.
 """
 
@@ -481,8 +484,12 @@ def write_report(data: dict) -> None:
         ]
     if "payloads" in data:
         p = data["payloads"]
-        lines += ["## Payloads (one synthetic 2,560 x 6,000 APA-event, one core)", "",
-                  "| figure | value | baseline or goal |", "|---|---|---|"]
+        lines += [
+            "## Payloads (one synthetic 2,560 x 6,000 APA-event, one core)",
+            "",
+            "| figure | value | baseline or goal |",
+            "|---|---|---|",
+        ]
         if "adcfft_seconds" in p:
             lines += [
                 f"| ADC+FFT (stats, spectra, averages) | {p['adcfft_seconds'] * 1000:.1f} ms, "
@@ -499,17 +506,26 @@ def write_report(data: dict) -> None:
                 f"({p['wirecell_seconds_per_apa_event'] / p['sig_seconds_per_apa_event']:.0f}x) |"
             )
         if "reco_seconds_per_apa_event" in p:
-            lines.append(f"| RECO (hits, clusters, tracks) | {p['reco_seconds_per_apa_event']:.2f} s per APA-event | |")
+            lines.append(
+                f"| RECO (hits, clusters, tracks) | {p['reco_seconds_per_apa_event']:.2f} s per APA-event | |"
+            )
         lines.append("")
+    if "hotpath" in data or "warm" in data:
+        import bench_hotpath  # type: ignore[import-not-found]
+        import bench_warm  # type: ignore[import-not-found]
+
+        lines += bench_hotpath.report_lines(data["hotpath"]) if "hotpath" in data else []
+        lines += bench_warm.report_lines(data["warm"]) if "warm" in data else []
     (OUT / "report.md").write_text("\n".join(lines))
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="shorter runs")
-    parser.add_argument("--only", choices=["claim", "http", "payloads"], action="append")
+    parts = ["claim", "http", "hotpath", "warm", "payloads"]
+    parser.add_argument("--only", choices=parts, action="append")
     args = parser.parse_args()
-    only = set(args.only or ["claim", "http", "payloads"])
+    only = set(args.only or parts)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "p3s.settings")
     import django
 
@@ -532,9 +548,21 @@ def main() -> int:
         )
         data["ratio_http_to_raw"] = round(data["http"]["jobs_per_s"] / raw, 3)
         data["ratio_to_panda_node"] = round(data["http"]["jobs_per_s"] / 2.0, 1)
+    sys.path.insert(0, str(ROOT / "scripts"))
+    if "hotpath" in only:  # issue 12: scripts/bench_hotpath.py
+        import bench_hotpath  # type: ignore[import-not-found]
+
+        runs = data.get("claim", {}).get("runs", [])
+        raw8 = next(
+            (r["per_s"] for r in runs if r["connections"] == 8 and "full" in r["what"]), None
+        )
+        data["hotpath"] = bench_hotpath.run(args.quick, raw8)
+    if "warm" in only:  # issue 12: scripts/bench_warm.py
+        import bench_warm  # type: ignore[import-not-found]
+
+        data["warm"] = bench_warm.run(files=2 if args.quick else 4)
     if "payloads" in only:
         try:
-            sys.path.insert(0, str(ROOT / "scripts"))
             import bench_payloads  # type: ignore[import-not-found]
 
             data["payloads"] = bench_payloads.run(quick=args.quick)

@@ -6,7 +6,14 @@ from django.contrib.auth.models import AnonymousUser
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 
+from p3s.accounts import token_cache
 from p3s.accounts.models import ApiToken, hash_key
+
+
+def _wants_cache(request) -> bool:
+    """Whether the view is a pilot hot-path action that re-checks revocation itself."""
+    view = (getattr(request, "parser_context", None) or {}).get("view")
+    return getattr(view, "action", None) in getattr(view, "token_cache_actions", ())
 
 
 class TokenUser(AnonymousUser):
@@ -44,8 +51,13 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
             key = header[1].decode()
         except UnicodeError:
             raise exceptions.AuthenticationFailed("token contains invalid characters") from None
+        key_hash = hash_key(key)
+        cached = _wants_cache(request)
+        token = token_cache.get(key_hash) if cached else None
+        if token is not None:
+            return TokenUser(token), token
         try:
-            token = ApiToken.objects.select_related("user").get(key_hash=hash_key(key))
+            token = ApiToken.objects.select_related("user").get(key_hash=key_hash)
         except ApiToken.DoesNotExist:
             raise exceptions.AuthenticationFailed(
                 "unknown token: ask for one with manage.py p3s_token"
@@ -55,6 +67,8 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
         now = timezone.now()
         if token.last_used is None or (now - token.last_used).total_seconds() > 60:
             ApiToken.objects.filter(pk=token.pk).update(last_used=now)
+        if cached and not token.user_id:
+            token_cache.put(key_hash, token)
         user = token.user if token.user_id else TokenUser(token)
         return user, token
 

@@ -142,12 +142,15 @@ class JobDetailSerializer(JobSerializer):
         read_only_fields = fields
 
 
-class ReportAnswerSerializer(serializers.ModelSerializer):
-    """What a pilot gets back from a report: enough to know where its job stands."""
+class ReportAnswerSerializer(serializers.Serializer):
+    """What a pilot gets back from a report: enough to know where its job stands, and with
+    ``claim`` in the report, its next job (the claim's job spec, or null when none waits)."""
 
-    class Meta:
-        model = Job
-        fields = ["id", "state", "attempt", "dagrun"]
+    id = serializers.IntegerField()
+    state = serializers.CharField()
+    attempt = serializers.IntegerField()
+    dagrun = serializers.IntegerField()
+    next = serializers.JSONField(required=False, allow_null=True)
 
 
 class PrioritySerializer(serializers.Serializer):
@@ -330,6 +333,11 @@ class ReportSerializer(serializers.Serializer):
         required=False, allow_blank=True, default="", max_length=200000, trim_whitespace=False
     )
     attempt = attempt_field()
+    claim = ClaimSerializer(
+        required=False,
+        help_text="only with state finished: claim the next job in the same request "
+        "(report-and-claim); the answer's 'next' holds it",
+    )
 
     def to_internal_value(self, data):
         # Free text from payload logs keeps what it can: a NUL becomes U+FFFD, not a 400

@@ -29,6 +29,7 @@ from p3s.api import serializers as s
 from p3s.api.filters import UTCDateTimeFilter
 from p3s.api.health import HealthView
 from p3s.api.parsers import PlainYAMLParser, SafeJSONParser, TextYAMLParser, YAMLParser
+from p3s.api.pilot_views import PILOT_HOT_ACTIONS, ReportMixin
 from p3s.api.renderers import YAMLRenderer
 from p3s.conditions.services import condition_urls
 from p3s.dags import flow, history, spec
@@ -145,6 +146,7 @@ class PilotViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
 
     queryset = Pilot.objects.select_related("token")
     serializer_class = s.PilotSerializer
+    token_cache_actions = PILOT_HOT_ACTIONS
     filterset_fields = ["state", "host", "batch_system"]
 
     def get_permissions(self):
@@ -246,7 +248,9 @@ class JobFilter(django_filters.FilterSet):
         fields = ["state", "stage", "dagrun", "pilot", "queue", "payload"]
 
 
-class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class JobViewSet(
+    ReportMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
     """The job queue: pilots report on their jobs; operators read, retry, cancel, reprioritise."""
 
     lookup_value_regex = r"[0-9]+"  # ids are numbers: anything else is a 404 at routing
@@ -273,29 +277,6 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         pilot = pilots.by_key(_token(request), _pilot_key(request))
         job = get_object_or_404(Job.objects.select_related("dagrun__file", "settings"), pk=pk)
         return job, pilot
-
-    @extend_schema(
-        request=s.ReportSerializer,
-        responses={200: s.ReportAnswerSerializer},
-        parameters=[sd.PILOT_KEY],
-    )
-    @action(detail=True, methods=["post"])
-    def report(self, request, pk=None):
-        pilot = pilots.by_key(_token(request), _pilot_key(request))
-        ser = s.ReportSerializer(data=request.data)
-        ser.is_valid(raise_exception=True)
-        d = ser.validated_data
-        rep = actions.Report(
-            state=d["state"],
-            outputs=d["outputs"],
-            exit_code=d["exit_code"],
-            message=d["message"],
-            log_tail=d["log_tail"],
-            attempt=d["attempt"],
-        )
-        # The pilot's hot path: one locked read of the job, no pre-fetch, a compact answer.
-        job = dqm.apply_report(_job_id(pk), pilot.pk, rep, d["metrics"], f"pilot:{pilot.pk}")
-        return Response(s.ReportAnswerSerializer(job).data)
 
     def _fence(self, pilot: Pilot, attempt: int | None):
         return lambda job: actions.check_current_attempt(job, pilot.pk, attempt)

@@ -7,7 +7,9 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
+from rest_framework.exceptions import AuthenticationFailed
 
 from p3s.accounts.models import ApiToken, hash_key
 from p3s.exceptions import NotYours
@@ -28,22 +30,33 @@ def register(token: ApiToken, info: dict[str, Any]) -> tuple[Pilot, str]:
 
 
 def authenticate(pilot_id: int, token: ApiToken, key: str | None) -> Pilot:
-    """The pilot record behind a request, if the token and the pilot key both match."""
+    """The pilot record behind a request, if the token and the pilot key both match.
+
+    The same query reads whether the token was revoked since it was cached
+    (:mod:`p3s.accounts.token_cache`): a revoked token is refused here, at once."""
     try:
-        pilot = Pilot.objects.get(pk=pilot_id)
+        pilot = Pilot.objects.annotate(token_revoked=F("token__revoked")).get(pk=pilot_id)
     except Pilot.DoesNotExist:
         raise NotYours(f"no pilot {pilot_id}: register first") from None
     if pilot.token_id != token.pk or not key or pilot.key_hash != hash_key(key):
         raise NotYours(f"pilot {pilot_id} is not yours: send its X-P3S-Pilot-Key")
+    _refuse_revoked(pilot, token)
     return pilot
+
+
+def _refuse_revoked(pilot: Pilot, token: ApiToken) -> None:
+    if getattr(pilot, "token_revoked", False):
+        raise AuthenticationFailed(f"token {token.prefix}... was revoked")
 
 
 def by_key(token: ApiToken, key: str | None) -> Pilot:
     if not key:
         raise NotYours("send the X-P3S-Pilot-Key header you got at registration")
-    pilot = Pilot.objects.filter(key_hash=hash_key(key), token=token).first()
+    pilots = Pilot.objects.annotate(token_revoked=F("token__revoked"))
+    pilot = pilots.filter(key_hash=hash_key(key), token=token).first()
     if pilot is None:
         raise NotYours("unknown pilot key for this token")
+    _refuse_revoked(pilot, token)
     return pilot
 
 

@@ -1,0 +1,217 @@
+#!/usr/bin/env python
+"""Warm payloads end to end (issue 12): file arrival to the last product of a one-APA event.
+
+Real gunicorn on PostgreSQL, the default tpc-dqm template (SIG prescale set to 1 so every
+file runs the whole chain), two local pilots, ``p3s-daqsim`` files of one APA-event
+announced one after the other. Measured twice in the same run: pilots with warm payloads
+(the default) and with ``--no-warm`` (every stage a fresh interpreter).
+
+The latency of a file is its DAG run's end minus the file's arrival (both server clocks).
+The stages' own compute time is each payload's run time as the warm pilot measured it
+(fork to exit, ``pilot.runner``: no interpreter start, no imports); the critical path is
+the longest chain of the template by those times. Goal: median latency at most 1.5x the
+critical path's compute, and at most 3 s.
+
+    python scripts/bench_warm.py [--files 4] [--modes warm,cold]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench  # noqa: E402 - the helpers of scripts/bench.py
+
+TEMPLATE = bench.ROOT / "p3s" / "dags" / "defaults" / "tpc-dqm.yaml"
+GOAL_RATIO, GOAL_SECONDS = 1.5, 3.0
+ELAPSED = re.compile(r"job (\d+): payload exited after ([0-9.]+) s \(exit code 0\)")
+
+
+def critical_path(durations: dict[str, float]) -> tuple[float, list[str]]:
+    """The longest chain of the tpc-dqm template with these stage durations."""
+    stages = yaml.safe_load(TEMPLATE.read_text())["stages"]
+    best: dict[str, tuple[float, list[str]]] = {}
+
+    def longest(name: str) -> tuple[float, list[str]]:
+        if name not in best:
+            parents = stages[name].get("parents") or []
+            before = max((longest(p) for p in parents), default=(0.0, []))
+            best[name] = (before[0] + durations.get(name, 0.0), [*before[1], name])
+        return best[name]
+
+    return max(longest(s) for s in stages)
+
+
+def _stage_times(logs: list[Path], job_stage: dict[int, str]) -> dict[str, list[float]]:
+    times: dict[str, list[float]] = {}
+    for path in logs:
+        for line in path.read_text(errors="replace").splitlines():
+            m = ELAPSED.search(line)
+            if m and int(m.group(1)) in job_stage:
+                times.setdefault(job_stage[int(m.group(1))], []).append(float(m.group(2)))
+    return times
+
+
+def one_mode(mode: str, files: int) -> dict:
+
+    name = f"p3s_bench_warm_{mode}_{os.getpid()}"
+    db_url = bench.fresh_database(name)
+    port = bench.free_port()
+    var = bench.OUT / f"warm-{mode}-var"
+    shutil.rmtree(var, ignore_errors=True)
+    env = bench.server_env(db_url, var, port)
+    bench.manage(env, "migrate", "-v0")
+    bench.manage(env, "p3s_load_dags")
+    conn = bench.admin_conn_to(db_url)
+    with conn.cursor() as cur:  # the whole chain on every file
+        cur.execute("UPDATE dags_stagesettings SET prescale = 1.0, event_fraction = 1.0")
+    daq = bench.manage(env, "p3s_token", "--role", "daq", "bench-daq")
+    pilot_token = bench.manage(env, "p3s_token", "--role", "pilot", "bench-pilot")
+    gunicorn = bench.start_gunicorn(env, port, var)
+    url = f"http://127.0.0.1:{port}"
+    pilots, logs = [], []
+    try:
+        for i in range(2):
+            log = var / f"pilot{i}.log"
+            logs.append(log)
+            argv = [sys.executable, "-m", "pilot.main", "--server", url, "--token", pilot_token]
+            argv += ["--workdir", str(var / "pilots"), "--min-disk-mb", "0", "--idle-exit", "900"]
+            argv += ["--wait", "30"] + (["--no-warm"] if mode == "cold" else [])
+            pilots.append(
+                subprocess.Popen(
+                    argv,
+                    env={**env, "P3S_DATA_ROOT": str(var / "data")},
+                    cwd=bench.ROOT,
+                    stderr=open(log, "wb"),
+                    stdout=subprocess.DEVNULL,
+                )
+            )
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            if all("registered as pilot" in p.read_text(errors="replace") for p in logs):
+                break
+            time.sleep(0.5)
+        bench.log(f"warm e2e: {mode}: 2 pilots up; 1 + {files} one-APA files, one at a time")
+        latencies = []
+        for k in range(files + 1):  # the first one warms up (page cache, warm workers)
+            out = var / "raw" / str(k)
+            subprocess.run(
+                [str(bench.BIN / "p3s-daqsim"), "--out", str(out), "--files", "1", "--apas", "1"]
+                + ["--events", "1", "--run", str(100 + k), "--seed", str(k), "--quiet"]
+                + ["--announce", "--server", url, "--token", daq],
+                env=env,
+                check=True,
+                capture_output=True,
+            )
+            end = time.monotonic() + 300
+            row = None
+            while time.monotonic() < end:
+                with conn.cursor() as cur:
+                    cur.execute(
+                        "SELECT EXTRACT(EPOCH FROM r.ended - f.created), r.state FROM dags_dagrun r "
+                        "JOIN dags_datafile f ON f.id = r.file_id WHERE f.run = %s",
+                        [100 + k],
+                    )
+                    row = cur.fetchone()
+                if row and row[0] is not None:
+                    break
+                time.sleep(0.05)
+            if row and row[0] is not None and k > 0:
+                latencies.append(float(row[0]))
+                bench.log(f"warm e2e: {mode}: file {k}: {float(row[0]):.2f} s ({row[1]})")
+        with conn.cursor() as cur:
+            cur.execute(  # not the warm-up file's jobs
+                "SELECT j.id, j.stage FROM jobs_job j JOIN dags_dagrun r ON r.id = j.dagrun_id "
+                "JOIN dags_datafile f ON f.id = r.file_id WHERE f.run > 100"
+            )
+            job_stage = {int(i): s for i, s in cur.fetchall()}
+    finally:
+        for p in pilots:
+            p.terminate()
+        for p in pilots:
+            try:
+                p.wait(30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        gunicorn.terminate()
+        gunicorn.wait(20)
+        conn.close()
+        bench.drop_database(name)
+    times = _stage_times(logs, job_stage)
+    shutil.rmtree(var, ignore_errors=True)
+    return {
+        "files": len(latencies),
+        "latencies_s": [round(x, 3) for x in latencies],
+        "median_s": round(statistics.median(latencies), 3) if latencies else None,
+        "stage_run_s": {s: round(statistics.median(v), 3) for s, v in sorted(times.items())},
+    }
+
+
+def run(files: int = 4, modes: tuple[str, ...] = ("warm", "cold")) -> dict:
+    out: dict = {"goal_ratio": GOAL_RATIO, "goal_seconds": GOAL_SECONDS}
+    for mode in modes:
+        out[mode] = one_mode(mode, files)
+    warm = out.get("warm")
+    if warm and warm["stage_run_s"]:
+        compute, path = critical_path(warm["stage_run_s"])
+        out["critical_path"] = path
+        out["critical_path_compute_s"] = round(compute, 3)
+        for mode in modes:
+            median = out[mode]["median_s"]
+            out[mode]["ratio_to_compute"] = round(median / compute, 2) if median else None
+    return out
+
+
+def report_lines(w: dict) -> list[str]:
+    lines = ["## Warm payloads: file arrival to last product, one APA-event, two pilots", ""]
+    if "critical_path" in w:
+        lines += [
+            f"Critical path {' -> '.join(w['critical_path'])}: {w['critical_path_compute_s']} s "
+            "of the stages' own compute (warm run times, fork to exit).",
+            "",
+        ]
+    lines += [
+        "| pilots | files | median s | ratio to compute | per file s | goal |",
+        "|---|---|---|---|---|---|",
+    ]
+    for mode in ("warm", "cold"):
+        m = w.get(mode)
+        if m:
+            lines.append(
+                f"| {mode} | {m['files']} | {m['median_s']} | {m.get('ratio_to_compute')} | "
+                f"{', '.join(map(str, m['latencies_s']))} | <= {w['goal_ratio']}x and <= {w['goal_seconds']} s |"
+            )
+    for mode in ("warm", "cold"):
+        m = w.get(mode)
+        if m:
+            runs = ", ".join(f"{s} {t}" for s, t in m["stage_run_s"].items())
+            lines.append(f"\n{mode} stage run times (median s): {runs}")
+    lines.append("")
+    return lines
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--files", type=int, default=4)
+    parser.add_argument("--modes", default="warm,cold")
+    args = parser.parse_args()
+    out = run(args.files, tuple(args.modes.split(",")))
+    bench.OUT.mkdir(parents=True, exist_ok=True)
+    (bench.OUT / "warm.json").write_text(json.dumps(out, indent=1))
+    print("\n".join(report_lines(out)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
