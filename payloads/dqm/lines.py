@@ -42,13 +42,23 @@ def localise_lines(
     channel_z: float = 10.0,
     ring: tuple[int, int] = (6, 13),
     false_rate: float = 0.01,
+    waves=None,
+    baseline: np.ndarray | None = None,
+    noise: np.ndarray | None = None,
+    fit_bar: float = 40.0,
 ) -> list[list[dict]]:
     """Lines per plane (see the module docstring), each a dict with ``plane``, ``freq_hz``,
     ``bin``, ``amplitude`` (per-channel RMS over the carrying channels, ADC),
     ``plane_amplitude`` (ADC), ``significance`` (largest group peak over background),
     ``channels`` and ``channel_amplitudes`` (arrays), ``fembs`` (list),
     ``femb_amplitudes`` (FEMB -> per-channel RMS amplitude on that board), ``asics`` (list of
-    (FEMB, ASIC))."""
+    (FEMB, ASIC)).
+
+    ``waves`` (the int16 ADC arrays of the events ``power`` was averaged over, or a callable
+    returning them) with ``baseline`` and ``noise`` per channel (ADC statistics) turns on the
+    signal-free estimate: every candidate channel's amplitude is refitted at the line's
+    frequency on its ticks without signal (:func:`masked_line_power`), so that a track on the
+    wire biases neither the amplitude nor the choice of the carrying channels."""
     freqs = det.freqs()
     df = freqs[1] - freqs[0]
     nf = power.shape[1]
@@ -113,9 +123,14 @@ def localise_lines(
             by_group = f_hit[det.femb[chan]] | a_hit[det.asic[chan]]
             carry = (line["z"] > channel_z) | by_group
             carry &= keep[chan]
+            a_ch = line["a_ch"]
+            if waves is not None and carry.any():
+                f_line = float(freqs[k] + line["offset"] * df)
+                a_ch, carry = _signal_free(
+                    a_ch, chan, carry, by_group, f_line, det, waves, baseline, noise, fit_bar
+                )
             if not carry.any():
                 continue
-            a_ch = line["a_ch"]
             fembs = np.unique(det.femb[chan[carry]])
             asics = np.unique(det.asic[chan[carry]])
             lines.append(
@@ -137,6 +152,45 @@ def localise_lines(
             )
         out.append(sorted(lines, key=lambda d: d["freq_hz"]))
     return out
+
+
+def _signal_free(a_ch, chan, cand, by_group, freq_hz, det, waves, baseline, noise, bar):
+    """Per-channel amplitudes and the carrying mask, the candidate channels refitted on their
+    ticks without signal (:func:`masked_line_power`), squared amplitudes averaged over the
+    events; the frequency first refined to the peak of the fitted power summed over them.
+
+    A candidate that only its own spectrum put forward (not its FEMB or ASIC group) carries
+    the line when the fit stands ``bar`` times above its noise floor: with the floor from 16
+    degrees of freedom, noise alone exceeds 40 with probability ~1e-6 per channel."""
+    idx = np.flatnonzero(cand)
+    if idx.size == 0:
+        return a_ch, cand
+    rows = chan[idx]
+    tick_s = det.tick_us * 1e-6
+    df = 1.0 / (det.n_ticks * tick_s)
+    events = waves() if callable(waves) else waves  # streamed: one event's ADC at a time
+    masked = [signal_ticks(adc[rows], baseline[rows], noise[rows]) for adc in events]
+    step = 0.25
+    pw = [
+        sum(
+            float(masked_line_power(w, m, freq_hz + d * df, tick_s, ())[0].sum()) for w, m in masked
+        )
+        for d in (-step, 0.0, step)
+    ]
+    curv = pw[0] - 2 * pw[1] + pw[2]
+    if curv < 0:
+        freq_hz += df * float(np.clip(0.5 * step * (pw[0] - pw[2]) / curv, -step, step))
+    a2 = np.zeros(idx.size)
+    floor = np.zeros(idx.size)
+    for w, m in masked:
+        a, f = masked_line_power(w, m, freq_hz, tick_s)
+        a2 += a / len(masked)
+        floor += f / len(masked)
+    out = np.array(a_ch, dtype=float, copy=True)
+    out[idx] = np.sqrt(np.clip(a2 - floor, 0, None))
+    carry = cand.copy()
+    carry[idx] = by_group[idx] | (a2 > bar * floor)
+    return out, carry
 
 
 def robust_rms(a: np.ndarray) -> float:
@@ -277,3 +331,71 @@ def find_combs(
         )
         rest = [ln for ln, h in zip(rest, hit, strict=True) if not h]
     return combs, rest
+
+
+def signal_ticks(
+    rows_adc: np.ndarray,
+    baseline: np.ndarray,
+    noise: np.ndarray,
+    sigma: float = 5.0,
+    clamp: tuple[float, float] = (15.0, 50.0),
+    pad: int = 10,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Baseline-subtracted float32 waveforms of some channels and the mask of their ticks that
+    carry signal: ``|w| > clamp(sigma x noise, lo, hi)`` ADC, padded ``pad`` ticks each side (the
+    coherent-noise step's protection of :mod:`payloads.dqm.sig`, DETECTOR.md "SIG")."""
+    from scipy.ndimage import maximum_filter1d
+
+    w = rows_adc.astype(np.float32)
+    w -= np.asarray(baseline, np.float32)[:, None]
+    thr = np.clip(sigma * np.asarray(noise, np.float32), *clamp).astype(np.float32)
+    mask = np.abs(w) > thr[:, None]
+    if pad:
+        mask = maximum_filter1d(mask.view(np.uint8), 2 * pad + 1, axis=1).view(bool)
+    return w, mask
+
+
+def masked_line_power(
+    w: np.ndarray,
+    mask: np.ndarray,
+    freq_hz: float,
+    tick_s: float,
+    off_bins: tuple[float, ...] = (-19.0, -16.0, -13.0, -10.0, 10.0, 13.0, 16.0, 19.0),
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-row squared amplitude of a stationary sine at ``freq_hz``, least-squares fitted
+    (``a cos + b sin + c``) on the ticks without signal (``~mask``), and the same fit's noise
+    floor: the mean squared amplitude fitted at ``off_bins`` rfft bins away, where there is no
+    line (the expected excess of the fit over ``A^2`` from the noise at that frequency).
+
+    A track's pulse on the wire adds a cross term with the line to the periodogram that no
+    background subtraction removes (its size is ``2 |L| |T|``); the fit never sees the pulse.
+    """
+    n_t = w.shape[1]
+    t = np.arange(n_t) * tick_s
+    df = 1.0 / (n_t * tick_s)
+    keep = (~mask).astype(np.float32)
+    xw = w * keep
+    n_kept = np.maximum(keep.sum(axis=1), 1.0)
+    ph = 2 * np.pi * freq_hz * t
+    c, s = np.cos(ph).astype(np.float32), np.sin(ph).astype(np.float32)
+    basis = np.stack([c * c, s * s, c * s, c, s], axis=1)
+    g = keep @ basis  # (rows, 5): the normal equations of each row
+    rhs = xw @ np.stack([c, s, np.ones(n_t, np.float32)], axis=1)
+    mat = np.empty((w.shape[0], 3, 3), np.float64)
+    mat[:, 0, 0], mat[:, 1, 1], mat[:, 2, 2] = g[:, 0], g[:, 1], n_kept
+    mat[:, 0, 1] = mat[:, 1, 0] = g[:, 2]
+    mat[:, 0, 2] = mat[:, 2, 0] = g[:, 3]
+    mat[:, 1, 2] = mat[:, 2, 1] = g[:, 4]
+    coef = np.linalg.solve(mat, rhs.astype(np.float64)[:, :, None])[:, :, 0]
+    a2 = coef[:, 0] ** 2 + coef[:, 1] ** 2
+    if not off_bins:
+        return a2, np.zeros_like(a2)
+    # the noise floor: a plain projection (the kept ticks are nearly all of them)
+    offs = []
+    for ob in off_bins:
+        ph_o = 2 * np.pi * (freq_hz + ob * df) * t
+        offs += [np.cos(ph_o), np.sin(ph_o)]
+    proj = xw @ np.stack(offs, axis=1).astype(np.float32)
+    floor = (proj**2).reshape(w.shape[0], len(off_bins), 2).sum(axis=2).mean(axis=1)
+    floor *= (2.0 / n_kept) ** 2
+    return a2, floor
