@@ -56,9 +56,10 @@ def localise_lines(
 
     ``waves`` (the int16 ADC arrays of the events ``power`` was averaged over, or a callable
     returning them) with ``baseline`` and ``noise`` per channel (ADC statistics) turns on the
-    signal-free estimate: every candidate channel's amplitude is refitted at the line's
-    frequency on its ticks without signal (:func:`masked_line_power`), so that a track on the
-    wire biases neither the amplitude nor the choice of the carrying channels."""
+    signal-free estimate: the amplitude of every candidate channel that carries signal is
+    refitted at the line's frequency on its ticks without signal (:func:`masked_line_power`),
+    so that a track on the wire biases neither the amplitude nor the choice of the carrying
+    channels."""
     freqs = det.freqs()
     df = freqs[1] - freqs[0]
     nf = power.shape[1]
@@ -96,6 +97,7 @@ def localise_lines(
 
         taken = np.zeros(nf, bool)
         lines = []
+        pending = []  # (k, line, carry, by_group), refitted together below
         for k in cand[np.argsort(-best[cand])]:
             if taken[k] or k < 41 or k + 41 >= nf:
                 continue
@@ -123,12 +125,21 @@ def localise_lines(
             by_group = f_hit[det.femb[chan]] | a_hit[det.asic[chan]]
             carry = (line["z"] > channel_z) | by_group
             carry &= keep[chan]
-            a_ch = line["a_ch"]
-            if waves is not None and carry.any():
-                f_line = float(freqs[k] + line["offset"] * df)
-                a_ch, carry = _signal_free(
-                    a_ch, chan, carry, by_group, f_line, det, waves, baseline, noise, fit_bar
-                )
+            if carry.any() or waves is not None:
+                pending.append((k, line, carry, by_group))
+        chan = np.arange(sl.start, sl.stop)
+        # refitted: every candidate (a pulse biases the spectral estimate even where its
+        # power beside the line is below the noise's: the cross term is not random over
+        # channels, a selection by power beside the line left 97 kHz 4 % high)
+        busy = [c for _, _, c, _ in pending]
+        union = np.flatnonzero(np.logical_or.reduce(busy)) if busy else np.zeros(0, int)
+        if waves is not None and union.size:
+            f_lines = [float(freqs[k] + ln["offset"] * df) for k, ln, _, _ in pending]
+            masked = masked_plane(waves, chan[union], baseline, noise, f_lines, det.tick_us * 1e-6)
+            refit = _signal_free(pending, busy, union, f_lines, det, masked, fit_bar)
+        else:
+            refit = [(ln["a_ch"], c) for _, ln, c, _ in pending]
+        for (k, line, _, _), (a_ch, carry) in zip(pending, refit, strict=True):
             if not carry.any():
                 continue
             fembs = np.unique(det.femb[chan[carry]])
@@ -154,43 +165,118 @@ def localise_lines(
     return out
 
 
-def _signal_free(a_ch, chan, cand, by_group, freq_hz, det, waves, baseline, noise, bar):
-    """Per-channel amplitudes and the carrying mask, the candidate channels refitted on their
-    ticks without signal (:func:`masked_line_power`), squared amplitudes averaged over the
-    events; the frequency first refined to the peak of the fitted power summed over them.
+def _signal_free(pending, busy, union, f_lines, det, masked, bar):
+    """Per line, the per-channel amplitudes and the carrying mask, the candidate channels that
+    carry signal in any event (``|w| > clamp(5 noise, 15, 50)``) refitted on their ticks
+    without signal (:func:`masked_line_power`, all the plane's lines in one product), squared
+    amplitudes averaged over the events. The others keep the spectral estimate (no tick to
+    leave out; both are unbiased).
 
-    A candidate that only its own spectrum put forward (not its FEMB or ASIC group) carries
-    the line when the fit stands ``bar`` times above its noise floor: with the floor from 16
-    degrees of freedom, noise alone exceeds 40 with probability ~1e-6 per channel."""
-    idx = np.flatnonzero(cand)
-    if idx.size == 0:
-        return a_ch, cand
-    rows = chan[idx]
-    tick_s = det.tick_us * 1e-6
-    df = 1.0 / (det.n_ticks * tick_s)
-    events = waves() if callable(waves) else waves  # streamed: one event's ADC at a time
-    masked = [signal_ticks(adc[rows], baseline[rows], noise[rows]) for adc in events]
-    step = 0.25
-    pw = [
-        sum(
-            float(masked_line_power(w, m, freq_hz + d * df, tick_s, ())[0].sum()) for w, m in masked
-        )
-        for d in (-step, 0.0, step)
-    ]
-    curv = pw[0] - 2 * pw[1] + pw[2]
-    if curv < 0:
-        freq_hz += df * float(np.clip(0.5 * step * (pw[0] - pw[2]) / curv, -step, step))
-    a2 = np.zeros(idx.size)
-    floor = np.zeros(idx.size)
-    for w, m in masked:
-        a, f = masked_line_power(w, m, freq_hz, tick_s)
-        a2 += a / len(masked)
-        floor += f / len(masked)
-    out = np.array(a_ch, dtype=float, copy=True)
-    out[idx] = np.sqrt(np.clip(a2 - floor, 0, None))
-    carry = cand.copy()
-    carry[idx] = by_group[idx] | (a2 > bar * floor)
-    return out, carry
+    A refitted candidate that only its own spectrum put forward (not its FEMB or ASIC group)
+    carries the line when the fit stands ``bar`` times above its noise floor (floor from 4
+    degrees of freedom: noise alone exceeds 40 with probability ~2e-3, on the few channels
+    whose spectrum alone put them forward)."""
+    events = masked["events"]
+    a2 = 0.0
+    floor = 0.0
+    for xw, s2_out, kept in events:
+        a, f = masked_line_power(xw, s2_out, kept, np.asarray(f_lines), det.tick_us * 1e-6)
+        a2 = a2 + a / len(events)
+        floor = floor + f / len(events)
+    out = []
+    for j, (_, line, cand, by_group) in enumerate(pending):
+        sel = busy[j][union] & masked["hot"]  # rows of the union refitted for this line
+        idx = union[sel]
+        a_ch = np.array(line["a_ch"], dtype=float, copy=True)
+        a_ch[idx] = np.sqrt(np.clip(a2[sel, j] - floor[sel, j], 0, None))
+        carry = cand.copy()
+        carry[idx] = by_group[idx] | (a2[sel, j] > bar * floor[sel, j])
+        out.append((a_ch, carry))
+    return out
+
+
+def _phases(freqs_hz: np.ndarray, n_t: int, tick_s: float) -> np.ndarray:
+    """``(n_t, 2 n)`` float32 columns ``cos, -sin`` of ``2 pi f t`` for each frequency."""
+    ph = 2 * np.pi * np.asarray(freqs_hz, float)[None, :] * (np.arange(n_t) * tick_s)[:, None]
+    e = np.empty((n_t, 2 * ph.shape[1]), np.float32)
+    e[:, 0::2], e[:, 1::2] = np.cos(ph), -np.sin(ph)
+    return e
+
+
+def masked_line_power(
+    xw: np.ndarray,
+    s2_out: np.ndarray,
+    kept: np.ndarray,
+    freqs_hz: np.ndarray,
+    tick_s: float,
+    off_bins: tuple[float, ...] = (-11.5, 11.5),
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per row and line ``(n_rows, n_lines)``: the squared amplitude of a stationary sine at
+    each of ``freqs_hz``, least-squares fitted on the ticks kept (``xw`` the baseline-subtracted
+    waveform, 0 on the ticks left out; ``kept`` their number; ``s2_out`` the sums of
+    ``cos, -sin (2 w t)`` over the ticks left out, :func:`masked_plane`), and the same fit's
+    noise floor: the mean squared amplitude projected at ``off_bins`` rfft bins away, where
+    there is no line (the expected excess of the fit over ``A^2`` from the noise there).
+
+    With ``z = sum_kept x e^{-i w t}``, ``S0`` the ticks kept and ``S2 = sum_kept e^{-2 i w t}``,
+    the fit of ``Re(C e^{i w t})`` is ``C = 2 (z S0 - z* S2) / (S0^2 - |S2|^2)``; ``S2`` is the
+    whole window's sum less that over the ticks left out. One matrix product for all rows and
+    lines (the constant is left out: the baseline is the median already).
+
+    A track's pulse on the wire adds a cross term with the line to the periodogram that no
+    background subtraction removes (its size is ``2 |L| |T|``); the fit never sees the pulse.
+    """
+    n_t = xw.shape[1]
+    df = 1.0 / (n_t * tick_s)
+    f = np.atleast_1d(freqs_hz).astype(float)
+    n_l = f.size
+    every = np.concatenate([f] + [f + ob * df for ob in off_bins])
+    proj = (xw @ _phases(every, n_t, tick_s)).astype(np.float64)
+    z = proj[:, 0::2] + 1j * proj[:, 1::2]
+    t = np.arange(n_t) * tick_s
+    s2_all = np.exp(-2j * np.pi * 2 * f[None, :] * t[:, None]).sum(axis=0)
+    s2 = s2_all[None, :] - (s2_out[:, 0::2] + 1j * s2_out[:, 1::2])
+    s0 = np.maximum(np.asarray(kept, np.float64), 1.0)[:, None]
+    zl = z[:, :n_l]
+    c = 2 * (zl * s0 - np.conj(zl) * s2) / np.maximum(s0**2 - np.abs(s2) ** 2, 1.0)
+    a2 = np.abs(c) ** 2
+    if not off_bins:
+        return a2, np.zeros_like(a2)
+    # the noise floor: a plain projection (the kept ticks are nearly all of them)
+    zo = z[:, n_l:].reshape(xw.shape[0], len(off_bins), n_l)
+    floor = (np.abs(zo) ** 2).mean(axis=1) * (2.0 / s0) ** 2
+    return a2, floor
+
+
+def masked_plane(
+    waves,
+    rows: np.ndarray,
+    baseline: np.ndarray,
+    noise: np.ndarray,
+    freqs_hz,
+    tick_s: float,
+    sigma: float = 5.0,
+    clamp: tuple[float, float] = (15.0, 50.0),
+    pad: int = 10,
+) -> dict:
+    """The events' waveforms of ``rows`` with the ticks that carry signal left out, once per
+    plane for all its lines (:func:`payloads.dqm.kernels.mask_rows`: ``|w| > clamp(sigma x
+    noise, lo, hi)`` ADC padded ``pad`` ticks, the coherent-noise step's protection of
+    :mod:`payloads.dqm.sig`, DETECTOR.md "SIG"): ``events`` (per event ``(xw, s2_out,
+    kept)`` for :func:`masked_line_power`) and ``hot`` (rows with any tick left out)."""
+    from payloads.dqm.kernels import mask_rows
+
+    thr = np.clip(sigma * np.asarray(noise, np.float32)[rows], *clamp).astype(np.float32)
+    e2 = None  # cos, -sin (2 w t) per line, made for the first event's length
+    events = []
+    hot = np.zeros(rows.size, bool)
+    for adc in waves() if callable(waves) else waves:
+        if e2 is None or e2.shape[0] != adc.shape[1]:
+            e2 = _phases(2 * np.atleast_1d(freqs_hz), adc.shape[1], tick_s)
+        xw, s2_out, kept, h = mask_rows(adc, rows, baseline[rows], thr, pad, e2)
+        hot |= h
+        events.append((xw, s2_out, kept))
+    return {"events": events, "hot": hot}
 
 
 def robust_rms(a: np.ndarray) -> float:
@@ -285,7 +371,7 @@ def _measure(power, sl, k, half_width, offs, wide_offs, keep, channel_z) -> dict
     frac = fftm.leakage_fraction(offset, half_width)
     side = float(np.mean(np.sinc(offs - offset) ** 2))
     a_ch = np.sqrt(np.clip(excess, 0, None) / max(frac - nb * side, 0.5))
-    return {"excess": excess, "z": z, "a_ch": a_ch, "offset": offset, "frac": frac}
+    return {"excess": excess, "z": z, "a_ch": a_ch, "offset": offset, "frac": frac, "bg": bg}
 
 
 def find_combs(
@@ -331,71 +417,3 @@ def find_combs(
         )
         rest = [ln for ln, h in zip(rest, hit, strict=True) if not h]
     return combs, rest
-
-
-def signal_ticks(
-    rows_adc: np.ndarray,
-    baseline: np.ndarray,
-    noise: np.ndarray,
-    sigma: float = 5.0,
-    clamp: tuple[float, float] = (15.0, 50.0),
-    pad: int = 10,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Baseline-subtracted float32 waveforms of some channels and the mask of their ticks that
-    carry signal: ``|w| > clamp(sigma x noise, lo, hi)`` ADC, padded ``pad`` ticks each side (the
-    coherent-noise step's protection of :mod:`payloads.dqm.sig`, DETECTOR.md "SIG")."""
-    from scipy.ndimage import maximum_filter1d
-
-    w = rows_adc.astype(np.float32)
-    w -= np.asarray(baseline, np.float32)[:, None]
-    thr = np.clip(sigma * np.asarray(noise, np.float32), *clamp).astype(np.float32)
-    mask = np.abs(w) > thr[:, None]
-    if pad:
-        mask = maximum_filter1d(mask.view(np.uint8), 2 * pad + 1, axis=1).view(bool)
-    return w, mask
-
-
-def masked_line_power(
-    w: np.ndarray,
-    mask: np.ndarray,
-    freq_hz: float,
-    tick_s: float,
-    off_bins: tuple[float, ...] = (-19.0, -16.0, -13.0, -10.0, 10.0, 13.0, 16.0, 19.0),
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per-row squared amplitude of a stationary sine at ``freq_hz``, least-squares fitted
-    (``a cos + b sin + c``) on the ticks without signal (``~mask``), and the same fit's noise
-    floor: the mean squared amplitude fitted at ``off_bins`` rfft bins away, where there is no
-    line (the expected excess of the fit over ``A^2`` from the noise at that frequency).
-
-    A track's pulse on the wire adds a cross term with the line to the periodogram that no
-    background subtraction removes (its size is ``2 |L| |T|``); the fit never sees the pulse.
-    """
-    n_t = w.shape[1]
-    t = np.arange(n_t) * tick_s
-    df = 1.0 / (n_t * tick_s)
-    keep = (~mask).astype(np.float32)
-    xw = w * keep
-    n_kept = np.maximum(keep.sum(axis=1), 1.0)
-    ph = 2 * np.pi * freq_hz * t
-    c, s = np.cos(ph).astype(np.float32), np.sin(ph).astype(np.float32)
-    basis = np.stack([c * c, s * s, c * s, c, s], axis=1)
-    g = keep @ basis  # (rows, 5): the normal equations of each row
-    rhs = xw @ np.stack([c, s, np.ones(n_t, np.float32)], axis=1)
-    mat = np.empty((w.shape[0], 3, 3), np.float64)
-    mat[:, 0, 0], mat[:, 1, 1], mat[:, 2, 2] = g[:, 0], g[:, 1], n_kept
-    mat[:, 0, 1] = mat[:, 1, 0] = g[:, 2]
-    mat[:, 0, 2] = mat[:, 2, 0] = g[:, 3]
-    mat[:, 1, 2] = mat[:, 2, 1] = g[:, 4]
-    coef = np.linalg.solve(mat, rhs.astype(np.float64)[:, :, None])[:, :, 0]
-    a2 = coef[:, 0] ** 2 + coef[:, 1] ** 2
-    if not off_bins:
-        return a2, np.zeros_like(a2)
-    # the noise floor: a plain projection (the kept ticks are nearly all of them)
-    offs = []
-    for ob in off_bins:
-        ph_o = 2 * np.pi * (freq_hz + ob * df) * t
-        offs += [np.cos(ph_o), np.sin(ph_o)]
-    proj = xw @ np.stack(offs, axis=1).astype(np.float32)
-    floor = (proj**2).reshape(w.shape[0], len(off_bins), 2).sum(axis=2).mean(axis=1)
-    floor *= (2.0 / n_kept) ** 2
-    return a2, floor
