@@ -32,3 +32,18 @@ def test_mask_rows_matches_the_numpy_twin(seed):
 def test_numba_is_used_when_installed():
     pytest.importorskip("numba")
     assert kernels.HAVE_NUMBA
+
+
+@pytest.mark.parametrize("seed,stride", [(5, 4), (8, 1)])
+def test_code_stats_matches_the_numpy_twin(seed, stride):
+    rng = np.random.default_rng(seed)
+    adc = rng.normal(rng.uniform(500, 2500, (40, 1)), rng.uniform(0.5, 30, (40, 1)), (40, 3000))
+    adc = np.clip(np.rint(adc), 0, 4095).astype(np.int16)
+    adc[3] = 1700  # a constant channel
+    adc[7, rng.random(3000) < 0.3] &= ~63  # stuck low bits
+    q = (0.16, 0.5, 0.84)
+    want = kernels._code_stats_py(adc, stride, q)
+    got = kernels.code_stats(adc, stride, q)
+    for g, w in zip(got[:4], want[:4], strict=True):
+        np.testing.assert_allclose(g, w, rtol=0, atol=2e-4)  # the twin rounds to float32
+    assert got[4] == want[4] == len(range(0, 3000, stride))
