@@ -72,7 +72,7 @@ def run(quick: bool = False) -> dict:
         # board health
         stats = adcm.compute_channel_stats(adc)
         power = fftm.compute_power(adc, workers=1, out=pbuf, work=work)
-        analyse_apa(stats, power, DET)
+        analyse_apa(stats, power, DET, waves=[adc])
 
     t_adcfft = _best(adcfft_one, repeats)
     t_stats = _best(lambda: adcm.compute_channel_stats(adc), repeats)

@@ -34,40 +34,19 @@ def compute_channel_stats(adc: np.ndarray, stride: int = 4) -> dict[str, np.ndar
 
     Notes
     -----
-    The sample is sorted once (radix sort of 16-bit integers) and reduced to its table of
-    distinct codes per channel (a few tens). Percentiles come from that table with each integer
-    code spread over its unit interval (so that the RMS of integer data is not quantised to
-    half-integers), and so do the code-dependent counts: no pass over the samples is made per
-    bit or per code class.
+    One compiled pass per channel (:func:`payloads.dqm.kernels.code_stats`): the sum, min and
+    max over all ticks and a histogram of the strided sample, from which the percentiles come
+    with each integer code spread over its unit interval (so that the RMS of integer data is
+    not quantised to half-integers), and so do the code-dependent counts: no pass over the
+    samples is made per bit or per code class. (Without numba: one radix sort of the sample,
+    reduced to its table of distinct codes, :func:`code_table`.)
     """
-    n, nt = adc.shape
-    mean = (adc.sum(axis=1, dtype=np.int64) / nt).astype(np.float32)
-    ptp = (adc.max(axis=1).astype(np.int32) - adc.min(axis=1)).astype(np.int32)
-    sample = adc[:, ::stride].copy()
-    sample.sort(axis=1, kind="stable")
-    m = sample.shape[1]
-    # distinct codes per channel and how often each occurs
-    flat = sample.reshape(-1)
-    new = np.empty(flat.size, dtype=bool)
-    new[0] = True
-    np.not_equal(flat[1:], flat[:-1], out=new[1:])
-    new[::m] = True  # every row starts a run
-    first = np.flatnonzero(new)
-    codes = flat[first].astype(np.int64)
-    counts = np.diff(np.append(first, flat.size)).astype(np.float64)
-    rows = first // m
-    cum = np.cumsum(counts)
-    p16, p50, p84 = (_quantile_from_table(codes, counts, m, n, q, cum) for q in (0.16, 0.5, 0.84))
-    # per distinct code: its 12 bits and its stuck-code class, weighted by its count, summed
-    # per channel in one reduceat (rows are contiguous runs of the table)
-    low = codes & 63
-    table = np.empty((codes.size, N_BITS + 3), dtype=np.float32)
-    table[:, :N_BITS] = (codes[:, None] >> np.arange(N_BITS)) & 1
-    table[:, N_BITS] = (low == 0) | (low == 63)
-    table[:, N_BITS + 1] = low == 1
-    table[:, N_BITS + 2] = low == 62
-    table *= counts.astype(np.float32)[:, None]
-    sums = np.add.reduceat(table, _row_starts(rows), axis=0)
+    from payloads.dqm.kernels import code_stats
+
+    mean64, ptp64, qs, sums, m = code_stats(adc, stride, (0.16, 0.5, 0.84))
+    mean = mean64.astype(np.float32)
+    ptp = ptp64.astype(np.int32)
+    p16, p50, p84 = (qs[:, j].astype(np.float32) for j in range(3))
     occ = (sums[:, :N_BITS] / m).astype(np.float32)
     at_sticky, at_one, at_3e = sums[:, N_BITS], sums[:, N_BITS + 1], sums[:, N_BITS + 2]
     stuck_fraction = ((at_sticky + at_one) / m).astype(np.float32)
@@ -75,18 +54,17 @@ def compute_channel_stats(adc: np.ndarray, stride: int = 4) -> dict[str, np.ndar
     rms = 0.5 * (p84 - p16)
     rms_clean = rms.astype(np.float32, copy=True)
     # the same quantiles without the stuck codes {0, 1, 63}: the noise of a sticky channel
-    # (computed for the channels that look sticky only)
+    # (computed for the channels that look sticky only, from their own table of codes)
     cand = np.flatnonzero((sticky_excess > 1.2) & (stuck_fraction > 0.02))
     if cand.size:
-        sel = np.isin(rows, cand)
-        c_codes, c_rows = codes[sel], rows[sel]
+        c_codes, c_counts, c_rows, m_c, _ = code_table(adc[cand, ::stride])
         c_low = c_codes & 63
-        clean = counts[sel] * ~((c_low == 0) | (c_low == 1) | (c_low == 63))
+        clean = c_counts * ~((c_low == 0) | (c_low == 1) | (c_low == 63))
         starts = _row_starts(c_rows)
         c16, c84 = (_quantile_weighted(c_codes, clean, starts, q) for q in (0.16, 0.84))
         # counted from either end with the full sample's counts: right when the stuck samples
         # came from the core of the distribution (snap model), where the levels are too wide
-        d16, d84 = (_quantile_weighted(c_codes, clean, starts, q, full=m) for q in (0.16, 0.84))
+        d16, d84 = (_quantile_weighted(c_codes, clean, starts, q, full=m_c) for q in (0.16, 0.84))
         r = np.fmin(0.5 * (c84 - c16), 0.5 * (d84 - d16))
         rms_clean[cand] = np.where(np.isfinite(r), r, rms[cand])
     return {
@@ -100,6 +78,25 @@ def compute_channel_stats(adc: np.ndarray, stride: int = 4) -> dict[str, np.ndar
         "sticky_excess": sticky_excess,
         "bit_occupancy": occ,
     }
+
+
+def code_table(
+    sample: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, np.ndarray]:
+    """Rows of int16 codes sorted once (radix sort) and reduced to runs of distinct codes:
+    ``(codes, counts, row of each run, samples per row, cumulative counts)``."""
+    sample = np.array(sample, dtype=np.int16, copy=True)
+    sample.sort(axis=1, kind="stable")
+    m = sample.shape[1]
+    flat = sample.reshape(-1)
+    new = np.empty(flat.size, dtype=bool)
+    new[0] = True
+    np.not_equal(flat[1:], flat[:-1], out=new[1:])
+    new[::m] = True  # every row starts a run
+    first = np.flatnonzero(new)
+    codes = flat[first].astype(np.int64)
+    counts = np.diff(np.append(first, flat.size)).astype(np.float64)
+    return codes, counts, first // m, m, np.cumsum(counts)
 
 
 def quiet_rms(
@@ -135,18 +132,8 @@ def code_quantiles(
 ) -> list[np.ndarray]:
     """Per-row quantiles of integer data (every ``stride``-th column), codes spread over their
     unit interval; one radix sort. Use for int16 ADC codes or scaled, rounded waveforms."""
-    sample = codes_2d[:, ::stride].astype(np.int16, copy=True)
-    sample.sort(axis=1, kind="stable")
-    n, m = sample.shape
-    flat = sample.reshape(-1)
-    new = np.empty(flat.size, dtype=bool)
-    new[0] = True
-    np.not_equal(flat[1:], flat[:-1], out=new[1:])
-    new[::m] = True
-    first = np.flatnonzero(new)
-    codes = flat[first].astype(np.int64)
-    counts = np.diff(np.append(first, flat.size)).astype(np.float64)
-    cum = np.cumsum(counts)
+    codes, counts, _, m, cum = code_table(codes_2d[:, ::stride])
+    n = codes_2d.shape[0]
     return [_quantile_from_table(codes, counts, m, n, q, cum) for q in quantiles]
 
 

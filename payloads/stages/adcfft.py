@@ -76,8 +76,12 @@ def analyse_apa(
     comb_base_hz: float = 51.4e3,
     comb_threshold: float = 3.0,
     bands: dict | None = None,
+    waves=None,
 ) -> dict:
     """Everything dqm-adcfft derives for one APA from its channel statistics and mean power.
+
+    ``waves``: the events' ADC arrays (or a callable returning them), for the signal-free
+    per-channel line amplitudes (:func:`payloads.dqm.lines.localise_lines`).
 
     Returns
     -------
@@ -90,7 +94,16 @@ def analyse_apa(
     bad = adcm.find_bad_channels(stats, det)
     excl = bad["dead"] | bad["noisy"]
     spectra = fftm.average_spectra(power, det, exclude=excl)
-    found = linem.localise_lines(power, spectra, det, exclude=excl, threshold=line_threshold)
+    found = linem.localise_lines(
+        power,
+        spectra,
+        det,
+        exclude=excl,
+        threshold=line_threshold,
+        waves=waves,
+        baseline=stats["median"],
+        noise=adcm.noise_rms(stats, bad["sticky"]),
+    )
     combs, singles = [], []
     for p in range(3):
         c, s_ = linem.find_combs(found[p], freqs[1] - freqs[0])
@@ -123,9 +136,12 @@ def analyse_file(
     workers: int = 1,
     det: Detector | None = None,
     bands: dict | None = None,
+    fit_events: int = 3,
 ) -> dict[int, dict]:
     """ADC statistics, spectra, lines and board health of the chosen events, per APA
-    (:func:`analyse_apa` on the statistics averaged over events and the mean power)."""
+    (:func:`analyse_apa` on the statistics averaged over events and the mean power; the lines'
+    signal-free amplitudes are fitted on the first ``fit_events`` events, kept in memory:
+    30.7 MB each)."""
     det = det or raw.det
     out: dict[int, dict] = {}
     buf = np.empty((det.n_channels, det.n_ticks), dtype=np.int16)
@@ -134,10 +150,15 @@ def analyse_file(
     for apa in raw.apas:
         per_event = []
         power_sum = np.zeros((det.n_channels, det.n_freqs), dtype=np.float32)
-        for pos in positions:
+        kept: list[np.ndarray] = []  # events for the lines' signal-free fit
+        for i, pos in enumerate(positions):
             adc = raw.read_apa(int(pos), apa, out=buf)
             per_event.append(adcm.compute_channel_stats(adc))
             power_sum += fftm.compute_power(adc, workers=workers, out=pbuf, work=work)
+            if len(positions) == 1:
+                kept = [adc]  # no copy: nothing overwrites it before analyse_apa
+            elif i < fit_events:
+                kept.append(adc.copy())
         power = power_sum / len(positions)
         out[apa] = analyse_apa(
             adcm.combine_stats(per_event),
@@ -147,6 +168,7 @@ def analyse_file(
             comb_base_hz,
             comb_threshold,
             bands,
+            waves=kept,
         )
     return out
 

@@ -17,6 +17,8 @@ CASES = [
     ("forced", 44, (0,)),
     ("both", 201, ()),
     ("snap", 204, ()),
+    ("snap", 207, (0,)),
+    ("forced", 208, ()),
 ]
 
 
@@ -35,11 +37,7 @@ def test_sticky_channels_are_found_and_not_called_noisy(sticky_case):
     assert not bad["noisy"][static.sticky].any()
 
 
-def test_stuck_samples_are_mended_to_within_the_noise_rms(sticky_case, request):
-    if request.node.callspec.id == "snap-204-lines0":
-        # Issue 9 (open): 94.98 % since the charge-calibration merge changed the track signals
-        # around the stuck samples; strict, so it must flip when mending is fixed.
-        request.applymarker(pytest.mark.xfail(strict=True, reason="issue 9: 94.98 % < 95 %"))
+def test_stuck_samples_are_mended_to_within_the_noise_rms(sticky_case):
     adc, truth, static, bad = sticky_case
     wave = adc.astype(np.float32)
     mend_stuck(wave, adc, np.flatnonzero(bad["sticky"]))
