@@ -14,9 +14,9 @@ in the last ``window`` seconds (default: the budget, at least 30 s) together wit
 age of its runs still running (lower bounds of their latency: under overload nothing ends, but
 the queue ages). Then:
 
-- above ``HIGH`` (80 %) of the budget, the factor of the listed stages halves (down to
-  ``floor``);
-- below ``LOW`` (50 %) of the budget, it rises by half (at least 0.05) back towards 1;
+- above ``high`` (default 80 %) of the budget, the factor of the listed stages halves (down
+  to ``floor``);
+- below ``low`` (default 50 %) of the budget, it rises by half (at least 0.05) back to 1;
 - in between it stays (hysteresis: no flapping).
 
 The factor multiplies the expert's ``prescale`` (which is never changed): a file the expert's
@@ -26,7 +26,12 @@ counted apart from ``prescaled``. Every change is a TemplateEvent (action
 ``adaptive-prescale``) saying what moved and why; the dashboard shows them (``overload_panel``).
 
 The choice is deterministic per file (the prescale hash), so the files kept at factor f are a
-subset of those kept at a larger factor. The claim order (priority, then newest data first)
+subset of those kept at a larger factor.
+
+With a ``max_age`` in the policy, waiting jobs never get older than it, so the measured p90 of
+running runs stays below ``max_age``: ``high`` must then be below ``max_age / budget`` for the
+adaptive prescale to act before the prompt policy drops (scripts/replay.py uses max_age 0.6,
+high 0.4 and low 0.2 of the budget). The claim order (priority, then newest data first)
 and the prompt policy (oldest dropped first) make the newest data processed first.
 """
 
@@ -48,7 +53,7 @@ ACTION = "adaptive-prescale"
 ACTOR = "overload"
 HIGH = 0.8
 LOW = 0.5
-KEYS = {"budget", "stages", "floor", "interval", "window"}
+KEYS = {"budget", "stages", "floor", "interval", "window", "high", "low"}
 
 
 def check(policy: Any, stages: set[str]) -> dict[str, Any]:
@@ -59,14 +64,16 @@ def check(policy: Any, stages: set[str]) -> dict[str, Any]:
     if not isinstance(policy, dict) or set(policy) - KEYS:
         raise InvalidDag(f"{where} must be a mapping of {', '.join(sorted(KEYS))}")
 
-    def num(key: str, default: float | None, lo: float, hi: float) -> float:
+    def num(key: str, default: float | None, lo: float, hi: float, closed: bool = False) -> float:
         value = policy.get(key, default)
         if value is None:
             raise InvalidDag(f"{where}.{key} is required (seconds of DQM latency)")
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise InvalidDag(f"{where}.{key} must be a number")
-        if not math.isfinite(value) or not lo < value <= hi:
-            raise InvalidDag(f"{where}.{key} = {value!r} is out of range ({lo}, {hi}]")
+        if not math.isfinite(value) or not (lo <= value if closed else lo < value) or value > hi:
+            raise InvalidDag(
+                f"{where}.{key} = {value!r} is out of range {'[' if closed else '('}{lo}, {hi}]"
+            )
         return float(value)
 
     names = policy.get("stages")
@@ -87,7 +94,12 @@ def check(policy: Any, stages: set[str]) -> dict[str, Any]:
     }
     for key in ("interval", "window"):
         if key in policy:
-            out[key] = num(key, None, 0, 86400)
+            out[key] = num(key, None, 0, 86400, closed=key == "interval")
+    for key, default in (("high", HIGH), ("low", LOW)):
+        if key in policy:
+            out[key] = num(key, default, 0, 1)
+    if out.get("low", LOW) >= out.get("high", HIGH):
+        raise InvalidDag(f"{where}: low must be below high (fractions of the budget)")
     return out
 
 
@@ -179,12 +191,13 @@ def step(template, now: datetime) -> bool:
             return False
         factor = min(s.adaptive_factor for s in settings)
         floor = float(conf.get("floor", 0.1))
-        if p90 > HIGH * budget and factor > floor:
+        high, low = conf.get("high", HIGH), conf.get("low", LOW)
+        if p90 > high * budget and factor > floor:
             new = max(floor, factor * 0.5)
-            why = f"DQM latency p90 {p90:.1f} s over {n} run(s) > {HIGH:.0%} of the {budget:g} s budget"
-        elif p90 < LOW * budget and factor < 1.0:
+            why = f"DQM latency p90 {p90:.1f} s over {n} run(s) > {high:.0%} of the {budget:g} s budget"
+        elif p90 < low * budget and factor < 1.0:
             new = min(1.0, max(factor * 1.5, factor + 0.05))
-            why = f"headroom: DQM latency p90 {p90:.1f} s over {n} run(s) < {LOW:.0%} of the {budget:g} s budget"
+            why = f"headroom: DQM latency p90 {p90:.1f} s over {n} run(s) < {low:.0%} of the {budget:g} s budget"
         else:
             return False
         new = round(new, 4)
@@ -225,21 +238,30 @@ def panel(now: datetime | None = None) -> dict[str, Any]:
     from p3s.dags.models import DagTemplate, StageSettings, TemplateEvent
 
     now = now or timezone.now()
-    templates = []
-    for t in DagTemplate.objects.exclude(adaptive_prescale={}).order_by("name"):
-        stages = list(
-            StageSettings.objects.filter(
-                template=t, stage__in=t.adaptive_prescale.get("stages", [])
-            )
-            .annotate(effective=F("prescale") * F("adaptive_factor"))
-            .values("stage", "prescale", "adaptive_factor", "effective")
-        )
-        templates.append(
-            {"name": t.name, "budget": t.adaptive_prescale.get("budget"), "stages": stages}
-        )
-    events = list(
-        TemplateEvent.objects.filter(action=ACTION).select_related("template").order_by("-id")[:8]
+    confs = dict(
+        DagTemplate.objects.exclude(adaptive_prescale={})
+        .order_by("name")
+        .values_list("name", "adaptive_prescale")
     )
+    templates, events = [], []
+    if confs:  # two more queries only when some template has an adaptive prescale
+        rows = list(
+            StageSettings.objects.filter(template__name__in=list(confs))
+            .annotate(effective=F("prescale") * F("adaptive_factor"))
+            .values("template__name", "stage", "prescale", "adaptive_factor", "effective")
+        )
+        for name, conf in confs.items():
+            stages = [
+                r
+                for r in rows
+                if r["template__name"] == name and r["stage"] in conf.get("stages", [])
+            ]
+            templates.append({"name": name, "budget": conf.get("budget"), "stages": stages})
+        events = list(
+            TemplateEvent.objects.filter(action=ACTION)
+            .select_related("template")
+            .order_by("-id")[:8]
+        )
     drops = drop_counts(now - timedelta(hours=1))
     return {
         "drops": {k.replace("-", "_"): v for k, v in drops.items()},

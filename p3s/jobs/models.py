@@ -20,7 +20,11 @@ class Job(models.Model):
     args = models.JSONField(default=list)
     queue = models.CharField(max_length=32, default="default")
     part = models.CharField(
-        max_length=16, blank=True, default="", help_text="p3s.dags.split: e.g. apa:2/6"
+        max_length=16,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="p3s.dags.split: e.g. apa:2/6",
     )
     priority = models.IntegerField(default=0)
     data_ts = models.DateTimeField(
