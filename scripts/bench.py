@@ -10,7 +10,8 @@ Sections
 - http: claims through real gunicorn by 64 concurrent simulated pilots on diag jobs
   (claim, report running, report finished), and its ratio to the raw limit;
 - wake-up: from a file announcement to an idle long-polling pilot holding the job;
-- payloads: from scripts/bench_payloads.py when present.
+- payloads: from scripts/bench_payloads.py when present;
+- replay: scripts/replay.py --short (scripts/bench_replay.py), DQM latency at 2x capacity.
 """
 
 from __future__ import annotations
@@ -507,9 +508,11 @@ def write_report(data: dict) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="shorter runs")
-    parser.add_argument("--only", choices=["claim", "http", "payloads"], action="append")
+    parser.add_argument(
+        "--only", choices=["claim", "http", "payloads", "replay"], action="append"
+    )
     args = parser.parse_args()
-    only = set(args.only or ["claim", "http", "payloads"])
+    only = set(args.only or ["claim", "http", "payloads", "replay"])
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "p3s.settings")
     import django
 
@@ -540,7 +543,15 @@ def main() -> int:
             data["payloads"] = bench_payloads.run(quick=args.quick)
         except ImportError as exc:
             log(f"payloads: skipped ({exc})")
+    if "replay" in only:  # scripts/bench_replay.py: the short replay, its own process
+        sys.path.insert(0, str(ROOT / "scripts"))
+        import bench_replay  # type: ignore[import-not-found]
+
+        data["replay"] = bench_replay.run(OUT, quick=args.quick)
     write_report(data)
+    if "replay" in data:
+        with open(OUT / "report.md", "a") as fh:
+            fh.write("\n" + "\n".join(bench_replay.markdown(OUT)))
     print((OUT / "report.md").read_text())
     return 0
 

@@ -87,7 +87,7 @@ def check(policy: Any, stages: set[str]) -> dict[str, Any]:
     unknown = [s for s in names if s not in stages]
     if unknown:
         raise InvalidDag(f"{where}.stages: unknown stage(s) {', '.join(unknown)}")
-    out = {
+    out: dict[str, Any] = {
         "budget": num("budget", None, 0, 86400),
         "stages": names,
         "floor": num("floor", 0.1, 0, 1),

@@ -61,7 +61,7 @@ class DagSpec:
 
     def to_dict(self) -> dict[str, Any]:
         stages = {s: {**self.graph[s], **self.tunables[s]} for s in self.order}
-        policy = {
+        policy: dict[str, Any] = {
             k: v
             for k, v in (("max_age", self.max_age), ("max_waiting", self.max_waiting))
             if v is not None
