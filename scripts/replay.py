@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -37,6 +38,7 @@ import replay_report  # noqa: E402
 
 BIN = Path(sys.executable).parent
 TEMPLATE = ROOT / "p3s" / "dags" / "defaults" / "tpc-dqm.yaml"
+BUDGET_OVER_ALONE = 4  # default budget: 4x the DQM latency of one file alone
 RUN0 = 9000  # run numbers of the replay's files: calibration RUN0, segment k RUN0 + 1 + k
 
 
@@ -57,8 +59,8 @@ def replay_template(budget: float, adaptive: bool) -> str:
             "budget": budget,
             "stages": ["sig"],
             "floor": 0.05,
-            "high": 0.4,
-            "low": 0.2,
+            "high": 0.45,
+            "low": 0.3,
             "interval": max(2.0, budget / 15),
             "window": max(10.0, budget / 2),
         }
@@ -90,9 +92,7 @@ class World:
         a = self.args
         log(f"database {self.db_url.split('@')[-1]}; migrating")
         bench.manage(self.env, "migrate", "-v0")
-        tfile = self.var / "replay-tpc.yaml"
-        tfile.write_text(replay_template(a.budget, a.adaptive))
-        bench.manage(self.env, "p3s_load_dags", str(tfile))
+        self.load_template()
         self.daq_token = bench.manage(self.env, "p3s_token", "--role", "daq", "replay-daq")
         pilot_file = self.var / "pilot.token"
         bench.manage(
@@ -116,6 +116,12 @@ class World:
                 ],
             )
         log(f"server at {self.url}, sweeper and {a.pilots} pilot(s) started")
+
+    def load_template(self) -> None:
+        """The replay's template (again, live, once the budget is known)."""
+        tfile = self.var / "replay-tpc.yaml"
+        tfile.write_text(replay_template(self.args.budget or 600.0, self.args.adaptive))
+        bench.manage(self.env, "p3s_load_dags", "--force", str(tfile))
 
     def _spawn(self, name: str, argv: list[str]) -> None:
         env = {**self.env, "P3S_SWEEP_INTERVAL": "1"}
@@ -224,7 +230,28 @@ def sample(run: int, t0: float) -> dict:
     }
 
 
-def calibrate(world: World, daq: Daq, n: int, timeout: float) -> float:
+def single_file(daq: Daq, timeout: float) -> tuple[float, float]:
+    """One file alone: (its DQM latency, the pilot seconds its jobs took)."""
+    DagRun, Job, _ = orm()
+    daq.announce(RUN0)
+    t0 = time.monotonic()
+    time.sleep(1)
+    while running(RUN0) and time.monotonic() - t0 < timeout:
+        time.sleep(0.5)
+    run = DagRun.objects.filter(file__run=RUN0).select_related("file").first()
+    if run is None or run.ended is None:
+        raise RuntimeError(f"the calibration file was not processed within {timeout:g} s")
+    busy = sum(
+        (end - start).total_seconds()
+        for start, end in Job.objects.filter(dagrun=run, state="finished").values_list(
+            "started_at", "ended_at"
+        )
+        if start and end
+    )
+    return (run.ended - run.file.created).total_seconds(), busy
+
+
+def burst(daq: Daq, n: int, timeout: float) -> float:
     """Files per second the pilots sustain on the full chain: a burst of n, timed to the end."""
     log(f"calibration: {n} files at once")
     t0 = time.monotonic()
@@ -234,9 +261,30 @@ def calibrate(world: World, daq: Daq, n: int, timeout: float) -> float:
     while running(RUN0) and time.monotonic() - t0 < timeout:
         time.sleep(0.5)
     elapsed = time.monotonic() - t0
-    capacity = n / elapsed
-    log(f"capacity {capacity:.3f} files/s ({n} files in {elapsed:.1f} s)")
-    return capacity
+    log(f"capacity {n / elapsed:.3f} files/s ({n} files in {elapsed:.1f} s)")
+    return n / elapsed
+
+
+def calibrate(world: World, daq: Daq, data: dict) -> float:
+    """The chain's latency alone (which sets the default budget) and the pilots' capacity:
+    measured with a burst, or (``--short``) estimated from one file's pilot seconds."""
+    args = world.args
+    alone, busy = single_file(daq, timeout=600)
+    log(f"one file alone: DQM latency {alone:.1f} s, {busy:.1f} pilot seconds")
+    data["one_file_latency_s"], data["one_file_pilot_s"] = round(alone, 2), round(busy, 2)
+    if args.budget is None:
+        args.budget = round(max(30.0, BUDGET_OVER_ALONE * alone))
+    world.load_template()
+    log(f"budget {args.budget:g} s")
+    if args.capacity:
+        return args.capacity
+    if args.short:
+        capacity = args.pilots / busy
+        log(f"capacity estimated {capacity:.3f} files/s ({args.pilots} pilots / {busy:.1f} s)")
+        data["capacity_method"] = "pilots / one file's pilot seconds"
+        return capacity
+    data["capacity_method"] = f"burst of {2 * args.pilots} files"
+    return burst(daq, 2 * args.pilots, timeout=1200)
 
 
 def reset_factor() -> None:
@@ -281,7 +329,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rates", default="0.5,1,2", help="rate factors of the measured capacity")
     p.add_argument("--seconds", type=float, default=90.0, help="announcing time per segment")
     p.add_argument("--pilots", type=int, default=2)
-    p.add_argument("--budget", type=float, default=60.0, help="DQM latency budget (s)")
+    p.add_argument(
+        "--budget",
+        type=float,
+        default=None,
+        help=f"DQM latency budget (s); default {BUDGET_OVER_ALONE}x that of one file alone",
+    )
     p.add_argument("--apas", type=int, default=1, help="APAs per file (one event each)")
     p.add_argument("--capacity", type=float, default=None, help="files/s; skip calibration")
     p.add_argument("--adaptive", action=argparse.BooleanOptionalAction, default=True)
@@ -292,10 +345,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = p.parse_args(argv)
     if args.short:
-        args.rates, args.seconds, args.budget = "2", min(args.seconds, 30.0), args.budget
+        args.rates, args.seconds = "2", min(args.seconds, 30.0)
     if args.db == "auto":
         args.db = "postgres" if bench.pg_answers() else "sqlite"
     factors = [float(x) for x in args.rates.split(",")]
+
+    def stop(signum, _frame):  # SIGTERM/SIGINT: stop what was started (the finally below)
+        raise SystemExit(128 + signum)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, stop)
     world = World(args)
     os.environ |= {"P3S_DATABASE_URL": world.db_url, "DJANGO_SETTINGS_MODULE": "p3s.settings"}
     os.environ["P3S_VAR_DIR"] = str(world.var)
@@ -312,10 +371,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         world.start()
         daq = Daq(world, pool_size=3, apas=args.apas)
-        capacity = args.capacity or calibrate(
-            world, daq, max(2, 2 * args.pilots), timeout=args.budget * 10
-        )
+        capacity = calibrate(world, daq, data)
         data["capacity_files_per_s"] = round(capacity, 4)
+        data["budget_s"] = args.budget
         data["segments"] = [
             segment(world, daq, k, f, capacity, args) for k, f in enumerate(factors)
         ]

@@ -31,7 +31,7 @@ subset of those kept at a larger factor.
 With a ``max_age`` in the policy, waiting jobs never get older than it, so the measured p90 of
 running runs stays below ``max_age``: ``high`` must then be below ``max_age / budget`` for the
 adaptive prescale to act before the prompt policy drops (scripts/replay.py uses max_age 0.6,
-high 0.4 and low 0.2 of the budget). The claim order (priority, then newest data first)
+high 0.45 and low 0.3 of the budget). The claim order (priority, then newest data first)
 and the prompt policy (oldest dropped first) make the newest data processed first.
 """
 
