@@ -18,6 +18,7 @@ def test_a_tiny_replay_runs_and_reports(tmp_path):
     out = tmp_path / "bench"
     argv = [sys.executable, str(ROOT / "scripts" / "replay.py"), "--out", str(out)]
     argv += ["--rates", "1", "--seconds", "6", "--pilots", "1", "--capacity", "0.2"]
+    argv += ["--budget", "30"]  # bounded: jobs waiting over 18 s are dropped, the drain is 75 s
     argv += ["--db", "postgres" if using_postgres() else "sqlite"]
     proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
