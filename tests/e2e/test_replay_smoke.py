@@ -20,8 +20,14 @@ def test_a_tiny_replay_runs_and_reports(tmp_path):
     argv += ["--rates", "1", "--seconds", "6", "--pilots", "1", "--capacity", "0.2"]
     argv += ["--budget", "30"]  # bounded: jobs waiting over 18 s are dropped, the drain is 75 s
     argv += ["--db", "postgres" if using_postgres() else "sqlite"]
-    proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        output, _ = proc.communicate(timeout=900)
+    except subprocess.TimeoutExpired:
+        proc.terminate()  # SIGTERM: the replay stops its server, sweeper and pilots
+        output, _ = proc.communicate(timeout=120)
+        pytest.fail("the replay did not finish in 900 s:\n" + output.decode()[-3000:])
+    assert proc.returncode == 0, output.decode()[-3000:]
     data = json.loads((out / "replay.json").read_text())
     (seg,) = data["segments"]
     assert seg["files"] >= 1 and seg["runs_by_state"]
