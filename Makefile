@@ -5,13 +5,14 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help venv demo test test-fast chaos bench lint format migrate serve sweep clean
+.PHONY: help venv demo test test-fast chaos bench replay lint format migrate serve sweep clean
 
 help:
 	@echo "make demo    run the full TPC DQM chain on the embedded default (SQLite)"
 	@echo "make test    the whole test suite (PostgreSQL too when one answers)"
 	@echo "make chaos   the fault tests in full: hostile input, fuzzing, database and pilot faults"
 	@echo "make bench   benchmarks -> var/bench/report.md and report.json"
+	@echo "make replay  DAQ at 0.5x, 1x, 2x of the pilots' capacity -> var/bench/replay.md, .png"
 	@echo "make lint    ruff and mypy"
 
 venv: $(STAMP)
@@ -43,6 +44,9 @@ chaos: venv
 
 bench: venv
 	$(BIN)/python scripts/bench.py $(BENCH_ARGS)
+
+replay: venv
+	$(BIN)/python scripts/replay.py $(REPLAY_ARGS)
 
 lint: venv
 	$(BIN)/ruff check p3s pilot payloads factory tests scripts

@@ -13,7 +13,8 @@ Sections
 - hotpath: report-and-claim jobs/s, server-side claim latency, wake-up, heartbeats, and the
   claim at 1k/100k/1M waiting jobs (scripts/bench_hotpath.py);
 - warm: file arrival to last product, warm vs cold pilots (scripts/bench_warm.py);
-- payloads: from scripts/bench_payloads.py when present.
+- payloads: from scripts/bench_payloads.py when present;
+- replay: scripts/replay.py --short (scripts/bench_replay.py), DQM latency at 2x capacity.
 """
 
 from __future__ import annotations
@@ -522,7 +523,7 @@ def write_report(data: dict) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="shorter runs")
-    parts = ["claim", "http", "hotpath", "warm", "payloads"]
+    parts = ["claim", "http", "hotpath", "warm", "payloads", "replay"]
     parser.add_argument("--only", choices=parts, action="append")
     args = parser.parse_args()
     only = set(args.only or parts)
@@ -568,7 +569,15 @@ def main() -> int:
             data["payloads"] = bench_payloads.run(quick=args.quick)
         except ImportError as exc:
             log(f"payloads: skipped ({exc})")
+    if "replay" in only:  # scripts/bench_replay.py: the short replay, its own process
+        sys.path.insert(0, str(ROOT / "scripts"))
+        import bench_replay  # type: ignore[import-not-found]
+
+        data["replay"] = bench_replay.run(OUT, quick=args.quick)
     write_report(data)
+    if "replay" in data:
+        with open(OUT / "report.md", "a") as fh:
+            fh.write("\n" + "\n".join(bench_replay.markdown(OUT)))
     print((OUT / "report.md").read_text())
     return 0
 

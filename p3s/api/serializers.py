@@ -109,6 +109,7 @@ class JobSerializer(serializers.ModelSerializer):
             "run",
             "file",
             "stage",
+            "part",
             "payload",
             "args",
             "queue",

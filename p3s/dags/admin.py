@@ -62,7 +62,8 @@ class DagTemplateForm(forms.ModelForm):
             }
         ),
         help_text="Stages with payload, args, queue, parents and the tunables priority, timeout, "
-        "max_attempts, prescale, event_fraction. A changed graph makes a new version "
+        "max_attempts, prescale, event_fraction, split (apa:N or events:N parallel parts). "
+        "A changed graph makes a new version "
         "(running DAG runs keep theirs); tunables change live.",
     )
 
@@ -99,7 +100,16 @@ class DagTemplateForm(forms.ModelForm):
 
 class StageSettingsInline(ReadOnlyInline):
     model = StageSettings
-    fields = ["stage", "priority", "timeout", "max_attempts", "prescale", "event_fraction"]
+    fields = [
+        "stage",
+        "priority",
+        "timeout",
+        "max_attempts",
+        "prescale",
+        "event_fraction",
+        "split",
+        "adaptive_factor",
+    ]
     readonly_fields = fields
     verbose_name_plural = "live tunables (edit them in the YAML)"
 

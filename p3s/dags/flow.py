@@ -15,6 +15,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from p3s.dags import overload, split
 from p3s.dags.models import DagRun, DagRunState, DagTemplate, DagVersion, DataFile, StageSettings
 from p3s.dags.spec import DagSpec
 from p3s.jobs.models import Job
@@ -99,29 +100,32 @@ def _create_job(
     st: StageSettings,
     parents: dict[str, list[str]],
     actor: str,
-) -> Job:
-    selected = prescale_selects(run.template.name, stage, run.file.url, st.prescale)
+) -> list[Job]:
+    """The stage's job, or its parts when it is split (p3s.dags.split)."""
+    drop = overload.prescale_drop(run.template.name, stage, run.file.url, st)
     inputs = [run.file.url] + [url for urls in parents.values() for url in urls]
-    job = Job.objects.create(
-        dagrun=run,
-        stage=stage,
-        settings=st,
-        payload=node["payload"],
-        args=node["args"],
-        queue=node["queue"],
-        priority=st.priority,
-        data_ts=run.data_ts,
-        state=JobState.WAITING if selected else JobState.DROPPED,
-        drop_reason="" if selected else PRESCALED,
-        inputs=inputs,
-        parents=parents,
-        event_fraction=st.event_fraction,
-        ended_at=None if selected else timezone.now(),
-    )
-    record_new(
-        job, actor=actor, reason="" if selected else f"prescaled out (prescale {st.prescale:g})"
-    )
-    return job
+    made = []
+    for part in split.parts(st.split) if not drop else [""]:
+        job = Job.objects.create(
+            dagrun=run,
+            stage=stage,
+            part=part,
+            settings=st,
+            payload=node["payload"],
+            args=list(node["args"]) + split.part_args(part),
+            queue=node["queue"],
+            priority=st.priority,
+            data_ts=run.data_ts,
+            state=JobState.DROPPED if drop else JobState.WAITING,
+            drop_reason=drop[0] if drop else "",
+            inputs=inputs,
+            parents=parents,
+            event_fraction=st.event_fraction,
+            ended_at=timezone.now() if drop else None,
+        )
+        record_new(job, actor=actor, reason=drop[1] if drop else "")
+        made.append(job)
+    return made
 
 
 def version_graph(version_id: int) -> dict[str, Any]:
@@ -138,12 +142,12 @@ def on_job_finished(job: Job, actor: str) -> list[Job]:
     """
     run = DagRun.objects.select_for_update().get(pk=job.dagrun_id)
     graph = version_graph(run.version_id)
-    rows = {
-        stage: (state, outputs, reason)
-        for stage, state, outputs, reason in Job.objects.filter(dagrun_id=run.pk).values_list(
-            "stage", "state", "outputs", "drop_reason"
+    jobs = list(
+        Job.objects.filter(dagrun_id=run.pk).values_list(
+            "stage", "part", "state", "outputs", "drop_reason"
         )
-    }
+    )
+    rows = split.join_rows(jobs)  # per stage: finished only when all its parts are
     ready = [
         child
         for child in graph["order"]
@@ -160,10 +164,10 @@ def on_job_finished(job: Job, actor: str) -> list[Job]:
         for child in ready:
             node = graph["stages"][child]
             outputs = {p: list(rows[p][1]) for p in node["parents"]}
-            made = _create_job(run, child, node, settings[child], outputs, actor)
-            rows[child] = (made.state, [], made.drop_reason)
-            created.append(made)
-    settle_dagrun(run, [(state, reason) for state, _, reason in rows.values()])
+            for made in _create_job(run, child, node, settings[child], outputs, actor):
+                created.append(made)
+                jobs.append((child, made.part, made.state, [], made.drop_reason))
+    settle_dagrun(run, [(state, reason) for _, _, state, _, reason in jobs])
     return created
 
 
@@ -235,6 +239,7 @@ def apply_spec(
         template.trigger_pattern = spec.pattern
         template.max_age = spec.max_age
         template.max_waiting = spec.max_waiting
+        template.adaptive_prescale = spec.adaptive
         graph = graph_of(spec)
         current = template.current_version
         new_version = current is None or current.graph["stages"] != graph["stages"]
@@ -282,6 +287,7 @@ def spec_of(template: DagTemplate) -> DagSpec:
             "max_attempts": settings[s].max_attempts,
             "prescale": settings[s].prescale,
             "event_fraction": settings[s].event_fraction,
+            "split": settings[s].split,
         }
         for s in graph
     }
@@ -296,4 +302,5 @@ def spec_of(template: DagTemplate) -> DagSpec:
         graph=graph,
         tunables=tunables,
         order=list(order),
+        adaptive=template.adaptive_prescale or {},
     )

@@ -49,6 +49,13 @@ class DagTemplate(models.Model):
         blank=True,
         help_text="per stage: beyond this many waiting jobs, the oldest data are dropped",
     )
+    # p3s.dags.overload: {"budget": s, "stages": [...], "floor": f}; empty = off.
+    adaptive_prescale = models.JSONField(
+        default=dict,
+        db_default={},
+        blank=True,
+        help_text="adaptive prescale: latency budget, stages, floor",
+    )
     current_version = models.ForeignKey(
         "DagVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
@@ -96,6 +103,10 @@ class StageSettings(models.Model):
     max_attempts = models.PositiveSmallIntegerField(default=2)
     prescale = models.FloatField(default=1.0)
     event_fraction = models.FloatField(default=1.0)
+    # p3s.dags.split: "" (one job), "apa:N" or "events:N" (N parallel parts, joined on all).
+    split = models.CharField(max_length=16, blank=True, default="", db_default="")
+    # p3s.dags.overload: the adaptive prescale's factor on ``prescale`` (1 = none).
+    adaptive_factor = models.FloatField(default=1.0, db_default=1.0)
     # The circuit breaker (p3s.jobs.breaker): a stage whose jobs keep failing is paused, its
     # waiting jobs not claimed, until an operator resumes it.
     paused = models.BooleanField(default=False)

@@ -14,12 +14,13 @@ from typing import Any
 
 import yaml
 
+from p3s.dags import overload, split
 from p3s.dags.payload_io import check_data, known_payloads
 from p3s.exceptions import InvalidDag
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}\Z")
 GRAPH_KEYS = ("payload", "args", "queue", "parents")
-TUNABLE_KEYS = ("priority", "timeout", "max_attempts", "prescale", "event_fraction")
+TUNABLE_KEYS = ("priority", "timeout", "max_attempts", "prescale", "event_fraction", "split")
 STAGE_KEYS = set(GRAPH_KEYS) | set(TUNABLE_KEYS)
 TOP_KEYS = {"name", "description", "enabled", "trigger", "policy", "stages"}
 DEFAULTS = {
@@ -28,6 +29,7 @@ DEFAULTS = {
     "max_attempts": 2,
     "prescale": 1.0,
     "event_fraction": 1.0,
+    "split": "",
 }
 PRIORITY_STEP = 10
 
@@ -44,6 +46,7 @@ class DagSpec:
     graph: dict[str, dict[str, Any]]
     tunables: dict[str, dict[str, Any]]
     order: list[str] = field(default_factory=list)
+    adaptive: dict[str, Any] = field(default_factory=dict)  # p3s.dags.overload
 
     def roots(self) -> list[str]:
         return [s for s in self.order if not self.graph[s]["parents"]]
@@ -53,11 +56,13 @@ class DagSpec:
 
     def to_dict(self) -> dict[str, Any]:
         stages = {s: {**self.graph[s], **self.tunables[s]} for s in self.order}
-        policy = {
+        policy: dict[str, Any] = {
             k: v
             for k, v in (("max_age", self.max_age), ("max_waiting", self.max_waiting))
             if v is not None
         }
+        if self.adaptive:
+            policy["adaptive_prescale"] = self.adaptive
         trigger = {"stream": self.stream}
         if self.pattern:
             trigger["pattern"] = self.pattern
@@ -204,8 +209,15 @@ def validate(data: dict[str, Any], payloads: set[str] | None = None) -> DagSpec:
     if not NAME_RE.match(trigger["stream"]):
         raise InvalidDag("trigger.stream must be a simple name (lower-case letters, digits, -_)")
     policy = data.get("policy") or {}
-    if not isinstance(policy, dict) or set(policy) - {"max_age", "max_waiting"}:
-        raise InvalidDag("policy may only hold max_age (seconds) and max_waiting (jobs per stage)")
+    if not isinstance(policy, dict) or set(policy) - {
+        "max_age",
+        "max_waiting",
+        "adaptive_prescale",
+    }:
+        raise InvalidDag(
+            "policy may only hold max_age (seconds), max_waiting (jobs per stage) and "
+            "adaptive_prescale (p3s.dags.overload)"
+        )
     max_age = (
         _number("policy.max_age", policy["max_age"], 0, 1e9, lo_open=True)
         if policy.get("max_age") is not None
@@ -292,6 +304,7 @@ def validate(data: dict[str, Any], payloads: set[str] | None = None) -> DagSpec:
                 1,
                 lo_open=True,
             ),
+            "split": split.check(where, stage.get("split", DEFAULTS["split"])),
         }
     for sname, node in graph.items():
         for parent in node["parents"]:
@@ -328,6 +341,7 @@ def validate(data: dict[str, Any], payloads: set[str] | None = None) -> DagSpec:
         graph=graph,
         tunables=tunables,
         order=order,
+        adaptive=overload.check(policy.get("adaptive_prescale"), set(graph)),
     )
 
 

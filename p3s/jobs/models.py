@@ -19,6 +19,13 @@ class Job(models.Model):
     payload = models.CharField(max_length=64)
     args = models.JSONField(default=list)
     queue = models.CharField(max_length=32, default="default")
+    part = models.CharField(
+        max_length=16,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="p3s.dags.split: e.g. apa:2/6",
+    )
     priority = models.IntegerField(default=0)
     data_ts = models.DateTimeField(
         help_text="copied from the file: LIFO order among equal priorities"
@@ -49,7 +56,9 @@ class Job(models.Model):
     class Meta:
         ordering = ["-id"]
         constraints = [
-            models.UniqueConstraint(fields=["dagrun", "stage"], name="job_one_per_stage"),
+            models.UniqueConstraint(
+                fields=["dagrun", "stage", "part"], name="job_one_per_stage_part"
+            ),
         ]
         indexes = [
             # jobs.claim.claim_next: the claim's ORDER BY over claimable rows only.

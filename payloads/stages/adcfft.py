@@ -323,6 +323,7 @@ def main(argv: list[str] | None = None) -> int:
         bands = conditions.load_condition(job, "bands")
         t0 = time.perf_counter()
         with RawFile(path, expect=FORMAT_TPC) as raw:
+            common.apply_split(raw, args)
             positions = select_events(raw.n_events, frac)
             analysis = analyse_file(
                 raw,

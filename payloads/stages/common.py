@@ -30,7 +30,45 @@ def make_parser(prog: str, description: str) -> argparse.ArgumentParser:
         help="fraction of events to process (default: the job's event_fraction)",
     )
     p.add_argument("--output-dir", default=None, help="where to write outputs (default: the job's)")
+    p.add_argument(
+        "--split",
+        default=None,
+        metavar="apa:K/N|events:K/N",
+        help="process only share K of N of the file: APAs apas[K::N], or the K-th of N "
+        "contiguous event ranges (set by the server for a split stage, p3s.dags.split)",
+    )
     return p
+
+
+class EmptyShare(Exception):
+    """This part of a split stage has nothing to do (more parts than APAs or events)."""
+
+
+def apply_split(raw, args: argparse.Namespace) -> None:
+    """Narrow an open raw file to this job's share (``--split``): its APA list, or its event
+    index (every event access goes through the index). Raises :class:`EmptyShare` when the
+    share is empty; :func:`run_stage` then succeeds with no output."""
+    if not getattr(args, "split", None):
+        return
+    by, k, n = parse_split(args.split)
+    if by == "apa":
+        raw.apas = list(raw.apas)[k::n]
+        if not raw.apas:
+            raise EmptyShare(f"APA share {k}/{n} of {raw.path.name} is empty")
+    else:
+        total = int(raw.index.size)
+        lo, hi = total * k // n, total * (k + 1) // n
+        raw.index = raw.index[lo:hi]
+        if hi <= lo:
+            raise EmptyShare(f"event share {k}/{n} of {raw.path.name} ({total} events) is empty")
+
+
+def parse_split(text: str) -> tuple[str, int, int]:
+    by, _, share = text.partition(":")
+    k, _, n = share.partition("/")
+    if by not in ("apa", "events") or not (k.isdigit() and n.isdigit()) or not 0 <= int(k) < int(n):
+        raise InputError(f"--split {text!r}: expected apa:K/N or events:K/N with 0 <= K < N")
+    return by, int(k), int(n)
 
 
 def run_stage(
@@ -48,7 +86,11 @@ def run_stage(
     try:
         job = load_job()
         result = Result()
-        body(job, args, result)
+        try:
+            body(job, args, result)
+        except EmptyShare as exc:
+            result = Result()
+            print(f"{prog}: {exc}: nothing to do", flush=True)
         drop_non_finite(prog, result)
         write_result(result)
         return 0
@@ -103,8 +145,9 @@ def output_name(job: JobSpec, kind: str, raw: Path, suffix: str = ".h5") -> str:
     return f"{kind}-{job.id}-{raw.stem}{suffix}"
 
 
-def find_parent_output(job: JobSpec, kind: str) -> Path | None:
-    """The first parent output (HDF5) whose ``kind`` attribute is ``kind``, if any."""
+def find_parent_output(job: JobSpec, kind: str, group: str | None = None) -> Path | None:
+    """The first parent output (HDF5) whose ``kind`` attribute is ``kind``, if any; with
+    ``group``, the first that also holds that group (a split parent has one output per part)."""
     urls = [u for urls in job.parents.values() for u in urls] or job.inputs[1:]
     for url in urls:
         try:
@@ -115,7 +158,7 @@ def find_parent_output(job: JobSpec, kind: str) -> Path | None:
             continue
         try:
             with h5py.File(path, "r") as h5:
-                if h5.attrs.get("kind") == kind:
+                if h5.attrs.get("kind") == kind and (group is None or group in h5):
                     return path
         except OSError as exc:
             raise InputError(f"parent output {path} cannot be read as HDF5 ({exc})") from exc

@@ -187,6 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         mended: dict[int, int] = {}
         busy = 0.0  # seconds inside process_apa
         with RawFile(path, expect=FORMAT_TPC) as raw, h5py.File(dest, "w") as h5:
+            common.apply_split(raw, args)
             positions = select_events(raw.n_events, frac)
             events = raw.event_numbers()[positions]
             labels = common.labels_of(job, raw.attrs)
@@ -201,7 +202,10 @@ def main(argv: list[str] | None = None) -> int:
                     adc = raw.read_apa(int(pos), apa)
                     if apa not in info:
                         info[apa] = (
-                            channel_info_from_adcfft(parent, apa)
+                            channel_info_from_adcfft(
+                                common.find_parent_output(job, adcfft.KIND, f"apa_{apa}") or parent,
+                                apa,
+                            )
                             if parent
                             else channel_info_from_data(adc, det)
                         )

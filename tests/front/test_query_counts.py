@@ -13,11 +13,11 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from p3s.accounts.models import ApiToken
-from p3s.dqm.series import element_key
 from p3s.conditions.models import ReferenceHist, ReferenceMetric, ReferenceSet, hist_key
 from p3s.dags import flow, spec
 from p3s.dags.models import DagRun, DataFile
 from p3s.dqm.models import Alarm, AlarmRule, Metric, Product
+from p3s.dqm.series import element_key
 from p3s.dqm.services import store_product
 from p3s.jobs.models import Job, JobEvent
 from p3s.pilots.models import Pilot

@@ -30,7 +30,7 @@ def registered_payloads() -> set[str]:
 def test_template_is_well_formed(name):
     dag = yaml.safe_load((DEFAULTS / f"{name}.yaml").read_text())
     assert dag["name"] == name and dag["enabled"] is True
-    assert set(dag) <= {"name", "description", "enabled", "trigger", "stages"}
+    assert set(dag) <= {"name", "description", "enabled", "trigger", "stages", "policy"}
     assert dag["trigger"]["stream"] == name.split("-")[0]
     known = registered_payloads()
     stages = dag["stages"]

@@ -9,6 +9,7 @@ from django.utils import timezone
 from django.utils.safestring import mark_safe
 
 from p3s.api.views import summary_data
+from p3s.dags import overload
 from p3s.dags.models import DagRun
 from p3s.dqm.models import ACTIVE_ALARM_STATES, Alarm, AlarmRule, Product
 from p3s.front import health
@@ -165,6 +166,7 @@ def dashboard(request):
         ),
         "alarm_counts": {"critical": open_critical, "warning": open_warning, "acknowledged": acked},
         "latency": dqm_latency(hour_ago),
+        "overload": overload.panel(now),
         "dagrun_latency": summary["latency"],
         "recent_runs": list(DagRun.objects.select_related("template", "file").order_by("-id")[:10]),
     }
