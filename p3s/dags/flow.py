@@ -15,6 +15,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from p3s.dags import matching
 from p3s.dags.models import DagRun, DagRunState, DagTemplate, DagVersion, DataFile, StageSettings
 from p3s.dags.spec import DagSpec
 from p3s.jobs.models import Job
@@ -36,12 +37,15 @@ def announce_file(fields: dict[str, Any], actor: str) -> Announcement:
 
     The same URL again returns the existing record and starts nothing.
     """
+    if fields.get("data_ts_end") is None:  # one clock: the range from the file when cheap
+        fields = {**fields, "data_ts_end": matching.derive_end(fields["url"])}
     try:
         with transaction.atomic():
             datafile = DataFile.objects.create(**fields)
             runs = [
                 start_dagrun(template, datafile, actor) for template in matching_templates(datafile)
             ]
+            matching.on_file_announced(datafile)  # held stages this file completes
             return Announcement(datafile, True, runs)
     except IntegrityError:
         existing = DataFile.objects.filter(url=fields["url"]).first()
@@ -115,6 +119,8 @@ def _create_job(
     record_new(
         job, actor=actor, reason="" if selected else f"prescaled out (prescale {st.prescale:g})"
     )
+    if selected and node.get("match"):  # wait for the other streams' files (matching.py)
+        matching.hold(job, node["match"], run.file, actor)
     return job
 
 
