@@ -414,9 +414,11 @@ def write_crt_file(
         rng = np.random.default_rng([seed, run, subrun, i, 37])
         return {"hits": crt.simulate_crt_event(cfg, truth, rng)}
 
+    attrs = {"n_modules": crt.N_MODULES, "n_strips": crt.N_STRIPS}
     if history is not None:
         truth["tags"] = tags  # filled as the records are written, before the truth is
         truth["tag_fields"] = list(hist.TAG_DTYPE.names)
+        attrs.update(hist.crt_geometry(history), patches_z=hist.N_PATCH_Z)
 
     return _write_records(
         out_dir,
@@ -428,7 +430,7 @@ def write_crt_file(
         start=start,
         truth=truth,
         make_event=event,
-        attrs={"n_modules": crt.N_MODULES, "n_strips": crt.N_STRIPS},
+        attrs=attrs,
         progress=progress,
     )
 
