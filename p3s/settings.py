@@ -82,6 +82,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "p3s.accounts",
     "p3s.dags",
+    "p3s.bus",  # optional message bus (P3S_BUS_URL); off by default
     "p3s.jobs",
     "p3s.pilots",
     "p3s.dqm",

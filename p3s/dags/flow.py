@@ -15,6 +15,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from p3s.bus import outbox
 from p3s.dags import matching
 from p3s.dags.models import DagRun, DagRunState, DagTemplate, DagVersion, DataFile, StageSettings
 from p3s.dags.spec import DagSpec
@@ -190,6 +191,16 @@ def settle_dagrun(run: DagRun, states: list[tuple[str, str]] | None = None) -> s
         ended = None if new == DagRunState.RUNNING else timezone.now()
         DagRun.objects.filter(pk=run.pk).update(state=new, ended=ended)
         run.state, run.ended = new, ended
+        if ended is not None:  # the message bus (off by default): same transaction
+            outbox.emit(
+                "dagrun.finished",
+                {
+                    "dagrun": run.pk,
+                    "state": new,
+                    "template_id": run.template_id,
+                    "file_id": run.file_id,
+                },
+            )
     return new
 
 
