@@ -73,7 +73,7 @@ def validate_spec(where: str, value: Any, own_name_re) -> dict[str, Any]:
         raise InvalidDag(
             f"{where}.match.streams must list 1 to {MAX_STREAMS} distinct stream names"
         )
-    out = {"streams": streams}
+    out: dict[str, Any] = {"streams": streams}
     for key, default, hi in (("window", 0.0, MAX_WINDOW), ("wait", 300.0, MAX_WAIT)):
         v = value.get(key, default)
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= hi:

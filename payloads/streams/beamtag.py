@@ -36,7 +36,7 @@ def tag_beam(times: np.ndarray, spills: np.ndarray) -> np.ndarray:
     if spills.size == 0:
         return np.zeros(times.shape, dtype=bool)
     inside = (times[:, None] >= spills[None, :, 0]) & (times[:, None] <= spills[None, :, 1])
-    return inside.any(axis=1)
+    return np.asarray(inside.any(axis=1))
 
 
 def compare_activity(activity: dict[int, list[float]], beam: list[bool]) -> dict[int, dict]:
