@@ -267,9 +267,9 @@ def announce_files(args, env, url: str, daq_token: str) -> list[str]:
             "--token",
             daq_token,
         ]
+        announce_streams(cmd, args)  # first: they are small, and the TPC stages match at once
         say("writing synthetic raw files: " + " ".join(cmd[1:-2]) + " ...")
         subprocess.run(cmd, env=env, check=True)
-        announce_streams(cmd, args)
         return [p.resolve().as_uri() for p in sorted(out.rglob("*.h5"))]
     say("payloads.daqsim not installed: announcing diag files instead")
     urls = []
