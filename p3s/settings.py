@@ -85,6 +85,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",  # Swagger UI and ReDoc served by us: /api/docs/ works offline
     "p3s.accounts",
     "p3s.dags",
+    "p3s.bus",  # optional message bus (P3S_BUS_URL); off by default
     "p3s.jobs",
     "p3s.pilots",
     "p3s.dqm",

@@ -289,13 +289,15 @@ def announce_files(args, env, url: str, daq_token: str) -> list[str]:
             "--run",
             str(args.run),
             "--start",
-            fault_free_start(args),
+            streams_start(fault_free_start(args)),
+            "--history",  # one clock: the BI and CRT files below match these
             "--announce",
             "--server",
             url,
             "--token",
             daq_token,
         ]
+        announce_streams(cmd, args)  # first: they are small, and the TPC stages match at once
         say("writing synthetic raw files: " + " ".join(cmd[1:-2]) + " ...")
         subprocess.run(cmd, env=env, check=True)
         return [p.resolve().as_uri() for p in sorted(out.rglob("*.h5"))]
@@ -350,6 +352,37 @@ def inject_noise(path: Path, apa: int, plane: str, factor: float = FAULT_FACTOR)
             adc[rows] = med + factor * (adc[rows] - med)
             ds[...] = np.clip(np.rint(adc), -32768, 32767).astype(np.int16)
     return int(rows.size)
+
+
+def streams_start(start: str) -> str:
+    """The last trigger of the SPS spill before ``start`` (payloads/daqsim/history.py): the
+    first TPC file then holds a beam-on and a beam-off event (issue 13's matched streams)."""
+    from payloads.daqsim import history as hist
+
+    h = hist.HistoryConfig()
+    t = datetime.fromisoformat(start).timestamp()
+    s0, s1 = hist.spills(h, t - 2 * h.cycle_s, t - h.cycle_s)[-1]
+    grid = h.trigger_spacing_s
+    return datetime.fromtimestamp((s1 - 0.01) // grid * grid, UTC).isoformat()
+
+
+def announce_streams(tpc_cmd: list[str], args) -> None:
+    """The BI (one file per SPS supercycle) and CRT files of the TPC files' times, from the
+    same history, so that the streams-dqm template matches them (p3s/dags/matching.py)."""
+    span = 60.0 * args.files  # writer.SUBRUN_SECONDS per TPC file
+    cycles = int(span // 32.4) + 2
+    base = list(tpc_cmd)
+    for option in ("--apas", "--files"):
+        i = base.index(option)
+        del base[i : i + 2]
+    for stream, files in (("crt", args.files), ("bi", cycles)):
+        cmd = [*base, "--stream", stream, "--files", str(files), "--quiet"]
+        say(f"writing and announcing {files} {stream} file(s) on the same clock")
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    say(
+        "matched streams: the streams-dqm runs' products (beam-on/off activity, CRT residuals); "
+        "strip charts ?metric=tpc_activity_on_off_ratio and ?metric=crt_tpc_match_fraction"
+    )
 
 
 def fault_free_start(args) -> str:

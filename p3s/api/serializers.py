@@ -26,6 +26,7 @@ class FileAnnounceSerializer(serializers.Serializer):
     run = serializers.IntegerField(min_value=0, max_value=2**31 - 1)
     subrun = serializers.IntegerField(min_value=0, max_value=2**31 - 1, default=0)
     timestamp = serializers.DateTimeField()
+    data_ts_end = serializers.DateTimeField(required=False, help_text="end of the data range")
     events = serializers.IntegerField(min_value=0, max_value=10**9, default=0)
     size = serializers.IntegerField(min_value=0, max_value=2**62, default=0)
     checksum = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
@@ -41,6 +42,14 @@ class FileAnnounceSerializer(serializers.Serializer):
             raise serializers.ValidationError("the URL names no file")
         return value
 
+    def validate(self, attrs):
+        end = attrs.get("data_ts_end")
+        if end is not None and end < attrs["timestamp"]:
+            raise serializers.ValidationError(
+                {"data_ts_end": ["the data range must not end before it starts (timestamp)"]}
+            )
+        return attrs
+
     def to_model_fields(self) -> dict:
         d = self.validated_data
         name = PurePosixPath(unquote(urlparse(d["url"]).path)).name[:NAME_MAX]
@@ -51,6 +60,7 @@ class FileAnnounceSerializer(serializers.Serializer):
             "run": d["run"],
             "subrun": d["subrun"],
             "data_ts": d["timestamp"],
+            "data_ts_end": d.get("data_ts_end"),
             "events": d["events"],
             "size": d["size"],
             "checksum": d["checksum"],
@@ -68,6 +78,7 @@ class DagRunBriefSerializer(serializers.ModelSerializer):
 
 class FileSerializer(serializers.ModelSerializer):
     timestamp = serializers.DateTimeField(source="data_ts")
+    data_ts_end = serializers.DateTimeField(source="data_end", read_only=True)
     dagruns = DagRunBriefSerializer(many=True, read_only=True)
 
     class Meta:
@@ -80,6 +91,7 @@ class FileSerializer(serializers.ModelSerializer):
             "run",
             "subrun",
             "timestamp",
+            "data_ts_end",
             "events",
             "size",
             "checksum",

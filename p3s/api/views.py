@@ -126,6 +126,7 @@ def job_spec(job: Job, request=None) -> dict:
             "run": f.run,
             "subrun": f.subrun,
             "timestamp": f.data_ts.isoformat(),
+            "timestamp_end": f.data_end.isoformat(),
             "events": f.events,
         },
         "inputs": job.inputs,

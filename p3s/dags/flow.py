@@ -15,7 +15,8 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from p3s.dags import overload, split
+from p3s.bus import outbox
+from p3s.dags import matching, overload, split
 from p3s.dags.models import DagRun, DagRunState, DagTemplate, DagVersion, DataFile, StageSettings
 from p3s.dags.spec import DagSpec
 from p3s.jobs.models import Job
@@ -37,12 +38,15 @@ def announce_file(fields: dict[str, Any], actor: str) -> Announcement:
 
     The same URL again returns the existing record and starts nothing.
     """
+    if fields.get("data_ts_end") is None:  # one clock: the range from the file when cheap
+        fields = {**fields, "data_ts_end": matching.derive_end(fields["url"])}
     try:
         with transaction.atomic():
             datafile = DataFile.objects.create(**fields)
             runs = [
                 start_dagrun(template, datafile, actor) for template in matching_templates(datafile)
             ]
+            matching.on_file_announced(datafile)  # held stages this file completes
             return Announcement(datafile, True, runs)
     except IntegrityError:
         existing = DataFile.objects.filter(url=fields["url"]).first()
@@ -124,6 +128,8 @@ def _create_job(
             ended_at=timezone.now() if drop else None,
         )
         record_new(job, actor=actor, reason=drop[1] if drop else "")
+        if not drop and node.get("match"):  # wait for the other streams' files (matching.py)
+            matching.hold(job, node["match"], run.file, actor)
         made.append(job)
     return made
 
@@ -194,6 +200,16 @@ def settle_dagrun(run: DagRun, states: list[tuple[str, str]] | None = None) -> s
         ended = None if new == DagRunState.RUNNING else timezone.now()
         DagRun.objects.filter(pk=run.pk).update(state=new, ended=ended)
         run.state, run.ended = new, ended
+        if ended is not None:  # the message bus (off by default): same transaction
+            outbox.emit(
+                "dagrun.finished",
+                {
+                    "dagrun": run.pk,
+                    "state": new,
+                    "template_id": run.template_id,
+                    "file_id": run.file_id,
+                },
+            )
     return new
 
 

@@ -13,7 +13,11 @@ class DataFile(models.Model):
     stream = models.CharField(max_length=32)
     run = models.PositiveIntegerField()
     subrun = models.PositiveIntegerField(default=0)
-    data_ts = models.DateTimeField(help_text="when the data were taken")
+    data_ts = models.DateTimeField(help_text="when the data were taken (start of its range)")
+    # One clock for every stream (p3s.dags.matching): the data time range [data_ts, data_ts_end].
+    data_ts_end = models.DateTimeField(
+        null=True, blank=True, help_text="end of the data time range; null: the file is an instant"
+    )
     events = models.PositiveIntegerField(default=0)
     size = models.BigIntegerField(default=0)
     checksum = models.CharField(max_length=100, blank=True)
@@ -25,10 +29,17 @@ class DataFile(models.Model):
             # api FileViewSet filters by stream/run; front runs page groups by run.
             models.Index(fields=["run", "subrun"], name="datafile_run"),
             models.Index(fields=["stream", "-data_ts"], name="datafile_stream_ts"),
+            # p3s.dags.matching.overlapping: files of a stream whose range meets a window.
+            models.Index(fields=["stream", "data_ts", "data_ts_end"], name="datafile_stream_range"),
         ]
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def data_end(self):
+        """The end of the data time range (the start when the file is an instant)."""
+        return self.data_ts_end or self.data_ts
 
 
 class DagTemplate(models.Model):
@@ -204,3 +215,6 @@ class TemplateChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.template_id} {self.action} by {self.actor}"
+
+
+from p3s.dags.matching_models import StreamMatch  # noqa: E402,F401  (matching waits)

@@ -21,7 +21,7 @@ from p3s.exceptions import InvalidDag
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}\Z")
 GRAPH_KEYS = ("payload", "args", "queue", "parents")
 TUNABLE_KEYS = ("priority", "timeout", "max_attempts", "prescale", "event_fraction", "split")
-STAGE_KEYS = set(GRAPH_KEYS) | set(TUNABLE_KEYS)
+STAGE_KEYS = set(GRAPH_KEYS) | set(TUNABLE_KEYS) | {"match"}  # match: p3s.dags.matching
 TOP_KEYS = {"name", "description", "enabled", "trigger", "policy", "stages"}
 DEFAULTS = {
     "queue": "default",
@@ -276,6 +276,10 @@ def validate(data: dict[str, Any], payloads: set[str] | None = None) -> DagSpec:
             "queue": queue,
             "parents": parents,
         }
+        if stage.get("match") is not None:  # versioned with the graph; absent: no key at all
+            from p3s.dags.matching import validate_spec
+
+            graph[sname]["match"] = validate_spec(where, stage["match"], NAME_RE)
         raw_tunables[sname] = {
             "priority": stage.get("priority"),
             "timeout": _number(

@@ -24,6 +24,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from p3s.bus import outbox
 from p3s.dqm.models import ACTIVE_ALARM_STATES, Alarm, AlarmRule, AlarmState, Metric
 from p3s.dqm.series import element_labels, series_key
 from p3s.exceptions import IllegalTransition
@@ -84,6 +85,8 @@ def check_metrics(rows: Iterable[Metric]) -> list[tuple[str, Alarm]]:
                 active.pop((rule.pk, key), None)
             if event:
                 events.append((event, alarm))
+    for event, alarm in events:
+        outbox.emit(f"alarm.{event}", message_of(event, alarm))  # the bus (off by default)
     for event, alarm in events:
         notify(event, alarm)
     return events

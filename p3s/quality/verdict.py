@@ -112,7 +112,7 @@ def sign_off(
         if n
     ]
     with transaction.atomic():
-        return RunSignoff.objects.create(
+        row = RunSignoff.objects.create(
             run=run,
             verdict=verdict,
             comment=comment or "",
@@ -120,3 +120,10 @@ def sign_off(
             user=user,
             actor=who[:200],
         )
+        from p3s.bus import outbox  # the bus (off by default): in the sign-off's transaction
+
+        outbox.emit(
+            "run.verdict",
+            {"run": run, "verdict": verdict, "automatic": row.automatic, "by": row.actor},
+        )
+        return row

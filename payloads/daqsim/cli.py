@@ -19,6 +19,7 @@ from pathlib import Path
 import requests
 from tqdm import tqdm
 
+from payloads.daqsim import history as hist
 from payloads.daqsim import writer
 from payloads.daqsim.faults import FaultConfig
 from payloads.daqsim.tpc import SimConfig
@@ -110,6 +111,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="TPC board/channel faults as JSON (payloads/daqsim/faults.py FaultConfig fields), "
         'e.g. \'{"asic_shifts": [[5, 2, "x", 1400]], "dead_fembs": [12]}\'',
     )
+    p.add_argument(
+        "--history",
+        action="store_true",
+        help="one clock: take the content from the shared beam and cosmic history "
+        "(payloads/daqsim/history.py) so that tpc, bi and crt files written for the same times "
+        "match; bi files are then one per SPS supercycle",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
     if args.files < 1:
@@ -189,6 +197,10 @@ def main(argv: list[str] | None = None) -> int:
         except (ValueError, TypeError, AttributeError) as exc:
             print(f"p3s-daqsim: --faults: {exc}", file=sys.stderr)
             return 2
+    history = hist.HistoryConfig(seed=args.seed, run=args.run, sim=cfg) if args.history else None
+    if history is not None:  # records on the shared trigger grid
+        grid = history.trigger_spacing_s
+        start = datetime.fromtimestamp(round(start.timestamp() / grid) * grid, UTC)
     units = events * (args.apas if args.stream == "tpc" else 1) * args.files
     session = requests.Session() if args.announce else None
     with tqdm(
@@ -201,6 +213,9 @@ def main(argv: list[str] | None = None) -> int:
         for k in range(args.files):
             subrun = args.first_subrun + k
             t0 = start + timedelta(seconds=k * writer.SUBRUN_SECONDS)
+            if history is not None and args.stream == "bi":  # one file per SPS supercycle
+                c0 = hist.cycle_start(history, start.timestamp()) + k * history.cycle_s
+                t0 = datetime.fromtimestamp(c0, UTC)
             common = dict(
                 seed=args.seed, run=args.run, subrun=subrun, n_events=events, start=t0, progress=bar
             )
@@ -210,12 +225,13 @@ def main(argv: list[str] | None = None) -> int:
                     apas=list(range(args.apas)),
                     cfg=cfg,
                     daq_fault_rate=args.daq_faults,
+                    history=history,
                     **common,
                 )
             elif args.stream == "bi":
-                info = writer.write_bi_file(args.out, **common)
+                info = writer.write_bi_file(args.out, history=history, **common)
             else:
-                info = writer.write_crt_file(args.out, **common)
+                info = writer.write_crt_file(args.out, history=history, **common)
             line = f"{info.path} {info.events} events {info.size} bytes {info.checksum}"
             if args.announce:
                 try:

@@ -444,7 +444,7 @@ def make_signal(cfg: SimConfig, charge: np.ndarray) -> np.ndarray:
 
 
 def simulate_apa_event(
-    cfg: SimConfig, static: ApaStatic, rng: np.random.Generator
+    cfg: SimConfig, static: ApaStatic, rng: np.random.Generator, tracks: np.ndarray | None = None
 ) -> tuple[np.ndarray, EventTruth]:
     """One APA-event: int16 ADC codes in offline order and the truth of what went in.
 
@@ -456,6 +456,9 @@ def simulate_apa_event(
         The APA's fixed features (:func:`make_static`).
     rng : numpy.random.Generator
         Source of the event's randomness.
+    tracks : numpy.ndarray, optional
+        The event's tracks (``TRACK_DTYPE``) from a shared history (``history.tpc_tracks``);
+        None: cosmics drawn here (:func:`make_tracks`).
 
     Returns
     -------
@@ -506,7 +509,8 @@ def simulate_apa_event(
                 phases,
                 tick_s,
             )
-    tracks = make_tracks(cfg, rng) if cfg.signals else np.zeros(0, dtype=TRACK_DTYPE)
+    if tracks is None or not cfg.signals:
+        tracks = make_tracks(cfg, rng) if cfg.signals else np.zeros(0, dtype=TRACK_DTYPE)
     charge = deposit_charge(cfg, tracks) if tracks.size else np.zeros((n, nt))
     signal = make_signal(cfg, charge) if tracks.size else np.zeros_like(wave)
     wave += signal

@@ -14,12 +14,14 @@ import numpy as np
 from tqdm import tqdm
 
 from payloads.daqsim import beam, crt
+from payloads.daqsim import history as hist
 from payloads.daqsim.tpc import SimConfig, make_static, simulate_apa_event
 from payloads.daqsim.truth import truth_path as truth_path_of
 from payloads.rawio import FORMAT_BI, FORMAT_CRT, FORMAT_TPC, INDEX_DTYPE, apa_dataset, event_group
 
 EVENT_SPACING_S = 0.25  # seconds between records in a file
 SUBRUN_SECONDS = 60.0
+WINDOW_S = 3.0e-3  # a record's readout window (DETECTOR.md: 6,000 ticks of 0.5 us)
 
 
 @dataclass
@@ -35,10 +37,11 @@ class FileInfo:
     size: int
     checksum: str
     truth: Path
+    timestamp_end: str = ""
 
     def announcement(self) -> dict:
-        """The JSON body of ``POST /api/v1/files/``."""
-        return {
+        """The JSON body of ``POST /api/v1/files/`` (with the data range when known)."""
+        out = {
             "url": self.path.resolve().as_uri(),
             "stream": self.stream,
             "run": self.run,
@@ -48,6 +51,9 @@ class FileInfo:
             "size": self.size,
             "checksum": self.checksum,
         }
+        if self.timestamp_end:
+            out["data_ts_end"] = self.timestamp_end
+        return out
 
 
 def adler32_of(path: Path) -> str:
@@ -64,7 +70,14 @@ def file_name(stream: str, run: int, subrun: int) -> str:
 
 
 def _header(
-    h5: h5py.File, fmt: str, stream: str, run: int, subrun: int, start: datetime, n_events: int
+    h5: h5py.File,
+    fmt: str,
+    stream: str,
+    run: int,
+    subrun: int,
+    start: datetime,
+    n_events: int,
+    end: datetime | None = None,
 ) -> None:
     h5.attrs["format"] = fmt
     h5.attrs["stream"] = stream
@@ -72,6 +85,13 @@ def _header(
     h5.attrs["subrun"] = subrun
     h5.attrs["timestamp"] = _iso(start)
     h5.attrs["n_events"] = n_events
+    # One clock: the data time range (p3s.dags.matching.derive_end reads it at announcement).
+    h5.attrs["time_end"] = _iso(end or _range_end(start, n_events))
+
+
+def _range_end(start: datetime, n_events: int) -> datetime:
+    """The end of the last record's window."""
+    return start + timedelta(seconds=max(n_events - 1, 0) * EVENT_SPACING_S + WINDOW_S)
 
 
 def _iso(t: datetime) -> str:
@@ -79,7 +99,14 @@ def _iso(t: datetime) -> str:
 
 
 def _finish(
-    path: Path, truth: Path, stream: str, run: int, subrun: int, start: datetime, n_events: int
+    path: Path,
+    truth: Path,
+    stream: str,
+    run: int,
+    subrun: int,
+    start: datetime,
+    n_events: int,
+    end: datetime | None = None,
 ) -> FileInfo:
     return FileInfo(
         path=path,
@@ -91,6 +118,7 @@ def _finish(
         size=path.stat().st_size,
         checksum=adler32_of(path),
         truth=truth,
+        timestamp_end=_iso(end or _range_end(start, n_events)),
     )
 
 
@@ -106,6 +134,7 @@ def write_tpc_file(
     cfg: SimConfig | None = None,
     progress: tqdm | None = None,
     daq_fault_rate: float = 0.0,
+    history: hist.HistoryConfig | None = None,
 ) -> FileInfo:
     """Write one raw TPC file and its truth sidecar.
 
@@ -128,6 +157,9 @@ def write_tpc_file(
     daq_fault_rate : float
         Probability per record that one FEMB drops out: its bit in ``fembs_present`` is cleared,
         its rows are zero, and the record's ``flags`` get bit 0 (truth: ``missing_fembs``).
+    history : HistoryConfig, optional
+        Take the tracks (cosmics and beam particles) from the shared history of the three
+        streams (``history.tpc_tracks``) instead of drawing cosmics per file.
 
     Returns
     -------
@@ -173,7 +205,8 @@ def write_tpc_file(
             grp = h5.create_group(name)
             grp.attrs["event"] = i
             grp.attrs["timestamp"] = _iso(t)
-            grp.attrs["trigger"] = "random"
+            on_beam = history is not None and hist.beam_on(history, hist.unix(t))
+            grp.attrs["trigger"] = "beam" if on_beam else "random"
             present = np.full(len(apas), (1 << det.n_fembs) - 1, dtype=np.int64)
             fault_rng = np.random.default_rng([seed, run, subrun, i, 41])
             missing = None
@@ -188,7 +221,8 @@ def write_tpc_file(
             )
             for k, a in enumerate(apas):
                 rng = np.random.default_rng([seed, run, subrun, i, a, 5])
-                adc, truth = simulate_apa_event(cfg, statics[a], rng)
+                tracks = None if history is None else hist.tpc_tracks(history, hist.unix(t), a)
+                adc, truth = simulate_apa_event(cfg, statics[a], rng, tracks=tracks)
                 rows = adc[det.readout_to_offline]
                 if missing is not None and missing[0] == k:
                     n_f = det.channels_per_femb
@@ -236,18 +270,21 @@ def _write_records(
     make_event: Callable[[int], dict[str, np.ndarray]],
     attrs: dict | None = None,
     progress: tqdm | None = None,
+    times: list[datetime] | None = None,
+    end: datetime | None = None,
 ) -> FileInfo:
     """Write a small-record stream (BI, CRT): one group per event holding the datasets
-    ``make_event(i)`` returns, the event index, and the truth sidecar."""
+    ``make_event(i)`` returns, the event index, and the truth sidecar. ``times``: the records'
+    times (default: every EVENT_SPACING_S from ``start``); ``end``: the end of the range."""
     path = out_dir / file_name(stream, run, subrun)
     truth_path = truth_path_of(path)
     index = np.zeros(n_events, dtype=INDEX_DTYPE)
     with h5py.File(path, "w") as h5:
-        _header(h5, fmt, stream, run, subrun, start, n_events)
+        _header(h5, fmt, stream, run, subrun, start, n_events, end)
         for key, value in (attrs or {}).items():
             h5.attrs[key] = value
         for i in range(n_events):
-            t = start + timedelta(seconds=i * EVENT_SPACING_S)
+            t = times[i] if times else start + timedelta(seconds=i * EVENT_SPACING_S)
             grp = h5.create_group(event_group(i))
             grp.attrs["event"] = i
             grp.attrs["timestamp"] = _iso(t)
@@ -261,7 +298,7 @@ def _write_records(
         h5.create_dataset("index", data=index)
     with h5py.File(truth_path, "w") as th:
         th.attrs["truth"] = json.dumps(truth)
-    return _finish(path, truth_path, stream, run, subrun, start, n_events)
+    return _finish(path, truth_path, stream, run, subrun, start, n_events, end)
 
 
 def write_bi_file(
@@ -274,10 +311,19 @@ def write_bi_file(
     start: datetime,
     cfg: beam.BeamConfig | None = None,
     progress: tqdm | None = None,
+    history: hist.HistoryConfig | None = None,
 ) -> FileInfo:
-    """Write one beam-instrumentation file (momenta and fibre-monitor counts) with truth."""
+    """Write one beam-instrumentation file (momenta and fibre-monitor counts) with truth.
+
+    With ``history`` the file is the SPS supercycle holding ``start``, one record per spill
+    (``history.bi_spill``: particle times, species, momenta, positions, fibre counts), and
+    ``n_events`` is ignored."""
     cfg = cfg or beam.BeamConfig()
     truth = beam.beam_truth(cfg, seed, run)
+    if history is not None:
+        return _write_bi_cycle(
+            out_dir, history, truth, run=run, subrun=subrun, start=start, progress=progress
+        )
 
     def event(i: int) -> dict[str, np.ndarray]:
         rng = np.random.default_rng([seed, run, subrun, i, 31])
@@ -297,6 +343,48 @@ def write_bi_file(
     )
 
 
+def _write_bi_cycle(
+    out_dir: Path,
+    h: hist.HistoryConfig,
+    truth: dict,
+    *,
+    run: int,
+    subrun: int,
+    start: datetime,
+    progress: tqdm | None,
+) -> FileInfo:
+    c0 = hist.cycle_start(h, hist.unix(start))
+    spills = hist.spills(h, c0, c0 + h.cycle_s - 1e-6)
+    records = [hist.bi_spill(h, s0, s1, truth) for s0, s1 in spills]
+    truth = dict(
+        truth,
+        spills=[[s0, s1] for s0, s1 in spills],
+        species=list(hist.SPECIES),
+        composition=[
+            np.bincount(r["species"], minlength=len(hist.SPECIES)).tolist() for r in records
+        ],
+    )
+
+    def as_dt(t: float) -> datetime:
+        return datetime.fromtimestamp(t, UTC)
+
+    return _write_records(
+        out_dir,
+        "bi",
+        FORMAT_BI,
+        run=run,
+        subrun=subrun,
+        n_events=len(records),
+        start=as_dt(c0),
+        truth=truth,
+        make_event=lambda i: records[i],
+        attrs={"spill_starts": [s0 for s0, _ in spills], "spill_ends": [s1 for _, s1 in spills]},
+        progress=progress,
+        times=[as_dt(s0) for s0, _ in spills],
+        end=as_dt(c0 + h.cycle_s),
+    )
+
+
 def write_crt_file(
     out_dir: Path,
     *,
@@ -307,14 +395,30 @@ def write_crt_file(
     start: datetime,
     cfg: crt.CrtConfig | None = None,
     progress: tqdm | None = None,
+    history: hist.HistoryConfig | None = None,
 ) -> FileInfo:
-    """Write one CRT file (strip hits per record) with truth."""
+    """Write one CRT file (strip hits per record) with truth.
+
+    With ``history`` the records hold the hits of the shared history's muons entering through
+    the top (``history.crt_record``) over random hits; the truth lists the tags per record."""
     cfg = cfg or crt.CrtConfig()
     truth = crt.crt_truth(cfg, seed, run)
+    tags: dict[str, list] = {}
 
     def event(i: int) -> dict[str, np.ndarray]:
+        if history is not None:
+            t = hist.unix(start) + i * EVENT_SPACING_S
+            hits, tag = hist.crt_record(history, t, cfg, truth)
+            tags[str(i)] = tag.tolist()
+            return {"hits": hits}
         rng = np.random.default_rng([seed, run, subrun, i, 37])
         return {"hits": crt.simulate_crt_event(cfg, truth, rng)}
+
+    attrs = {"n_modules": crt.N_MODULES, "n_strips": crt.N_STRIPS}
+    if history is not None:
+        truth["tags"] = tags  # filled as the records are written, before the truth is
+        truth["tag_fields"] = list(hist.TAG_DTYPE.names)
+        attrs.update(hist.crt_geometry(history), patches_z=hist.N_PATCH_Z)
 
     return _write_records(
         out_dir,
@@ -326,7 +430,7 @@ def write_crt_file(
         start=start,
         truth=truth,
         make_event=event,
-        attrs={"n_modules": crt.N_MODULES, "n_strips": crt.N_STRIPS},
+        attrs=attrs,
         progress=progress,
     )
 

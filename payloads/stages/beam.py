@@ -1,5 +1,6 @@
 """``dqm-bi``: beam instrumentation - momentum spectrum, beam position and width per monitor,
-dead fibres."""
+dead fibres; per spill (files of the shared history, one per SPS supercycle) the beam profile
+and the composition by particle type."""
 
 from __future__ import annotations
 
@@ -45,6 +46,38 @@ def summarize_beam(fibres: np.ndarray, momenta: np.ndarray) -> dict:
     }
 
 
+SPECIES = ("e", "pi", "p", "mu")  # the BI particle-identification codes (daqsim history)
+
+
+def summarize_spill(group) -> dict | None:
+    """Profile and composition of one spill record (None for records without particle
+    identification): particles, mean and RMS of x and y (mm), fraction of each species."""
+    if "species" not in group:
+        return None
+    species = group["species"][()]
+    x, y = group["x_mm"][()].astype(float), group["y_mm"][()].astype(float)
+    n = int(species.size)
+    counts = np.bincount(species, minlength=len(SPECIES))[: len(SPECIES)]
+    return {
+        "particles": n,
+        "position_mm": (float(x.mean()), float(y.mean())) if n else (np.nan, np.nan),
+        "width_mm": (float(x.std()), float(y.std())) if n else (np.nan, np.nan),
+        "fraction": {
+            sp: float(c) / n if n else np.nan for sp, c in zip(SPECIES, counts, strict=True)
+        },
+    }
+
+
+def add_spill_metrics(result: Result, labels: dict, spill: int, s: dict) -> None:
+    lab = dict(labels, spill=spill)
+    result.add_metric("bi_spill_particles", s["particles"], **lab)
+    for axis, pos, width in zip("xy", s["position_mm"], s["width_mm"], strict=True):
+        result.add_metric("bi_spill_position_mm", pos, **lab, axis=axis)
+        result.add_metric("bi_spill_width_mm", width, **lab, axis=axis)
+    for sp, frac in s["fraction"].items():
+        result.add_metric("bi_spill_fraction", frac, **lab, species=sp)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
 
@@ -60,6 +93,9 @@ def main(argv: list[str] | None = None) -> int:
                 g = raw.group(int(pos))
                 fibres += g["fibres"][()].astype(np.int64)
                 momenta.append(g["momentum_gev"][()])
+                spill = summarize_spill(g)
+                if spill is not None:
+                    add_spill_metrics(result, labels, int(pos), spill)
         mom = np.concatenate(momenta) if momenta else np.zeros(0)
         s = summarize_beam(fibres, mom)
         result.add_metric("bi_momentum_mean_gev", s["momentum_mean"], **labels)

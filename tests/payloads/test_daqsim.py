@@ -120,6 +120,7 @@ def test_announce_posts_each_file_with_the_token(tmp_path, server, capsys):
         "run",
         "subrun",
         "timestamp",
+        "data_ts_end",  # one clock: the data time range
         "events",
         "size",
         "checksum",

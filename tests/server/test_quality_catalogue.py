@@ -24,7 +24,9 @@ def test_loading_the_dag_templates_loads_the_shipped_checks_and_alarm_rules(db):
     call_command("p3s_load_dags", stdout=out)
     assert "created" in out.getvalue()
     assert Check.objects.filter(template="tpc-dqm", stream="tpc", enabled=True).count() >= 15
-    assert set(Check.objects.values_list("metric", flat=True)) == SHIPPED_METRICS
+    assert set(Check.objects.filter(source="tpc-checks.yaml").values_list("metric", flat=True)) == (
+        SHIPPED_METRICS
+    )
     assert set(Check.objects.values_list("kind", flat=True)) == {
         "range", "reference_hist", "reference_metric", "bad_channels_new", "band"}  # fmt: skip
     rules = set(AlarmRule.objects.values_list("name", flat=True))
@@ -35,7 +37,8 @@ def test_loading_the_dag_templates_loads_the_shipped_checks_and_alarm_rules(db):
         "daq-silent",
         "dqm-latency",
     } <= rules
-    assert all(c.source == "tpc-checks.yaml" for c in Check.objects.all())
+    assert {c.source for c in Check.objects.all()} == {"tpc-checks.yaml", "streams-checks.yaml"}
+    assert Check.objects.filter(name="crt-tpc-match-fraction", template="streams-dqm").exists()
 
 
 def test_reloading_never_overwrites_an_experts_edit(db):
@@ -82,4 +85,7 @@ def test_the_shipped_files_sit_beside_the_dag_templates_and_name_their_template(
     templates = {p.stem for p in DAGS.glob("*.yaml")}
     load_checks()
     assert set(Check.objects.values_list("template", flat=True)) <= templates
-    assert sorted(p.name for p in DEFAULTS.glob("*.yaml")) == ["tpc-checks.yaml"]
+    assert sorted(p.name for p in DEFAULTS.glob("*.yaml")) == [
+        "streams-checks.yaml",
+        "tpc-checks.yaml",
+    ]
