@@ -151,16 +151,20 @@ def test_after_a_server_outage_pilots_get_their_grace_again(
     claim_next(pilot.pk, ["default"])
     t0 = timezone.now()
     beacon.beat(t0)
-    grace = timedelta(seconds=3 * pilot.heartbeat_interval)
+    beats = timedelta(seconds=3 * pilot.heartbeat_interval)
     # The server stops beating: while it is silent, nobody is declared lost.
-    assert sweep.find_lost_pilots(t0 + grace + timedelta(seconds=60)) == 0
-    # It comes back: up_since restarts, and the pilot has a full grace from then.
-    back = t0 + grace + timedelta(seconds=60)
+    assert sweep.find_lost_pilots(t0 + beats + timedelta(seconds=60)) == 0
+    # It comes back: up_since restarts, and the pilot has a full grace from then, plus the
+    # outage grace (a request of the pilot's may have hung through the outage).
+    grace = beats + timedelta(seconds=settings.P3S["OUTAGE_GRACE"])
+    assert grace > beats
+    back = t0 + beats + timedelta(seconds=60)
     period = timedelta(seconds=beacon.period())
     t = back
     while t < back + grace:
         beacon.beat(t)
         t += period
+    assert sweep.find_lost_pilots(back + beats + timedelta(seconds=2)) == 0  # not yet
     assert sweep.find_lost_pilots(back + grace - timedelta(seconds=1)) == 0
     beacon.beat(back + grace + timedelta(seconds=1))
     assert sweep.find_lost_pilots(back + grace + timedelta(seconds=2)) == 1
