@@ -66,9 +66,9 @@ P3S = {
     "HEARTBEAT_INTERVAL": env_float("P3S_HEARTBEAT_INTERVAL", 10.0, 0.1),
     "LOST_AFTER_BEATS": env_float("P3S_LOST_AFTER_BEATS", 3.0, 1.0),
     "DISPATCH_GRACE": env_float("P3S_DISPATCH_GRACE", 60.0, 0.1),
-    # After the API server could not hear pilots (restart, database outage), extra seconds
-    # before any pilot is declared lost: a pilot's request that hung through the outage
-    # times out after 30 s (pilot read timeout) before it tries again.
+    # After the API server could not hear pilots for S seconds (restart, database outage),
+    # min(S, OUTAGE_GRACE) extra seconds before any pilot is declared lost (p3s.pilots.beacon):
+    # requests sent meanwhile wait in the backlog or hang until the pilot's 30 s read timeout.
     "OUTAGE_GRACE": env_float("P3S_OUTAGE_GRACE", 30.0, 0.0),
     "TIMEOUT_GRACE": env_float("P3S_TIMEOUT_GRACE", 30.0, 0.0),
     "MAX_WAIT": env_float("P3S_MAX_WAIT", 60.0, 0.0),

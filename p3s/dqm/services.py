@@ -121,6 +121,21 @@ def store_product(
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
+def drop_superseded_products(job: Job) -> int:
+    """Products an older attempt uploaded before it was re-queued: gone when a newer attempt
+    finishes (rows now, files after commit), so a re-run job shows its products once.
+    Found by scripts/chaos.py: a pilot lost in the middle of its uploads left 20 of them."""
+    old = list(Product.objects.filter(job=job, attempt__lt=job.attempt).only("id", "file"))
+    if not old:
+        return 0
+    names = [p.file.name for p in old]
+    storage = old[0].file.storage
+    Product.objects.filter(pk__in=[p.pk for p in old]).delete()
+    transaction.on_commit(lambda: [storage.delete(name) for name in names])
+    log.info("job %s: %d product(s) of older attempts removed", job.pk, len(old))
+    return len(old)
+
+
 def _remove_partial(product: Product, slug: str) -> None:
     """What a write cut by a full disk left in this attempt's directory, owned by no row."""
     storage = product.file.storage

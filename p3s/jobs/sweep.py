@@ -85,11 +85,6 @@ def find_lost_pilots(now: datetime | None = None) -> int:
             "the API server is not beating: no pilot is declared lost while it cannot hear them"
         )
         return 0
-    # After an outage a pilot may sit in a request that hung through it (its read timeout),
-    # and the server works through the backlog first: its grace starts OUTAGE_GRACE later.
-    # Found by scripts/chaos.py: a server restart under load made the whole fleet lost.
-    if since.year > 1:
-        since += timedelta(seconds=settings.P3S["OUTAGE_GRACE"])
     live = Pilot.objects.filter(state__in=[PilotState.IDLE, PilotState.BUSY])
     # last_seen + beats * interval < now, evaluated per pilot (intervals may differ).
     candidates = [

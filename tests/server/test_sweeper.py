@@ -194,3 +194,20 @@ def test_the_sweeper_applies_retention_at_most_once_per_interval(settings, monke
     for seconds in (0, 10, 59, 61, 90, 125):
         sweep.sweep_once(t0 + timedelta(seconds=seconds))
     assert calls == [t0, t0 + timedelta(seconds=61), t0 + timedelta(seconds=125)]
+
+
+def test_a_short_silence_of_the_server_gives_pilots_as_much_more_grace_and_a_long_one_at_most_the_cap(
+    db, settings
+):
+    from p3s.pilots import beacon
+    from p3s.pilots.models import ServerBeacon
+
+    t0 = timezone.now()
+    beacon.beat(t0)
+    gap = timedelta(seconds=3 * beacon.period())  # silent longer than two periods
+    beacon.beat(t0 + gap)
+    assert ServerBeacon.objects.get().up_since == t0 + gap + gap
+    long = timedelta(seconds=settings.P3S["OUTAGE_GRACE"] + 500)
+    beacon.beat(t0 + gap + long)
+    cap = timedelta(seconds=settings.P3S["OUTAGE_GRACE"])
+    assert ServerBeacon.objects.get().up_since == t0 + gap + long + cap
