@@ -16,6 +16,28 @@ DEBUG = env_bool("P3S_DEBUG", False)
 ALLOWED_HOSTS = env_list("P3S_ALLOWED_HOSTS", "127.0.0.1,localhost")
 CSRF_TRUSTED_ORIGINS = env_list("P3S_CSRF_TRUSTED_ORIGINS", "")
 
+# Behind a TLS reverse proxy (docs/deployment.md): the proxy says the request came over
+# https (X-Forwarded-Proto, which it must set itself and never pass through from a client),
+# cookies are sent over https only, plain http is redirected (the health check and the
+# metrics excepted, for probes that speak plain http to the server), and browsers are told
+# to use https only (HSTS). `manage.py check --deploy` is clean with P3S_TLS=1.
+TLS = env_bool("P3S_TLS", False)
+if TLS:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_SSL_REDIRECT = env_bool("P3S_SSL_REDIRECT", True)
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
+    SECURE_HSTS_SECONDS = env_int("P3S_HSTS_SECONDS", 365 * 24 * 3600, 0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("P3S_HSTS_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("P3S_HSTS_PRELOAD", True)
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+X_FRAME_OPTIONS = "DENY"  # the bokeh product frame alone is SAMEORIGIN (its own decorator)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+
 DATABASE_URL = env_str("P3S_DATABASE_URL", f"sqlite:///{VAR_DIR / 'p3s.sqlite3'}")
 _db = dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("P3S_CONN_MAX_AGE", 60, 0))
 # A persistent connection cut under us (database restarted) is replaced at the next request,
@@ -44,6 +66,10 @@ P3S = {
     "HEARTBEAT_INTERVAL": env_float("P3S_HEARTBEAT_INTERVAL", 10.0, 0.1),
     "LOST_AFTER_BEATS": env_float("P3S_LOST_AFTER_BEATS", 3.0, 1.0),
     "DISPATCH_GRACE": env_float("P3S_DISPATCH_GRACE", 60.0, 0.1),
+    # After the API server could not hear pilots for S seconds (restart, database outage),
+    # min(S, OUTAGE_GRACE) extra seconds before any pilot is declared lost (p3s.pilots.beacon):
+    # requests sent meanwhile wait in the backlog or hang until the pilot's 30 s read timeout.
+    "OUTAGE_GRACE": env_float("P3S_OUTAGE_GRACE", 30.0, 0.0),
     "TIMEOUT_GRACE": env_float("P3S_TIMEOUT_GRACE", 30.0, 0.0),
     "MAX_WAIT": env_float("P3S_MAX_WAIT", 60.0, 0.0),
     "WAKEUP_RECHECK": env_float("P3S_WAKEUP_RECHECK", 5.0, 0.05),
@@ -98,6 +124,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "p3s.api.middleware.ApiLimits",  # first: size limits before anything reads the body
     "django.middleware.security.SecurityMiddleware",
+    "p3s.front.csp.ContentSecurityPolicy",  # pages only; see p3s/front/csp.py
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

@@ -3,11 +3,19 @@
 Used to validate pilots and to load-test the broker::
 
     diag --seconds 2 --bytes 1000 --exit-code 0
+
+``--record DIR`` appends this attempt's life to ``DIR/job<id>-a<attempt>-<pid>.rec``: a
+``start`` line, a ``tick`` line every 50 ms while it sleeps, and a ``stop`` line (times are
+``time.time()``), so a chaos run can prove that no job ran twice at once (overlapping
+intervals of two attempts) even when a payload is killed without a ``stop`` line.
+``--product`` adds a small JSON product, so deliveries of products are exercised too.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -27,7 +35,30 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         default=0,
         help="fail (exit 3) on attempts up to this number, then succeed",
     )
+    parser.add_argument("--record", metavar="DIR", help="append start/tick/stop records there")
+    parser.add_argument("--product", action="store_true", help="add a small JSON product")
     return parser.parse_args(argv)
+
+
+class Recorder:
+    """Start, tick and stop lines of one attempt, each written and flushed at once."""
+
+    def __init__(self, directory: str | None, job_id: int, attempt: int) -> None:
+        self.fh = None
+        if directory:
+            name = f"job{job_id}-a{attempt}-{os.getpid()}.rec"
+            self.fh = open(Path(directory) / name, "a", buffering=1, encoding="utf-8")
+
+    def write(self, what: str, extra: str = "") -> None:
+        if self.fh is not None:
+            self.fh.write(f"{what} {time.time():.6f} {extra}".rstrip() + "\n")
+            self.fh.flush()
+
+    def sleep(self, seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while (left := end - time.monotonic()) > 0:
+            time.sleep(min(left, 0.05))
+            self.write("tick")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,10 +68,13 @@ def main(argv: list[str] | None = None) -> int:
         f"diag: job {job.id} stage {job.stage!r} attempt {job.attempt}, {len(job.inputs)} inputs",
         flush=True,
     )
+    rec = Recorder(args.record, job.id, job.attempt)
+    rec.write("start", os.getcwd())
     if args.seconds > 0:
-        time.sleep(args.seconds)
+        rec.sleep(args.seconds)
     if job.attempt <= args.fail_attempts:
         print(f"diag: failing on purpose (attempt {job.attempt})", file=sys.stderr)
+        rec.write("stop", "3")
         return 3
     result = Result()
     if args.bytes > 0:
@@ -57,7 +91,12 @@ def main(argv: list[str] | None = None) -> int:
     result.add_metric("diag_seconds", args.seconds, stage=job.stage or "diag")
     if args.metric is not None:
         result.add_metric("diag_value", args.metric, stage=job.stage or "diag")
+    if args.product:
+        product = Path(f"diag-{job.id}-a{job.attempt}.json")
+        product.write_text(json.dumps({"job": job.id, "attempt": job.attempt}), encoding="utf-8")
+        result.add_product(product.resolve(), "json", "diag record", stage=job.stage or "diag")
     write_result(result)
+    rec.write("stop", str(args.exit_code))
     if args.exit_code:
         print(f"diag: exiting with code {args.exit_code} as asked", file=sys.stderr)
     return args.exit_code

@@ -12,6 +12,7 @@ database, which refuses NUL in every text parameter (found by schemathesis on ``
 
 from __future__ import annotations
 
+import errno
 import logging
 import re
 
@@ -103,4 +104,14 @@ class ApiLimits:
                 status=503,
                 headers={"Retry-After": "5"},
             )
+        if request.path.startswith("/api/") and isinstance(exception, OSError):
+            if exception.errno in (errno.ENOSPC, errno.EDQUOT):
+                # Not the client's fault and not for ever: pilots retry a 503 (a 500 three
+                # times in a row is a bug to them, and they would drop the delivery).
+                log.error("staging disk full on %s: %s", request.path, exception)
+                return JsonResponse(
+                    {"detail": "the server's staging disk is full; retry later"},
+                    status=503,
+                    headers={"Retry-After": "30"},
+                )
         return None

@@ -101,17 +101,13 @@ class DagTemplateForm(forms.ModelForm):
 class StageSettingsInline(ReadOnlyInline):
     model = StageSettings
     fields = [
-        "stage",
-        "priority",
-        "timeout",
-        "max_attempts",
-        "prescale",
-        "event_fraction",
-        "split",
-        "adaptive_factor",
-    ]
+        "stage", "priority", "timeout", "max_attempts", "prescale", "event_fraction",
+        "split", "adaptive_factor", "paused", "paused_reason",
+    ]  # fmt: skip
     readonly_fields = fields
-    verbose_name_plural = "live tunables (edit them in the YAML)"
+    verbose_name_plural = (
+        "live tunables (edit them in the YAML); paused stages resume by the action"
+    )
 
 
 class DagVersionInline(ReadOnlyInline):
@@ -146,7 +142,7 @@ class DagTemplateAdmin(SafeChangesMixin, ExpertAdmin):
     readonly_fields = ["graph_preview"]
     fields = ["yaml", "graph_preview"]
     inlines = [StageSettingsInline, DagVersionInline]
-    actions = ["export_yaml", "enable", "disable"]
+    actions = ["export_yaml", "enable", "disable", "resume_paused"]
 
     @admin.display(description="version")
     def version(self, obj):
@@ -222,6 +218,23 @@ class DagTemplateAdmin(SafeChangesMixin, ExpertAdmin):
     @admin.action(description="Disable selected templates (new files start no DAG run)")
     def disable(self, request, queryset):
         self._set_enabled(request, queryset, False)
+
+    @admin.action(description="Resume the paused stages of selected templates (circuit breaker)")
+    def resume_paused(self, request, queryset):
+        from p3s.jobs import breaker
+
+        done = []
+        for template in queryset:
+            with transaction.atomic():
+                done += [
+                    f"{template.name}/{s}" for s in breaker.resume(template, None, actor(request))
+                ]
+        if done:
+            self.message_user(request, "Resumed: " + ", ".join(done))
+        else:
+            self.message_user(
+                request, "No paused stage in the selected templates", messages.WARNING
+            )
 
     def _set_enabled(self, request, queryset, enabled: bool):
         for template in queryset.filter(current_version__isnull=False):

@@ -61,6 +61,10 @@ DECLARED: dict[str, PayloadIO] = {
     ),
     "dqm-bi": PayloadIO(streams=("bi",), summary="beam instrumentation"),
     "dqm-crt": PayloadIO(streams=("crt",), summary="cosmic-ray tagger"),
+    # Its other inputs are the matched BI and CRT files (p3s.dags.matching), not parents.
+    "dqm-streams": PayloadIO(
+        streams=("tpc",), summary="TPC matched with BI and CRT: beam-on/off, CRT-TPC match"
+    ),
 }
 
 

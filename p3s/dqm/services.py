@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -89,7 +91,12 @@ def store_product(
         key=key,
     )
     # File I/O happens here, outside any transaction that changes job state.
-    product.file.save(f"{slug}", upload, save=False)
+    try:
+        product.file.save(f"{slug}", upload, save=False)
+    except OSError as exc:
+        if exc.errno in DISK_FULL:
+            _remove_partial(product, slug)
+        raise  # the API answers a full disk 503 (p3s.api.middleware): the pilot retries
     try:
         with transaction.atomic():
             if fence is not None:
@@ -109,6 +116,35 @@ def store_product(
     if kind == "json":
         _notify(product_listeners, product, read_all())
     return product
+
+
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def drop_superseded_products(job: Job) -> int:
+    """Products an older attempt uploaded before it was re-queued: gone when a newer attempt
+    finishes (rows now, files after commit), so a re-run job shows its products once.
+    Found by scripts/chaos.py: a pilot lost in the middle of its uploads left 20 of them."""
+    old = list(Product.objects.filter(job=job, attempt__lt=job.attempt).only("id", "file"))
+    if not old:
+        return 0
+    names = [p.file.name for p in old]
+    storage = old[0].file.storage
+    Product.objects.filter(pk__in=[p.pk for p in old]).delete()
+    transaction.on_commit(lambda: [storage.delete(name) for name in names])
+    log.info("job %s: %d product(s) of older attempts removed", job.pk, len(old))
+    return len(old)
+
+
+def _remove_partial(product: Product, slug: str) -> None:
+    """What a write cut by a full disk left in this attempt's directory, owned by no row."""
+    storage = product.file.storage
+    where = Path(storage.path(product.file.field.generate_filename(product, slug))).parent
+    for path in where.glob(f"{slug}*"):
+        name = str(path.relative_to(Path(storage.location)))
+        if not Product.objects.filter(file=name).exists():
+            path.unlink(missing_ok=True)
+            log.warning("removed %s, cut short by a full staging disk", path)
 
 
 def _notify(listeners: list, *args) -> None:

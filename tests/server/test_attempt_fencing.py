@@ -88,3 +88,33 @@ def test_a_repeated_failed_report_after_the_automatic_retry_is_harmless(daq, new
     job = Job.objects.get(pk=job["id"])
     assert (job.state, job.attempt) == ("waiting", 2)
     assert job.events.filter(to_state="failed").count() == 1
+
+
+def test_products_an_old_attempt_uploaded_before_it_was_requeued_go_when_the_new_one_finishes(
+    daq, new_pilot, make_dag, settings, tmp_path
+):
+    """Found by scripts/chaos.py: a pilot lost in the middle of its uploads left its products
+    beside the next attempt's, so the re-run job showed them twice."""
+    from django.test import TestCase
+
+    settings.MEDIA_ROOT = tmp_path
+    make_dag(FANOUT_JOIN)
+    daq.post("/api/v1/files/", FILE, format="json")
+    old, new = new_pilot(host="a"), new_pilot(host="b")
+    job = claim_and_run(old)
+    assert upload(old, job["id"], 1).status_code == 201  # uploaded before it was lost
+    actions.requeue_lost(Job.objects.select_related("settings").get(pk=job["id"]), "test", "lost")
+    claim_and_run(new)
+    assert upload(new, job["id"], 2).status_code == 201
+    assert Product.objects.filter(job_id=job["id"]).count() == 2  # until attempt 2 finishes
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        r = new.post(
+            f"/api/v1/jobs/{job['id']}/report/",
+            {"state": "finished", "attempt": 2},
+            format="json",
+        )
+    assert r.status_code == 200, r.content
+    [product] = Product.objects.filter(job_id=job["id"])
+    assert product.attempt == 2
+    files = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert files == [tmp_path / product.file.name]

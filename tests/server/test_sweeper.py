@@ -151,16 +151,20 @@ def test_after_a_server_outage_pilots_get_their_grace_again(
     claim_next(pilot.pk, ["default"])
     t0 = timezone.now()
     beacon.beat(t0)
-    grace = timedelta(seconds=3 * pilot.heartbeat_interval)
+    beats = timedelta(seconds=3 * pilot.heartbeat_interval)
     # The server stops beating: while it is silent, nobody is declared lost.
-    assert sweep.find_lost_pilots(t0 + grace + timedelta(seconds=60)) == 0
-    # It comes back: up_since restarts, and the pilot has a full grace from then.
-    back = t0 + grace + timedelta(seconds=60)
+    assert sweep.find_lost_pilots(t0 + beats + timedelta(seconds=60)) == 0
+    # It comes back: up_since restarts, and the pilot has a full grace from then, plus the
+    # outage grace (a request of the pilot's may have hung through the outage).
+    grace = beats + timedelta(seconds=settings.P3S["OUTAGE_GRACE"])
+    assert grace > beats
+    back = t0 + beats + timedelta(seconds=60)
     period = timedelta(seconds=beacon.period())
     t = back
     while t < back + grace:
         beacon.beat(t)
         t += period
+    assert sweep.find_lost_pilots(back + beats + timedelta(seconds=2)) == 0  # not yet
     assert sweep.find_lost_pilots(back + grace - timedelta(seconds=1)) == 0
     beacon.beat(back + grace + timedelta(seconds=1))
     assert sweep.find_lost_pilots(back + grace + timedelta(seconds=2)) == 1
@@ -190,3 +194,20 @@ def test_the_sweeper_applies_retention_at_most_once_per_interval(settings, monke
     for seconds in (0, 10, 59, 61, 90, 125):
         sweep.sweep_once(t0 + timedelta(seconds=seconds))
     assert calls == [t0, t0 + timedelta(seconds=61), t0 + timedelta(seconds=125)]
+
+
+def test_a_short_silence_of_the_server_gives_pilots_as_much_more_grace_and_a_long_one_at_most_the_cap(
+    db, settings
+):
+    from p3s.pilots import beacon
+    from p3s.pilots.models import ServerBeacon
+
+    t0 = timezone.now()
+    beacon.beat(t0)
+    gap = timedelta(seconds=3 * beacon.period())  # silent longer than two periods
+    beacon.beat(t0 + gap)
+    assert ServerBeacon.objects.get().up_since == t0 + gap + gap
+    long = timedelta(seconds=settings.P3S["OUTAGE_GRACE"] + 500)
+    beacon.beat(t0 + gap + long)
+    cap = timedelta(seconds=settings.P3S["OUTAGE_GRACE"])
+    assert ServerBeacon.objects.get().up_since == t0 + gap + long + cap
