@@ -481,8 +481,12 @@ def write_report(data: dict) -> None:
         ]
     if "payloads" in data:
         p = data["payloads"]
-        lines += ["## Payloads (one synthetic 2,560 x 6,000 APA-event, one core)", "",
-                  "| figure | value | baseline or goal |", "|---|---|---|"]
+        lines += [
+            "## Payloads (one synthetic 2,560 x 6,000 APA-event, one core)",
+            "",
+            "| figure | value | baseline or goal |",
+            "|---|---|---|",
+        ]
         if "adcfft_seconds" in p:
             lines += [
                 f"| ADC+FFT (stats, spectra, averages) | {p['adcfft_seconds'] * 1000:.1f} ms, "
@@ -499,17 +503,23 @@ def write_report(data: dict) -> None:
                 f"({p['wirecell_seconds_per_apa_event'] / p['sig_seconds_per_apa_event']:.0f}x) |"
             )
         if "reco_seconds_per_apa_event" in p:
-            lines.append(f"| RECO (hits, clusters, tracks) | {p['reco_seconds_per_apa_event']:.2f} s per APA-event | |")
+            lines.append(
+                f"| RECO (hits, clusters, tracks) | {p['reco_seconds_per_apa_event']:.2f} s per APA-event | |"
+            )
         lines.append("")
+    if "storage" in data:
+        import bench_storage  # type: ignore[import-not-found]
+
+        lines += bench_storage.markdown(data["storage"])
     (OUT / "report.md").write_text("\n".join(lines))
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="shorter runs")
-    parser.add_argument("--only", choices=["claim", "http", "payloads"], action="append")
+    parser.add_argument("--only", choices=["claim", "http", "payloads", "storage"], action="append")
     args = parser.parse_args()
-    only = set(args.only or ["claim", "http", "payloads"])
+    only = set(args.only or ["claim", "http", "payloads", "storage"])
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "p3s.settings")
     import django
 
@@ -540,6 +550,14 @@ def main() -> int:
             data["payloads"] = bench_payloads.run(quick=args.quick)
         except ImportError as exc:
             log(f"payloads: skipped ({exc})")
+    if "storage" in only:
+        sys.path.insert(0, str(ROOT / "scripts"))
+        import bench_storage  # type: ignore[import-not-found]  # scripts/ is on the path
+
+        try:
+            data["storage"] = bench_storage.run(quick=args.quick)
+        except (RuntimeError, OSError, ImportError) as exc:
+            log(f"storage: skipped ({exc})")
     write_report(data)
     print((OUT / "report.md").read_text())
     return 0
