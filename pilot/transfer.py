@@ -87,9 +87,9 @@ def prepare_inputs(spec: dict[str, Any], jobdir: Path) -> dict[str, Any]:
                 continue
             dest = jobdir / "inputs" / storage.Location(url).name
             dest.parent.mkdir(parents=True, exist_ok=True)
-            n = storage.get(url, dest)
+            copied = storage.get(url, dest)
             local[url] = dest.as_uri()
-            notes.append(f"staged parent output {url} ({n} bytes)")
+            notes.append(f"staged parent output {url} ({copied} bytes)")
     if local:
         parents = {k: [local.get(u, u) for u in v] for k, v in parents.items()}
         inputs = [inputs[0], *(local.get(u, u) for u in inputs[1:])] if inputs else inputs
@@ -98,6 +98,6 @@ def prepare_inputs(spec: dict[str, Any], jobdir: Path) -> dict[str, Any]:
         jobdir.mkdir(parents=True, exist_ok=True)
         with open(jobdir / "transfer.log", "a", encoding="utf-8") as fh:
             fh.write("".join(f"p3s-pilot: {n}\n" for n in notes))
-        for n in notes:
-            log.info("job %s: %s", spec.get("id"), n)
+        for note in notes:
+            log.info("job %s: %s", spec.get("id"), note)
     return spec

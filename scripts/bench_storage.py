@@ -39,7 +39,7 @@ def _read_all(url: str) -> tuple[float, int]:
 
 def run(quick: bool = False, events: int | None = None, repeats: int | None = None) -> dict:
     from payloads.daqsim import writer
-    from tests.storage.servers import XrootdServer
+    from storage.xrdserver import XrootdServer
 
     events = events or (2 if quick else 4)
     repeats = repeats or (2 if quick else 3)

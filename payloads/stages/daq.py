@@ -50,7 +50,7 @@ def check_dataset_complete(ds: h5py.Dataset, file_size: int) -> int:
 def inspect_tpc(raw: RawFile) -> dict:
     """Per-event metadata of a TPC file: sizes, flags, missing FEMBs and broken chunks."""
     det = raw.det
-    size = raw.path.stat().st_size
+    size = raw.size
     rows = []
     for pos in range(raw.n_events):
         grp = raw.group(pos)
