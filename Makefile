@@ -50,13 +50,13 @@ replay: venv
 	$(BIN)/python scripts/replay.py $(REPLAY_ARGS)
 
 lint: venv
-	$(BIN)/ruff check p3s pilot payloads factory tests scripts
-	$(BIN)/ruff format --check p3s pilot payloads factory tests scripts
+	$(BIN)/ruff check p3s pilot payloads factory storage tests scripts
+	$(BIN)/ruff format --check p3s pilot payloads factory storage tests scripts
 	$(BIN)/mypy
 
 format: venv
-	$(BIN)/ruff format p3s pilot payloads factory tests scripts
-	$(BIN)/ruff check --fix p3s pilot payloads factory tests scripts
+	$(BIN)/ruff format p3s pilot payloads factory storage tests scripts
+	$(BIN)/ruff check --fix p3s pilot payloads factory storage tests scripts
 
 migrate: venv
 	$(BIN)/python manage.py migrate

@@ -16,7 +16,6 @@ and one group per event (see :mod:`payloads.daqsim.beam` and :mod:`payloads.daqs
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from typing import Any
 import h5py
 import numpy as np
 
+import storage
 from payloads.detector import DEFAULT, Detector
 from payloads.errors import RawFileError
 
@@ -69,56 +69,35 @@ def select_events(n_events: int, fraction: float) -> np.ndarray:
     return np.unique(np.floor((np.arange(k) + 0.5) * n_events / k).astype(np.int64))
 
 
-class CountingFile(io.RawIOBase):
-    """A read-only binary file that counts the bytes and read calls served (h5py file object)."""
-
-    def __init__(self, path: str | Path):
-        self._fh = open(path, "rb")  # noqa: SIM115 - closed in close()
-        self.bytes_read = 0
-        self.reads = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        return self._fh.seek(offset, whence)
-
-    def tell(self) -> int:
-        return self._fh.tell()
-
-    def readinto(self, buf: Any) -> int:
-        n = self._fh.readinto(buf)
-        self.bytes_read += n or 0
-        self.reads += 1
-        return n
-
-    def close(self) -> None:
-        self._fh.close()
-        super().close()
-
-
 class RawFile:
     """An open raw file with its layout checked; use as a context manager.
 
     Parameters
     ----------
-    path : str or Path
-        The HDF5 file.
+    path : str, Path or storage.Location
+        The HDF5 file: a path or a URL (``file://``, ``root://``, ``http(s)://``).
     expect : str
         Expected ``format`` attribute (``FORMAT_TPC``, ``FORMAT_BI``, ``FORMAT_CRT``).
     det : Detector
         Geometry the TPC datasets must match.
     """
 
-    def __init__(self, path: str | Path, expect: str = FORMAT_TPC, det: Detector = DEFAULT):
-        self.path = Path(path)
+    def __init__(
+        self, path: str | Path | storage.Location, expect: str = FORMAT_TPC, det: Detector = DEFAULT
+    ):
+        # A path, a file:// URL, or any URL the storage layer reads (root://, https://...):
+        # h5py reads through the storage file object, so only the needed ranges move.
+        try:
+            self.path = storage.location(str(path))
+        except storage.UnsupportedScheme as exc:
+            raise RawFileError(f"raw file {path}: {exc.reason}") from exc
         self.det = det
-        if not self.path.is_file():
+        if isinstance(self.path, Path) and not self.path.is_file():
             raise RawFileError(f"raw file {self.path}: does not exist or is not a file")
-        self._raw = CountingFile(self.path)
+        try:
+            self._raw = storage.open_input(str(self.path))
+        except (storage.NotFound, storage.PermissionRefused) as exc:
+            raise RawFileError(f"raw file {self.path}: {exc.reason}") from exc
         try:
             self.h5 = h5py.File(self._raw, "r")
         except OSError as exc:
@@ -177,8 +156,18 @@ class RawFile:
 
     @property
     def bytes_read(self) -> int:
-        """Bytes read from the file so far (headers, index and data)."""
-        return self._raw.bytes_read
+        """Bytes moved from the storage so far (headers, index and data)."""
+        return self._raw.bytes_fetched
+
+    @property
+    def size(self) -> int:
+        """The file's size in bytes (from the storage: no local stat needed)."""
+        return int(self._raw.size)
+
+    @property
+    def io_counters(self) -> dict[str, int]:
+        """The storage counters: bytes read and fetched, requests, retries."""
+        return self._raw.counters.as_dict()
 
     def event_numbers(self) -> np.ndarray:
         return self.index["event"].astype(np.int64)

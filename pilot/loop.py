@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pilot import transfer
 from pilot.conditions import CACHE_DIR, ConditionsCache, HttpFetch
 from pilot.config import Config, describe_node
 from pilot.errors import (
@@ -344,6 +345,12 @@ class Pilot:
             return "dropped"
         log.info("job %d: reported running", job_id)
         spec = self.conditions.localise(spec, jobdir)  # job.json names local copies
+        try:
+            spec = transfer.prepare_inputs(spec, jobdir)  # replica choice, remote parents
+        except OSError as exc:  # storage errors are OSErrors: a parent output cannot be had
+            body = {"state": "failed", "exit_code": -1, "message": f"input staging: {exc}"}
+            self._owe(Entry(job_id, str(jobdir), [{"op": "report", "body": body}], True), spec)
+            return "failed"
         current = CurrentJob(job_id, time.monotonic(), jobdir)
         with self._lock:
             self._current = current

@@ -517,13 +517,17 @@ def write_report(data: dict) -> None:
 
         lines += bench_hotpath.report_lines(data["hotpath"]) if "hotpath" in data else []
         lines += bench_warm.report_lines(data["warm"]) if "warm" in data else []
+    if "storage" in data:
+        import bench_storage  # type: ignore[import-not-found]
+
+        lines += bench_storage.markdown(data["storage"])
     (OUT / "report.md").write_text("\n".join(lines))
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="shorter runs")
-    parts = ["claim", "http", "hotpath", "warm", "payloads", "replay"]
+    parts = ["claim", "http", "hotpath", "warm", "payloads", "replay", "storage"]
     parser.add_argument("--only", choices=parts, action="append")
     args = parser.parse_args()
     only = set(args.only or parts)
@@ -574,6 +578,14 @@ def main() -> int:
         import bench_replay  # type: ignore[import-not-found]
 
         data["replay"] = bench_replay.run(OUT, quick=args.quick)
+    if "storage" in only:
+        sys.path.insert(0, str(ROOT / "scripts"))
+        import bench_storage  # type: ignore[import-not-found]  # scripts/ is on the path
+
+        try:
+            data["storage"] = bench_storage.run(quick=args.quick)
+        except (RuntimeError, OSError, ImportError) as exc:
+            log(f"storage: skipped ({exc})")
     write_report(data)
     if "replay" in data:
         with open(OUT / "report.md", "a") as fh:

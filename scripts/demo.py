@@ -138,6 +138,12 @@ def main() -> int:
         help="run number of the good files (default: the next run no file has yet)",
     )
     parser.add_argument(
+        "--xrootd",
+        action="store_true",
+        help="serve the good run's raw files from a private XRootD server and announce them as "
+        "root:// URLs: the payloads read them over XRootD (needs xrootd: scripts/ensure-xrootd.sh)",
+    )
+    parser.add_argument(
         "--fault",
         action=argparse.BooleanOptionalAction,
         default=True,
@@ -205,6 +211,8 @@ def main() -> int:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, signal.SIG_IGN)
         stop_in_order([(name, roles[name]) for name in ("pilots", "sweeper", "server")])
+        if XRD:
+            XRD[0].cleanup()
 
     try:
         server = start(
@@ -269,10 +277,21 @@ def main() -> int:
         stop_all()
 
 
+XRD: list = []  # the demo's XRootD server, with --xrootd
+
+
 def announce_files(args, env, url: str, daq_token: str) -> list[str]:
     """Write synthetic raw files and announce them; falls back to diag files without daqsim."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     out = Path(env.get("P3S_DATA_ROOT", VAR / "data")) / "raw" / f"demo-{stamp}"
+    base = []
+    if args.xrootd:
+        from storage.xrdserver import XrootdServer
+
+        XRD.append(XrootdServer().start())
+        out = XRD[0].data / "raw" / f"demo-{stamp}"
+        base = ["--url-base", XRD[0].url(f"raw/demo-{stamp}")]
+        say(f"XRootD server on port {XRD[0].port} serving {XRD[0].data}: raw files go there")
     if importlib.util.find_spec("payloads.daqsim") is not None:
         cmd = [
             str(BIN / "p3s-daqsim"),
@@ -291,6 +310,7 @@ def announce_files(args, env, url: str, daq_token: str) -> list[str]:
             "--start",
             streams_start(fault_free_start(args)),
             "--history",  # one clock: the BI and CRT files below match these
+            *base,
             "--announce",
             "--server",
             url,
@@ -300,7 +320,10 @@ def announce_files(args, env, url: str, daq_token: str) -> list[str]:
         announce_streams(cmd, args)  # first: they are small, and the TPC stages match at once
         say("writing synthetic raw files: " + " ".join(cmd[1:-2]) + " ...")
         subprocess.run(cmd, env=env, check=True)
-        return [p.resolve().as_uri() for p in sorted(out.rglob("*.h5"))]
+        files = sorted(out.rglob("*.h5"))
+        if XRD:
+            return [XRD[0].url(p.relative_to(XRD[0].data).as_posix()) for p in files]
+        return [p.resolve().as_uri() for p in files]
     say("payloads.daqsim not installed: announcing diag files instead")
     urls = []
     for i in range(args.files):

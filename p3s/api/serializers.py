@@ -10,6 +10,7 @@ from django.conf import settings
 from rest_framework import serializers
 from rest_framework.exceptions import ParseError
 
+import storage
 from p3s.api import limits
 from p3s.dags.models import DagRun, DataFile
 from p3s.dqm.models import Metric, Product
@@ -20,8 +21,29 @@ from p3s.pilots.models import Pilot
 NAME_MAX = 300
 
 
+def _check_url(value: str) -> str:
+    try:
+        storage.check_url(value, load=False)
+    except storage.UnsupportedScheme as exc:
+        raise serializers.ValidationError(exc.reason) from exc
+    if "://" not in value:
+        raise serializers.ValidationError(
+            "must be a URL such as file:///data/run1.h5 (schemes: file, root, xroot, http(s))"
+        )
+    if not PurePosixPath(unquote(urlparse(value).path)).name:
+        raise serializers.ValidationError("the URL names no file")
+    return value
+
+
 class FileAnnounceSerializer(serializers.Serializer):
-    url = serializers.CharField(max_length=1000)
+    url = serializers.CharField(max_length=1000, required=False)
+    urls = serializers.ListField(
+        child=serializers.CharField(max_length=1000),
+        required=False,
+        min_length=1,
+        max_length=8,
+        help_text="replicas, most preferred first (instead of url); the first is the identity",
+    )
     stream = serializers.RegexField(r"^[a-z0-9][a-z0-9_-]{0,31}$", max_length=32)
     run = serializers.IntegerField(min_value=0, max_value=2**31 - 1)
     subrun = serializers.IntegerField(min_value=0, max_value=2**31 - 1, default=0)
@@ -32,17 +54,27 @@ class FileAnnounceSerializer(serializers.Serializer):
     checksum = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
 
     def validate_url(self, value: str) -> str:
-        parsed = urlparse(value)
-        if parsed.scheme not in ("file", "root", "xroot", "http", "https", "s3", "gsiftp", "davs"):
-            raise serializers.ValidationError(
-                "must be a URL such as file:///data/run1.h5 (schemes: file, root, xroot, http(s), s3, davs)"
-            )
-        name = PurePosixPath(unquote(parsed.path)).name
-        if not name:
-            raise serializers.ValidationError("the URL names no file")
+        return _check_url(value)
+
+    def validate_urls(self, value: list[str]) -> list[str]:
+        for i, url in enumerate(value):
+            try:
+                _check_url(url)
+            except serializers.ValidationError as exc:
+                raise serializers.ValidationError(f"urls[{i}]: {exc.detail[0]}") from exc
+        if len(set(value)) != len(value):
+            raise serializers.ValidationError("the same URL appears twice")
         return value
 
-    def validate(self, attrs):
+    def validate(self, attrs: dict) -> dict:
+        urls = attrs.get("urls") or []
+        if "url" in attrs and urls and urls[0] != attrs["url"]:
+            raise serializers.ValidationError({"urls": "when both are given, urls[0] must be url"})
+        if "url" not in attrs:
+            if not urls:
+                raise serializers.ValidationError({"url": "give url or urls"})
+            attrs["url"] = urls[0]
+        attrs["replicas"] = [u for u in urls if u != attrs["url"]]
         end = attrs.get("data_ts_end")
         if end is not None and end < attrs["timestamp"]:
             raise serializers.ValidationError(
@@ -64,6 +96,7 @@ class FileAnnounceSerializer(serializers.Serializer):
             "events": d["events"],
             "size": d["size"],
             "checksum": d["checksum"],
+            "replicas": d["replicas"],
         }
 
 
@@ -95,6 +128,7 @@ class FileSerializer(serializers.ModelSerializer):
             "events",
             "size",
             "checksum",
+            "replicas",
             "created",
             "dagruns",
         ]

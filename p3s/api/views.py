@@ -122,6 +122,7 @@ def job_spec(job: Job, request=None) -> dict:
         "args": job.args,
         "file": {
             "url": f.url,
+            "replicas": f.replicas,
             "stream": f.stream,
             "run": f.run,
             "subrun": f.subrun,

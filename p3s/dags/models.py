@@ -21,6 +21,9 @@ class DataFile(models.Model):
     events = models.PositiveIntegerField(default=0)
     size = models.BigIntegerField(default=0)
     checksum = models.CharField(max_length=100, blank=True)
+    replicas = models.JSONField(
+        default=list, blank=True, help_text="further URLs of the same file (the first is url)"
+    )
     created = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:

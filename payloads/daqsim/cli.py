@@ -97,6 +97,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     p.add_argument("--token", default=None, help="API token (env P3S_TOKEN)")
     p.add_argument(
+        "--url-base",
+        default=None,
+        help="announce each file as URL-BASE/<its path under --out> (e.g. root://host:port//raw) "
+        "instead of its file:// URL: the files are served from there",
+    )
+    p.add_argument(
         "--token-file", default=None, help="file holding the API token (env P3S_TOKEN_FILE)"
     )
     p.add_argument(
@@ -148,15 +154,22 @@ def resolve_token(args: argparse.Namespace) -> str:
 
 
 def announce(
-    info: writer.FileInfo, server: str, token: str, session: requests.Session | None = None
+    info: writer.FileInfo,
+    server: str,
+    token: str,
+    session: requests.Session | None = None,
+    file_url: str | None = None,
 ) -> int:
-    """POST a file's announcement; returns the status (201 new, 200 known), raises on errors."""
+    """POST a file's announcement; returns the status (201 new, 200 known), raises on errors.
+
+    ``file_url`` replaces the file's ``file://`` URL (a file served by XRootD or HTTP)."""
     url = server.rstrip("/") + "/api/v1/files/"
     http = session or requests.Session()
+    body = info.announcement()
+    if file_url:
+        body["url"] = file_url
     try:
-        resp = http.post(
-            url, json=info.announcement(), headers={"Authorization": f"Token {token}"}, timeout=30
-        )
+        resp = http.post(url, json=body, headers={"Authorization": f"Token {token}"}, timeout=30)
     except requests.RequestException as exc:
         raise AnnounceError(f"cannot reach {url}: {exc}") from exc
     if resp.status_code in (200, 201):
@@ -235,7 +248,11 @@ def main(argv: list[str] | None = None) -> int:
             line = f"{info.path} {info.events} events {info.size} bytes {info.checksum}"
             if args.announce:
                 try:
-                    status = announce(info, server, token, session)
+                    file_url = None
+                    if args.url_base:
+                        rel = info.path.resolve().relative_to(args.out.resolve()).as_posix()
+                        file_url = f"{args.url_base.rstrip('/')}/{rel}"
+                    status = announce(info, server, token, session, file_url)
                 except AnnounceError as exc:
                     print(f"p3s-daqsim: {exc}", file=sys.stderr)
                     return 1

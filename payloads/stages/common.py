@@ -11,6 +11,7 @@ from pathlib import Path
 
 import h5py
 
+import storage
 from payloads.errors import InputError, PayloadError
 from payloads.jobio import JobSpec, Result, load_job, url_to_path, write_result
 
@@ -116,14 +117,17 @@ def drop_non_finite(prog: str, result: Result) -> None:
     result.metrics = kept
 
 
-def data_file(job: JobSpec, args: argparse.Namespace) -> Path:
-    """The raw data file of the job: ``--input``, else ``inputs[0]``, else ``file.url``."""
+def data_file(job: JobSpec, args: argparse.Namespace) -> Path | storage.Location:
+    """The raw data file of the job: ``--input``, else ``inputs[0]``, else ``file.url``.
+
+    A local path for ``file://`` URLs and plain paths; a :class:`storage.Location` for the
+    URLs read over the network (``root://``, ``http(s)://``), which :class:`RawFile` opens."""
     url = args.input or (job.inputs[0] if job.inputs else None) or job.file.get("url")
     if not url:
         raise InputError("no input file: the job has no inputs and no file url (use --input)")
     try:
-        return url_to_path(url)
-    except ValueError as exc:
+        return storage.location(url)
+    except storage.UnsupportedScheme as exc:
         raise InputError(str(exc)) from exc
 
 
@@ -140,7 +144,7 @@ def output_dir(job: JobSpec, args: argparse.Namespace) -> Path:
     return d
 
 
-def output_name(job: JobSpec, kind: str, raw: Path, suffix: str = ".h5") -> str:
+def output_name(job: JobSpec, kind: str, raw: Path | storage.Location, suffix: str = ".h5") -> str:
     """``<kind>-<job id>-<raw stem><suffix>``: unique per job, readable per file."""
     return f"{kind}-{job.id}-{raw.stem}{suffix}"
 

@@ -50,7 +50,7 @@ def check_dataset_complete(ds: h5py.Dataset, file_size: int) -> int:
 def inspect_tpc(raw: RawFile) -> dict:
     """Per-event metadata of a TPC file: sizes, flags, missing FEMBs and broken chunks."""
     det = raw.det
-    size = raw.path.stat().st_size
+    size = raw.size
     rows = []
     for pos in range(raw.n_events):
         grp = raw.group(pos)
@@ -120,12 +120,13 @@ def main(argv: list[str] | None = None) -> int:
             info = inspect_tpc(raw) if stream == "tpc" else inspect_other(raw)
             labels = common.labels_of(job, raw.attrs)
             n_bytes = raw.bytes_read
+            file_size = raw.size
             n_apas = len(raw.apas) if stream == "tpc" else 0
         rows = info["rows"]
         n = rows.shape[0]
         span = float(rows[:, 1].max() - rows[:, 1].min()) if n > 1 else 0.0
         result.add_metric("daq_events", n, **labels)
-        result.add_metric("daq_file_size_mb", path.stat().st_size / 1e6, **labels)
+        result.add_metric("daq_file_size_mb", file_size / 1e6, **labels)
         result.add_metric("daq_event_rate_hz", (n - 1) / span if span > 0 else 0.0, **labels)
         result.add_metric(
             "daq_error_flags", int(np.count_nonzero(rows[:, 3])) if n else 0, **labels
