@@ -47,7 +47,8 @@ def test_clean_runs_raise_at_most_one_percent_false_flags():
     assert sum(flags.values()) > 2000
     assert_at_most_one_percent(flags)
     evaluated = set(RunTally.objects.values_list("check_ref__name", flat=True))
-    assert evaluated == set(Check.objects.values_list("name", flat=True))
+    shipped_for_tpc = Check.objects.filter(template="tpc-dqm")  # the streams' checks judge others
+    assert evaluated == set(shipped_for_tpc.values_list("name", flat=True))
 
 
 @pytest.mark.slow
