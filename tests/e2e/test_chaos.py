@@ -46,5 +46,6 @@ def test_a_short_chaos_run_loses_nothing_and_runs_nothing_twice(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.full
 def test_the_full_chaos_run_loses_nothing_and_runs_nothing_twice(tmp_path):
     chaos(tmp_path, FULL, timeout=3600)
