@@ -185,11 +185,18 @@ class Daq:
         dest = self.out / f"run{run}" / f"replay-{run}-{self.n:05d}.h5"
         dest.parent.mkdir(parents=True, exist_ok=True)
         os.link(src.path, dest)
-        body = src.announcement() | {
+        body = src.announcement()
+        now = datetime.now(UTC)
+        if "data_ts_end" in body:  # the same data range, moved to now
+            length = datetime.fromisoformat(body["data_ts_end"]) - datetime.fromisoformat(
+                body["timestamp"]
+            )
+            body["data_ts_end"] = (now + length).isoformat()
+        body |= {
             "url": dest.resolve().as_uri(),
             "run": run,
             "subrun": self.n,
-            "timestamp": datetime.now(UTC).isoformat(),
+            "timestamp": now.isoformat(),
         }
         r = self.http.post(f"{self.world.url}/api/v1/files/", json=body, timeout=30)
         r.raise_for_status()
