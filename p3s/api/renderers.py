@@ -1,7 +1,10 @@
 """YAML out: ``?format=yaml`` (or ``Accept: application/yaml``) on the DAG endpoints."""
 
+import json
+
 import yaml
 from rest_framework.renderers import BaseRenderer
+from rest_framework.utils.encoders import JSONEncoder
 
 
 class YAMLRenderer(BaseRenderer):
@@ -17,4 +20,7 @@ class YAMLRenderer(BaseRenderer):
             return b""
         if isinstance(data, str):
             return data.encode("utf-8")
-        return yaml.safe_dump(data, sort_keys=False, default_flow_style=False).encode("utf-8")
+        # DRF's own types (ReturnDict, ErrorDetail of an error answer, datetimes, decimals) as
+        # JSON would carry them: the safe dumper knows plain types only.
+        plain = json.loads(json.dumps(data, cls=JSONEncoder))
+        return yaml.safe_dump(plain, sort_keys=False, default_flow_style=False).encode("utf-8")

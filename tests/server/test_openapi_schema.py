@@ -67,3 +67,22 @@ def test_dag_endpoints_answer_yaml_as_saved(expert):
     many = expert.get("/api/v1/dags/?format=yaml")
     assert many.status_code == 200 and "---\n" + text in many.content.decode()
     assert expert.get("/api/v1/dags/nope/?format=yaml").status_code == 404
+
+
+def test_yaml_answers_carry_drf_types_errors_included():
+    """``?format=yaml`` renders what DRF hands a renderer: an error answer's ErrorDetail and a
+    serializer's ReturnDict (schemathesis found 500s on every DAG endpoint's error answers)."""
+    import yaml
+    from rest_framework.exceptions import ErrorDetail
+    from rest_framework.utils.serializer_helpers import ReturnDict
+
+    from p3s.api.renderers import YAMLRenderer
+
+    data = {
+        "detail": ErrorDetail("bad request", code="invalid"),
+        "stages": ReturnDict({"only": [ErrorDetail("unknown payload", code="x")]}, serializer=None),
+    }
+    assert yaml.safe_load(YAMLRenderer().render(data)) == {
+        "detail": "bad request",
+        "stages": {"only": ["unknown payload"]},
+    }
