@@ -54,7 +54,27 @@ class Counters:
         }
 
 
-class InputFile(io.RawIOBase):
+class _CountedReader(io.RawIOBase):
+    """A readable, seekable raw stream with :class:`Counters` (``self.counters``)."""
+
+    counters: Counters
+
+    @property
+    def bytes_read(self) -> int:
+        return self.counters.bytes_read
+
+    @property
+    def bytes_fetched(self) -> int:
+        return self.counters.bytes_fetched
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+
+class InputFile(_CountedReader):
     """A read-only, seekable binary file over a backend :class:`Handle`.
 
     Parameters
@@ -88,21 +108,7 @@ class InputFile(io.RawIOBase):
         self._pos = 0
         self._cache: OrderedDict[int, bytes] = OrderedDict()
 
-    # -- counters, for callers ------------------------------------------------------------
-    @property
-    def bytes_read(self) -> int:
-        return self.counters.bytes_read
-
-    @property
-    def bytes_fetched(self) -> int:
-        return self.counters.bytes_fetched
-
-    # -- io.RawIOBase ---------------------------------------------------------------------
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
+    # -- io.RawIOBase (counters, readable and seekable: _CountedReader) --------------------
 
     def tell(self) -> int:
         return self._pos
@@ -176,7 +182,7 @@ class InputFile(io.RawIOBase):
         return joined[lo : lo + n]
 
 
-class LocalInputFile(io.RawIOBase):
+class LocalInputFile(_CountedReader):
     """A local file with the same counters (no cache: the page cache does that)."""
 
     def __init__(self, path: str):
@@ -186,20 +192,6 @@ class LocalInputFile(io.RawIOBase):
         self.size = self._fh.tell()
         self._fh.seek(0)
         self.counters = Counters()
-
-    @property
-    def bytes_read(self) -> int:
-        return self.counters.bytes_read
-
-    @property
-    def bytes_fetched(self) -> int:
-        return self.counters.bytes_fetched
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
 
     def seek(self, offset: int, whence: int = 0) -> int:
         return self._fh.seek(offset, whence)
