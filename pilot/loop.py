@@ -12,13 +12,12 @@ import shutil
 import tempfile
 import threading
 import time
-import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pilot import transfer
+from pilot import outcome, transfer
 from pilot.conditions import CACHE_DIR, ConditionsCache, HttpFetch
 from pilot.config import Config, describe_node
 from pilot.errors import (
@@ -31,16 +30,9 @@ from pilot.errors import (
     Unreachable,
 )
 from pilot.heartbeat import Heartbeat
+from pilot.outcome import UNKNOWN_PAYLOAD_CODE
 from pilot.registry import GROUP, find_payload, registered_payloads
-from pilot.runner import (
-    LOG_NAME,
-    Outcome,
-    ResultError,
-    failure_message,
-    log_tail,
-    read_result,
-    run_payload,
-)
+from pilot.runner import LOG_NAME, Outcome, run_payload
 from pilot.spool import Entry, Spool
 from pilot.transport import Transport
 from pilot.validate import check_environment
@@ -55,19 +47,6 @@ EXIT_UNREACHABLE = 2
 EXIT_INVALID_ENV = 3
 EXIT_REFUSED = 4
 EXIT_CRASH = 5
-
-UNKNOWN_PAYLOAD_CODE = 127
-
-
-def _attempt_of(spec: dict[str, Any]) -> dict[str, int]:
-    """``{"attempt": N}`` from a claimed job (empty for a server that sends none)."""
-    attempt = spec.get("attempt")
-    return {"attempt": int(attempt)} if isinstance(attempt, int) and attempt > 0 else {}
-
-
-def _new_key(job_id: int, attempt: int, what: str) -> str:
-    """A fresh idempotency key for one delivery of one attempt (at most 64 characters)."""
-    return f"j{job_id}-a{attempt}-{what}-{uuid.uuid4().hex}"
 
 
 @dataclass
@@ -328,18 +307,12 @@ class Pilot:
                 f"(entry-point group {GROUP} has: {known}); it was not run"
             )
             log.error("job %d: %s", job_id, message)
-            body = {
-                "state": "failed",
-                "exit_code": UNKNOWN_PAYLOAD_CODE,
-                "message": message,
-                "log_tail": "",
-            }
-            self._owe(Entry(job_id, "", [{"op": "report", "body": body}]), spec)
+            self._owe(outcome.failed(job_id, "", UNKNOWN_PAYLOAD_CODE, message, keep=False), spec)
             return "failed"
         if self.stopping.is_set():
             return self._release(job_id, "", "pilot stopping before the job started", spec)
         try:
-            self.transport.report(job_id, {"state": "running", **_attempt_of(spec)})
+            self.transport.report(job_id, {"state": "running", **outcome.attempt_of(spec)})
         except (Conflict, Forbidden, NotFound) as exc:
             log.warning("job %d is no longer ours, not running it: %s", job_id, exc)
             return "dropped"
@@ -348,15 +321,14 @@ class Pilot:
         try:
             spec = transfer.prepare_inputs(spec, jobdir)  # replica choice, remote parents
         except OSError as exc:  # storage errors are OSErrors: a parent output cannot be had
-            body = {"state": "failed", "exit_code": -1, "message": f"input staging: {exc}"}
-            self._owe(Entry(job_id, str(jobdir), [{"op": "report", "body": body}], True), spec)
+            self._owe(outcome.failed(job_id, str(jobdir), -1, f"input staging: {exc}"), spec)
             return "failed"
         current = CurrentJob(job_id, time.monotonic(), jobdir)
         with self._lock:
             self._current = current
         timeout = float(spec.get("timeout") or 0) or self.config.default_timeout
         try:
-            outcome = run_payload(
+            ran = run_payload(
                 spec,
                 jobdir,
                 timeout,
@@ -367,88 +339,35 @@ class Pilot:
         except OSError as exc:
             message = f"the pilot could not start the payload: {exc}"
             log.error("job %d: %s", job_id, message)
-            body = {"state": "failed", "exit_code": -1, "message": message, "log_tail": ""}
-            self._owe(Entry(job_id, str(jobdir), [{"op": "report", "body": body}], True), spec)
+            self._owe(outcome.failed(job_id, str(jobdir), -1, message), spec)
             return "failed"
         finally:
             with self._lock:
                 self._current = None
-        return self._spool_outcome(spec, jobdir, outcome, timeout)
+        return self._spool_outcome(spec, jobdir, ran, timeout)
 
     def _owe(self, entry: Entry, spec: dict[str, Any]) -> None:
-        """Spool what is owed for a job, every delivery stamped with the attempt it is for
-        (the server refuses, 409, results of an attempt that is over)."""
-        for action in entry.actions:
-            target = action["body"] if action["op"] == "report" else action
-            target.update(_attempt_of(spec))
-        self.spool.save(entry)
+        """Spool what is owed for a job, stamped with its attempt."""
+        self.spool.save(outcome.stamped(entry, spec))
 
     def _release(self, job_id: int, jobdir: str, why: str, spec: dict[str, Any]) -> str:
-        body = {"state": "released", "message": why}
-        self._owe(Entry(job_id, jobdir, [{"op": "report", "body": body}]), spec)
+        self._owe(outcome.released(job_id, jobdir, why), spec)
         log.info("job %d: handing it back (%s)", job_id, why)
         return "released"
 
     def _spool_outcome(
-        self, spec: dict[str, Any], jobdir: Path, outcome: Outcome, timeout: float
+        self, spec: dict[str, Any], jobdir: Path, ran: Outcome, timeout: float
     ) -> str:
         job_id = int(spec["id"])
-        if outcome.ended == "interrupted":
-            if outcome.reason == "kill-job":
+        if ran.ended == "interrupted":
+            if ran.reason == "kill-job":
                 log.info("job %d: killed on the server's request; not reporting it", job_id)
                 shutil.rmtree(jobdir, ignore_errors=True)
                 return "dropped"
-            return self._release(job_id, str(jobdir), f"pilot stopping: {outcome.reason}", spec)
-        tail = log_tail(jobdir)
-        body: dict[str, Any]
-        if outcome.ended == "timeout":
-            message = f"payload ran past its time limit of {timeout:g} s and was killed"
-            body = {"state": "timeout", "message": message, "log_tail": tail}
-        elif not outcome.succeeded:
-            body = {
-                "state": "failed",
-                "exit_code": outcome.exit_code,
-                "message": failure_message(outcome),
-                "log_tail": tail,
-            }
-        else:
-            try:
-                result = read_result(jobdir)
-            except ResultError as exc:
-                body = {"state": "failed", "exit_code": 0, "message": str(exc), "log_tail": tail}
-            else:
-                return self._spool_success(spec, jobdir, result, tail)
-        self._owe(Entry(job_id, str(jobdir), [{"op": "report", "body": body}], keep=True), spec)
-        log.info("job %d: %s: %s", job_id, body["state"], body["message"].splitlines()[0])
-        return str(body["state"])
-
-    def _spool_success(
-        self, spec: dict[str, Any], jobdir: Path, result: dict[str, Any], tail: str
-    ) -> str:
-        job_id = int(spec["id"])
-        attempt = int(spec.get("attempt") or 1)
-        # Each delivery gets its key now, once: it is stored in the spool, so every retry
-        # (even by a restarted pilot) repeats the same key and the server stores it once.
-        actions: list[dict[str, Any]] = [
-            {"op": "product", **p, "key": _new_key(job_id, attempt, "p")}
-            for p in result["products"]
-        ]
-        if result["metrics"]:
-            key = _new_key(job_id, attempt, "m")
-            actions.append({"op": "metrics", "metrics": result["metrics"], "key": key})
-        # Metrics travel once, through the metrics endpoint; the report repeats none of them,
-        # so a server that stores both cannot count them twice.
-        body = {"state": "finished", "outputs": result["outputs"], "metrics": [], "log_tail": tail}
-        actions.append({"op": "report", "body": body})
-        self._owe(Entry(job_id, str(jobdir), actions), spec)
-        log.info(
-            "job %d: finished, %d output(s), %d metric(s), %d product(s) to send",
-            job_id,
-            len(result["outputs"]),
-            len(result["metrics"]),
-            len(result["products"]),
-        )
-        return "finished"
+            return self._release(job_id, str(jobdir), f"pilot stopping: {ran.reason}", spec)
+        entry = outcome.of_outcome(spec, jobdir, ran, timeout)
+        self._owe(entry, spec)
+        return str(entry.actions[-1]["body"]["state"])
 
     def _send(self, job_id: int, action: dict[str, Any]) -> None:
         op = action["op"]
