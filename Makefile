@@ -5,11 +5,12 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help venv demo test test-fast chaos bench replay lint format migrate serve sweep clean
+.PHONY: help venv demo test test-fast test-full chaos bench replay lint format migrate serve sweep clean
 
 help:
 	@echo "make demo    run the full TPC DQM chain on the embedded default (SQLite)"
 	@echo "make test    the whole test suite (PostgreSQL too when one answers)"
+	@echo "make test-full  the full forms of the bounded tests in make test (million-row pages, 1,000 fuzz cases, ...)"
 	@echo "make chaos   the fault tests in full: hostile input, fuzzing, database and pilot faults"
 	@echo "make bench   benchmarks -> var/bench/report.md and report.json"
 	@echo "make replay  DAQ at 0.5x, 1x, 2x of the pilots' capacity -> var/bench/replay.md, .png"
@@ -31,7 +32,10 @@ test: venv
 	scripts/test.sh $(TEST_ARGS)
 
 test-fast: venv
-	$(BIN)/pytest -q -m "not e2e and not browser and not condor and not slurm and not slow" $(TEST_ARGS)
+	$(BIN)/pytest -q -n 2 --dist loadfile -m "not e2e and not browser and not condor and not slurm and not slow and not full" $(TEST_ARGS)
+
+test-full: venv
+	$(BIN)/pytest -q -m full $(TEST_ARGS)
 
 # The full (slow) forms of the fault tests; see docs/operations.md.
 CHAOS_TESTS := tests/e2e/test_hostile_input.py tests/e2e/test_api_fuzz.py \

@@ -2,6 +2,11 @@
 # `make test`: the whole suite against PostgreSQL when P3S_TEST_DATABASE_URL is set or a
 # server answers on 127.0.0.1:5432, else against SQLite. When PostgreSQL is used, the
 # database-level tests also run once more on SQLite so both back ends stay covered.
+#
+# Tests that start no server of their own run in P3S_TEST_WORKERS processes (pytest-xdist,
+# default 2: one per core here; 0 runs them in this process); the end-to-end, browser and
+# batch-system tests, which start servers, pilots and pools, run one at a time after them.
+# The full forms of bounded tests (marker "full") are left to `make test-full`.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
@@ -9,21 +14,35 @@ answers() { (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; }
 if [ -z "${P3S_TEST_DATABASE_URL:-}" ] && answers; then
     export P3S_TEST_DATABASE_URL="postgres://p3s:p3s@127.0.0.1:5432/p3s"
 fi
+WORKERS="${P3S_TEST_WORKERS:-2}"
+PARALLEL=()
+if [ "$WORKERS" != "0" ]; then PARALLEL=(-n "$WORKERS" --dist loadfile); fi
+SERVERS="e2e or browser or condor or slurm"
+REPORT=(--durations=20)
 mkdir -p var/test
 status=0
+run() { echo "== $1"; shift; "$@" || status=$?; }
+
 if [ -n "${P3S_TEST_DATABASE_URL:-}" ]; then
-    echo "== test suite on PostgreSQL (${P3S_TEST_DATABASE_URL%%@*}@...)"
-    # Full forms (marker "full": the 300-run chaos) are for `make chaos`; their bounded forms
-    # run here.
-    P3S_DATABASE_URL="$P3S_TEST_DATABASE_URL" $BIN/pytest -m "not full" "$@" || status=$?
-    # The tests that depend on the database run once more on the embedded default; the
-    # science, pilot and factory tests do not touch the database and ran above.
-    echo "== database-dependent tests on SQLite (the embedded default)"
-    env -u P3S_TEST_DATABASE_URL P3S_DATABASE_URL="sqlite:///$PWD/var/test/sqlite.db" \
-        $BIN/pytest -m "not browser and not condor and not slurm and not full" -p no:cacheprovider \
-        tests/server tests/front tests/e2e "$@" || status=$?
+    export P3S_DATABASE_URL="$P3S_TEST_DATABASE_URL"
+    run "PostgreSQL (${P3S_TEST_DATABASE_URL%%@*}@...): tests that start no server" \
+        $BIN/pytest "${PARALLEL[@]}" "${REPORT[@]}" -m "not ($SERVERS) and not full" "$@"
+    run "PostgreSQL: end-to-end, browser and batch-system tests" \
+        $BIN/pytest "${REPORT[@]}" -m "($SERVERS) and not full" "$@"
+    # The database-dependent tests once more on the embedded default (the science, pilot and
+    # factory tests do not touch the database and ran above); the slow forms ran on PostgreSQL.
+    export P3S_DATABASE_URL="sqlite:///$PWD/var/test/sqlite.db"
+    unset P3S_TEST_DATABASE_URL
+    run "SQLite (the embedded default): server and page tests" \
+        $BIN/pytest "${PARALLEL[@]}" "${REPORT[@]}" -p no:cacheprovider \
+        -m "not ($SERVERS) and not full and not slow" tests/server tests/front "$@"
+    run "SQLite: end-to-end tests" \
+        $BIN/pytest "${REPORT[@]}" -p no:cacheprovider -m "e2e and not slow and not full" tests/e2e "$@"
 else
-    echo "== test suite on SQLite (no PostgreSQL found)"
-    P3S_DATABASE_URL="sqlite:///$PWD/var/test/sqlite.db" $BIN/pytest -m "not full" "$@" || status=$?
+    export P3S_DATABASE_URL="sqlite:///$PWD/var/test/sqlite.db"
+    run "SQLite (no PostgreSQL found): tests that start no server" \
+        $BIN/pytest "${PARALLEL[@]}" "${REPORT[@]}" -m "not ($SERVERS) and not full" "$@"
+    run "SQLite: end-to-end, browser and batch-system tests" \
+        $BIN/pytest "${REPORT[@]}" -m "($SERVERS) and not full" "$@"
 fi
 exit $status

@@ -384,3 +384,33 @@ def _stop_wakeup_listener(django_db_setup):
     from p3s.jobs import wakeup
 
     wakeup.stop_listener()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _fast_password_hashing():
+    """Passwords made in this process hash with one round of MD5: the shipped PBKDF2 (a
+    million iterations) cost every persona seconds on a loaded machine. Servers started as
+    processes (live_p3s) keep the real hashers."""
+    from django.conf import settings
+    from django.contrib.auth.hashers import get_hashers
+
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    get_hashers.cache_clear()
+    yield
+
+
+@pytest.fixture(autouse=True)
+def _shipped_conditions(request):
+    """The shipped conditions come from a data migration; a transactional test before this
+    one (another order under ``pytest -n``) flushed them: put them back, inside this test's
+    transaction, where they are missing."""
+    marker = request.node.get_closest_marker("django_db")
+    wants_db = marker is not None or "db" in request.fixturenames
+    if not wants_db or (marker is not None and marker.kwargs.get("transaction")):
+        return
+    if "transactional_db" in request.fixturenames or "live_server" in request.fixturenames:
+        return
+    request.getfixturevalue("db")
+    from p3s.conditions.shipped import load_defaults
+
+    load_defaults()

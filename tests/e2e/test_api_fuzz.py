@@ -82,6 +82,7 @@ def test_no_input_makes_the_api_answer_with_a_server_error(live_p3s):
 
 
 @pytest.mark.slow
+@pytest.mark.full  # make test-full and make chaos; the bounded form above is in make test
 def test_over_a_thousand_generated_cases_find_no_server_error(live_p3s):
     runs = fuzz_as_every_role(live_p3s, examples=FULL_EXAMPLES)
     total = sum(generated(run) for run in runs.values())

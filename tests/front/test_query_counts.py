@@ -346,7 +346,7 @@ def _counts(client, limits: dict, ids: dict) -> list[str]:
 
 @pytest.mark.parametrize(
     "n_jobs, n_metrics",
-    [pytest.param(N_JOBS, N_METRICS, marks=pytest.mark.slow), (2_000, 40_000)],
+    [pytest.param(N_JOBS, N_METRICS, marks=[pytest.mark.slow, pytest.mark.full]), (2_000, 40_000)],
     ids=["100000-jobs-1000000-metrics", "2000-jobs-40000-metrics"],
 )
 def test_no_page_makes_more_queries_with_many_jobs_and_metrics(

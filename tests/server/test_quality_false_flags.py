@@ -52,6 +52,7 @@ def test_clean_runs_raise_at_most_one_percent_false_flags():
 
 
 @pytest.mark.slow
+@pytest.mark.full  # the bounded form is the test above; make test-full runs this one
 @pytest.mark.django_db
 def test_three_clean_runs_of_all_six_apas_raise_at_most_one_percent_false_flags():
     flags = judge_clean_runs(runs=[101, 102, 103], apas=range(6))
