@@ -55,11 +55,43 @@ def _integer_axis(axis) -> None:
     axis.set_major_locator(MaxNLocator(integer=True))
 
 
-def _save(fig, path: Path) -> Path:
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
+#: Margins around the axes, in inches: room for tick labels and axis labels on the left and
+#: bottom, a title on top (more with a suptitle), a colour bar's labels on the right.
+MARGINS = {"left": 0.85, "right": 0.25, "bottom": 0.6, "top": 0.4, "hgap": 0.45, "wgap": 0.75}
+DPI = 90
+
+
+def _save(fig, path: Path, *, right: float | None = None, top: float | None = None) -> Path:
+    """Fixed margins (:data:`MARGINS`, inches) instead of ``tight_layout``: the tight layout
+    measured every tick label's extent and took most of a stage's plotting time (1 s against
+    12 s for the three-plane histograms with log axes, same run, same figure)."""
+    w, h = fig.get_size_inches()
+    m = MARGINS
+    rows, cols = _grid_shape(fig)
+    top_in = top if top is not None else m["top"] + (0.3 if fig._suptitle is not None else 0)
+    right_in = right if right is not None else m["right"]
+    axes_h = (h - m["bottom"] - top_in - (rows - 1) * m["hgap"]) / rows
+    axes_w = (w - m["left"] - right_in - (cols - 1) * m["wgap"]) / cols
+    fig.subplots_adjust(
+        left=m["left"] / w,
+        right=1 - right_in / w,
+        bottom=m["bottom"] / h,
+        top=1 - top_in / h,
+        wspace=m["wgap"] / max(axes_w, 0.1),
+        hspace=m["hgap"] / max(axes_h, 0.1),
+    )
+    fig.savefig(path, dpi=DPI)
     _plt().close(fig)
     return path
+
+
+def _grid_shape(fig) -> tuple[int, int]:
+    """Rows and columns of the figure's subplot grid (1, 1 for a single axes)."""
+    for ax in fig.axes:
+        spec = ax.get_subplotspec()
+        if spec is not None:
+            return spec.get_topmost_subplotspec().get_gridspec().get_geometry()
+    return 1, 1
 
 
 def save_bokeh(model: Any, path: Path, target: str = "p3s-plot") -> Path:
@@ -86,6 +118,8 @@ def plot_histograms_with_bands(
     bins and said so. Without it the range is the reference band widened three times, still
     the same for every run.
     """
+    from matplotlib.ticker import NullFormatter
+
     plt = _plt()
     fig, axes = plt.subplots(1, len(values), figsize=(4 * len(values), 3.2))
     for ax, (name, vals) in zip(np.atleast_1d(axes), values.items(), strict=True):
@@ -105,6 +139,7 @@ def plot_histograms_with_bands(
         )
         ax.set_xlim(x0, x1)
         ax.set_yscale("log")
+        ax.yaxis.set_minor_formatter(NullFormatter())  # decades only: labels stay apart
         ax.set_xlabel(xlabel)
         ax.set_title(f"plane {name.upper()}")
         out = np.count_nonzero((vals < lo) | (vals > hi)) if np.isfinite(lo) else 0
@@ -137,7 +172,7 @@ def plot_board_map(
     ax.set_xlabel("FEMB")
     ax.set_title(title)
     fig.colorbar(im, ax=ax, label=cbar, extend="both")
-    return _save(fig, path)
+    return _save(fig, path, right=0.4)
 
 
 def plot_asic_map(
@@ -165,7 +200,7 @@ def plot_asic_map(
     ax.set_xlabel(f"FEMB (each split into its {na} ASICs)")
     ax.set_title(title)
     fig.colorbar(im, ax=ax, label=cbar, extend="both")
-    return _save(fig, path)
+    return _save(fig, path, right=0.4)
 
 
 def plot_map(
@@ -197,7 +232,7 @@ def plot_map(
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     fig.colorbar(im, ax=ax, label=cbar)
-    return _save(fig, path)
+    return _save(fig, path, right=0.4)
 
 
 def plot_spectra(
@@ -239,7 +274,7 @@ def plot_spectrogram(coarse: np.ndarray, max_khz: float, title: str, path: Path)
     ax.set_ylabel("frequency [kHz]")
     ax.set_title(title)
     fig.colorbar(im, ax=ax, label="log10 power [ADC$^2$ per bin]", extend="both")
-    return _save(fig, path)
+    return _save(fig, path, right=0.4)
 
 
 def plot_event_display(
@@ -255,7 +290,7 @@ def plot_event_display(
     plt = _plt()
     fig, axes = plt.subplots(len(panels), 1, figsize=(9.5, 3 * len(panels)), squeeze=False)
     for ax, (name, img) in zip(axes[:, 0], panels.items(), strict=True):
-        data = _pool_ticks(img[:, :max_ticks] if max_ticks else img, 4)
+        data = _pool_for_display(img[:, :max_ticks] if max_ticks else img, fig, len(panels))
         lo, hi, cmap = SCALES[(scales or {}).get(name) or scale_for_panel(name)]
         im = ax.imshow(
             data.T,
@@ -277,10 +312,25 @@ def plot_event_display(
     return _save(fig, path)
 
 
-def _pool_ticks(img: np.ndarray, factor: int) -> np.ndarray:
-    """Down-sample ticks for display, keeping the sample of largest magnitude in each block."""
-    n = img.shape[1] // factor * factor
-    blocks = img[:, :n].reshape(img.shape[0], -1, factor)
+def _pool_for_display(img: np.ndarray, fig, rows: int) -> np.ndarray:
+    """Down-sample a channel x tick image to about twice the pixels its panel has, keeping in
+    each block the sample of largest magnitude, so that a one-channel or one-tick feature still
+    shows (the renderer would otherwise pick one sample in a dozen, and resample millions)."""
+    w, h = fig.get_size_inches()
+    px_c = 2 * w * DPI
+    px_t = 2 * h * DPI / rows
+    fc = max(1, int(np.ceil(img.shape[0] / px_c)))
+    ft = max(4, int(np.ceil(img.shape[1] / px_t)))
+    return _pool(img, fc, ft)
+
+
+def _pool(img: np.ndarray, fc: int, ft: int) -> np.ndarray:
+    """Blocks of ``fc`` channels x ``ft`` ticks -> the sample of largest magnitude in each
+    (a last partial block of channels or ticks is dropped)."""
+    nc = img.shape[0] // fc * fc
+    nt = img.shape[1] // ft * ft
+    blocks = img[:nc, :nt].reshape(nc // fc, fc, nt // ft, ft).transpose(0, 2, 1, 3)
+    blocks = blocks.reshape(nc // fc, nt // ft, fc * ft)
     pick = np.abs(blocks).argmax(axis=2)
     return np.take_along_axis(blocks, pick[..., None], axis=2)[..., 0]
 
