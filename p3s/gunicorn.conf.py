@@ -10,6 +10,11 @@ bind = os.environ.get("P3S_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("P3S_WORKERS", "4"))
 worker_class = "gthread"
 threads = int(os.environ.get("P3S_THREADS", "20"))
+# The app (Django, DRF, the page code with bokeh) is imported once in the master and the
+# workers fork from it: on 2 cores, four workers importing it each took seconds of CPU from
+# the first requests (a third of a worker's samples in py-spy during make bench).
+# Connections, the wake-up listener and the beacon are per process and made after the fork.
+preload_app = os.environ.get("P3S_PRELOAD_APP", "1") != "0"
 timeout = 120
 graceful_timeout = 10
 keepalive = 75

@@ -16,7 +16,9 @@ class PilotState(models.TextChoices):
 class Pilot(models.Model):
     token = models.ForeignKey("accounts.ApiToken", on_delete=models.PROTECT, related_name="pilots")
     key_hash = models.CharField(
-        max_length=64, help_text="hash of the per-pilot key given at registration"
+        max_length=64,
+        db_index=True,  # every pilot request finds its pilot by this (pilots.by_key)
+        help_text="hash of the per-pilot key given at registration",
     )
     host = models.CharField(max_length=255)
     site = models.CharField(max_length=100, blank=True)
