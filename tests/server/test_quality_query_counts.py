@@ -22,7 +22,9 @@ from p3s.quality.verdict import run_quality
 from .quality_world import media, new_job, tpc_template  # noqa: F401
 
 SIZES = pytest.mark.parametrize(
-    "busy", [10_000, pytest.param(1_000_000, marks=[pytest.mark.slow, pytest.mark.full], id="1000000")], indirect=True
+    "busy",
+    [10_000, pytest.param(1_000_000, marks=[pytest.mark.slow, pytest.mark.full], id="1000000")],
+    indirect=True,
 )
 
 
