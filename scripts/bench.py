@@ -37,7 +37,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-OUT = ROOT / "var" / "bench"
+OUT = Path(os.environ.get("P3S_BENCH_OUT") or ROOT / "var" / "bench")  # tests point it elsewhere
 BASE_URL = os.environ.get("P3S_BENCH_DATABASE_URL", "postgres://p3s:p3s@127.0.0.1:5432/p3s")
 BIN = Path(sys.executable).parent
 BENCH_DAG = """
@@ -315,6 +315,27 @@ def _pilot_proc(url: str, token: str, nthreads: int, seconds: float, results) ->
     results.put((sum(done), len(errors)))
 
 
+def run_pilot_processes(
+    target, url: str, token: str, n_pilots: int, seconds: float, procs_n: int = 4
+) -> tuple[list, float]:
+    """``n_pilots`` simulated pilots in ``procs_n`` processes, each running
+    ``target(url, token, n_pilots // procs_n, seconds, results)``; returns what each put on
+    ``results`` and the wall time."""
+    results: mp.Queue = mp.Queue()
+    procs = [
+        mp.Process(target=target, args=(url, token, n_pilots // procs_n, seconds, results))
+        for _ in range(procs_n)
+    ]
+    t0 = time.monotonic()
+    for p in procs:
+        p.start()
+    got = [results.get(timeout=seconds + 180) for _ in procs]
+    elapsed = time.monotonic() - t0
+    for p in procs:
+        p.join()
+    return got, elapsed
+
+
 def start_gunicorn(env: dict[str, str], port: int, var: Path) -> subprocess.Popen:
     import requests
 
@@ -354,23 +375,10 @@ def bench_http(quick: bool, n_pilots: int = 64) -> dict:
     fill(env, n, 1, "http")
     gunicorn = start_gunicorn(env, port, var)
     seconds = 8.0 if quick else 20.0
-    procs_n = 4
-    results: mp.Queue = mp.Queue()
     log(f"http: {n_pilots} simulated pilots for {seconds:.0f} s through gunicorn")
-    procs = [
-        mp.Process(
-            target=_pilot_proc,
-            args=(f"http://127.0.0.1:{port}", token, n_pilots // procs_n, seconds, results),
-        )
-        for _ in range(procs_n)
-    ]
-    t0 = time.monotonic()
-    for p in procs:
-        p.start()
-    got = [results.get(timeout=seconds + 120) for _ in procs]
-    elapsed = time.monotonic() - t0
-    for p in procs:
-        p.join()
+    got, elapsed = run_pilot_processes(
+        _pilot_proc, f"http://127.0.0.1:{port}", token, n_pilots, seconds
+    )
     jobs = sum(g[0] for g in got)
     errors = sum(g[1] for g in got)
     wake = bench_wakeup(env, port, token)

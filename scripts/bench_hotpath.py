@@ -153,21 +153,9 @@ def bench_dispatch(quick: bool, n_pilots: int = 64) -> dict:
     url = f"http://127.0.0.1:{port}"
     try:
         seconds = 8.0 if quick else 20.0
-        procs_n = 4
-        results: mp.Queue = mp.Queue()
         bench.log(f"hotpath: {n_pilots} pilots, report-and-claim, {seconds:.0f} s")
         access.write_text("")
-        procs = [
-            mp.Process(target=_rc_pilots, args=(url, token, n_pilots // procs_n, seconds, results))
-            for _ in range(procs_n)
-        ]
-        t0 = time.monotonic()
-        for p in procs:
-            p.start()
-        got = [results.get(timeout=seconds + 180) for _ in procs]
-        elapsed = time.monotonic() - t0
-        for p in procs:
-            p.join()
+        got, elapsed = bench.run_pilot_processes(_rc_pilots, url, token, n_pilots, seconds)
         time.sleep(0.5)  # let the access log flush
         times = _server_times(access)
         jobs = sum(g[0] for g in got)
