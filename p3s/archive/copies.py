@@ -52,6 +52,9 @@ def copy_verified(source: str, dest: str) -> Copy:
     """Copy ``source`` to ``dest`` and compare the sha256 of both; never raises a mismatch,
     says it. Storage errors (missing source, refused write) propagate."""
     checksum, size = sha256_of(source)
+    # A bad copy from an earlier pass goes first: over XRootD, storage.put refuses to
+    # replace an existing file ("[3018] ... file exists", seen against xrootd 5.5.3).
+    storage.remove(dest)
     if is_local(source):
         storage.put(path_of(source), dest)
     else:

@@ -21,8 +21,8 @@ from django.utils import timezone
 import storage
 from p3s.archive import conf
 from p3s.archive.copies import (
-    copy_verified,
     chosen,
+    copy_verified,
     files_of,
     is_local,
     still_good,
@@ -257,12 +257,15 @@ def delete_outputs(now: datetime | None = None, dry_run: bool = False) -> Tally:
     roots = conf.staging_roots()
     needed = needed_by_live_runs()
     for run in runs:
-        urls = [
-            u
-            for outs in Job.objects.filter(dagrun=run).values_list("outputs", flat=True)
-            for u in outs or []
-            if isinstance(u, str) and under(u, roots) and u not in needed
-        ]
+        named = Job.objects.filter(dagrun=run).values_list("outputs", flat=True)
+        urls = list(
+            dict.fromkeys(
+                u
+                for outs in named
+                for u in outs or []
+                if isinstance(u, str) and under(u, roots) and u not in needed
+            )
+        )
         folder = run_dir(run)
         whole = under(folder + "/x", roots) and not any(n.startswith(folder + "/") for n in needed)
         if dry_run:
