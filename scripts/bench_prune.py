@@ -49,9 +49,8 @@ FROM dags_dagrun d CROSS JOIN generate_series(1, %(per_run)s) AS g WHERE d.id <>
 PER_RUN = 1000
 
 
-def _setup(n: int, waiting: int) -> tuple[str, dict, int]:
-    """A fresh database with ``waiting`` claimable jobs and ``n`` ended ones."""
-    name = "p3s_bench_prune"
+def _setup(n: int, waiting: int, name: str) -> tuple[str, dict, int]:
+    """A fresh database ``name`` with ``waiting`` claimable jobs and ``n`` ended ones."""
     url = bench.fresh_database(name)
     env = bench.server_env(url, bench.OUT / "prune-var", 0)
     bench.manage(env, "migrate", "-v0")
@@ -96,16 +95,20 @@ def _figures(lat: list[float], plan: str) -> dict:
     }
 
 
-def run(rows: int = 1_000_000, waiting: int = 10_000, claims: int = 400) -> dict:
+def run(
+    rows: int = 1_000_000, waiting: int = 10_000, claims: int = 400, db: str = "p3s_bench_prune"
+) -> dict:
     t0 = time.perf_counter()
-    url, env, pilot = _setup(rows, waiting)
+    url, env, pilot = _setup(rows, waiting, db)
     fill_s = time.perf_counter() - t0
     bench.log(f"prune: {rows:,} ended job rows and {waiting:,} waiting in {fill_s:.0f} s")
     before_sizes = _sizes(url)
     before = _figures(*bench_hotpath.claim_latencies(url, pilot, claims))
     conn = bench.admin_conn_to(url)
     with conn.cursor() as cur:
-        cur.execute("INSERT INTO archive_prunerule (days, keep_dqm, enabled) VALUES (30, true, true)")
+        cur.execute(
+            "INSERT INTO archive_prunerule (days, keep_dqm, enabled) VALUES (30, true, true)"
+        )
     conn.close()
     t0 = time.perf_counter()
     said = bench.manage(env, "p3s_archive", "--until-done")
@@ -118,7 +121,7 @@ def run(rows: int = 1_000_000, waiting: int = 10_000, claims: int = 400) -> dict
     conn.close()
     after_sizes = _sizes(url)
     after = _figures(*bench_hotpath.claim_latencies(url, pilot, claims))
-    bench.drop_database("p3s_bench_prune")
+    bench.drop_database(db)
     return {
         "ended_rows": rows,
         "waiting": waiting,
