@@ -13,6 +13,7 @@ import logging
 import shutil
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from django.conf import settings
 from django.db.models import Q
@@ -93,7 +94,7 @@ def planned_copies(run: DagRun, rules: list[ArchiveRule]) -> list[Planned]:
             products = Product.objects.filter(job__dagrun=run).select_related("job")
             if rule.stage:
                 products = products.filter(job__stage=rule.stage)
-            media = settings.MEDIA_ROOT
+            media = Path(settings.MEDIA_ROOT)
             for p in products.only("id", "file", "job__stage"):
                 if not p.file.name:
                     continue

@@ -79,5 +79,20 @@ def test_the_command_dry_run_reports_and_changes_nothing(staged, capsys):
     assert not Job.objects.exists()
 
 
-def test_the_sweeper_runs_the_archive_unit():
-    assert "archive_and_prune" in [u.__name__ for u in UNITS]
+def test_the_sweeper_prunes_at_most_once_per_interval(staged, monkeypatch):
+    from p3s.archive import conf
+    from p3s.archive import sweep as archive_sweep
+    from p3s.jobs.sweep import sweep_once
+
+    assert archive_sweep.archive_and_prune in UNITS
+    staged(files=2, products=False)
+    PruneRule.objects.create(days=1, keep_dqm=False)
+    monkeypatch.setattr(conf, "INTERVAL", 3600.0)
+    monkeypatch.setattr(conf, "PRUNE_BATCH", 4)
+    monkeypatch.setattr(archive_sweep, "_last", None)
+    later = timezone.now() + timedelta(days=2)
+    assert sweep_once(later).counts["archive_and_prune"] > 0
+    assert Job.objects.count() == 6 - 4
+    assert sweep_once(later + timedelta(minutes=5)).counts["archive_and_prune"] == 0
+    assert sweep_once(later + timedelta(hours=2)).counts["archive_and_prune"] > 0
+    assert not Job.objects.exists()
