@@ -28,7 +28,9 @@ def test_the_prune_bench_part_prunes_and_reports(monkeypatch):
     assert data["before"]["job_rows"] == 3000 + 200
     assert data["after"]["job_rows"] == 200  # the waiting jobs stay, every ended one is gone
     assert "pruned 3000 job(s)" in data["command"] and "3 DAG run(s)" in data["command"]
+    assert data["control_before"]["job_rows"] == data["control_after"]["job_rows"] == 200
     assert data["before"]["claims"] == data["after"]["claims"] == 20
+    assert data["ratio_to_control_p50_after"] > 0
     assert "job_claim_order" in data["after"]["explain"]
     md = "\n".join(bench_prune.markdown(data))
-    assert "| after / before |" in md and "3,000 ended job rows" in md
+    assert "| after pruning | 200 |" in md and "3,000 ended job rows" in md
