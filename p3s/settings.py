@@ -117,6 +117,7 @@ INSTALLED_APPS = [
     "p3s.dqm",
     "p3s.conditions",
     "p3s.quality",
+    "p3s.archive",  # retention of outputs, archive copies, pruning of old rows
     "p3s.api",
     "p3s.front",
 ]

@@ -529,13 +529,17 @@ def write_report(data: dict) -> None:
         import bench_storage  # type: ignore[import-not-found]
 
         lines += bench_storage.markdown(data["storage"])
+    if "prune" in data:
+        import bench_prune  # type: ignore[import-not-found]
+
+        lines += bench_prune.markdown(data["prune"])
     (OUT / "report.md").write_text("\n".join(lines))
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="shorter runs")
-    parts = ["claim", "http", "hotpath", "warm", "payloads", "replay", "storage"]
+    parts = ["claim", "http", "hotpath", "warm", "payloads", "replay", "storage", "prune"]
     parser.add_argument("--only", choices=parts, action="append")
     args = parser.parse_args()
     only = set(args.only or parts)
@@ -594,6 +598,10 @@ def main() -> int:
             data["storage"] = bench_storage.run(quick=args.quick)
         except (RuntimeError, OSError, ImportError) as exc:
             log(f"storage: skipped ({exc})")
+    if "prune" in only:  # issue 11: scripts/bench_prune.py, claim before/after pruning
+        import bench_prune  # type: ignore[import-not-found]
+
+        data["prune"] = bench_prune.run(rows=100_000 if args.quick else 1_000_000)
     write_report(data)
     if "replay" in data:
         with open(OUT / "report.md", "a") as fh:

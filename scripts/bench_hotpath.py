@@ -287,19 +287,52 @@ def _scale_db(n: int) -> tuple[str, int]:
     return url, pilot
 
 
-def bench_scale(quick: bool) -> dict:
+EVENT_SQL = (
+    "INSERT INTO jobs_jobevent (job_id, at, from_state, to_state, actor, reason, attempt) "
+    "VALUES (%s, now(), 'waiting', 'dispatched', 'bench', '', %s)"
+)
+PILOT_SQL = "UPDATE pilots_pilot SET job_id = %s, state = 'busy', last_seen = now() WHERE id = %s"
+
+
+def claim_latencies(url: str, pilot: int, claims: int) -> tuple[list[float], str]:
+    """``claims`` claims (statement, event row, pilot row, commit) on the database at ``url``:
+    their latencies in ms and the EXPLAIN ANALYZE of one more. The claimed jobs are put back
+    afterwards, so the next measurement sees the same queue."""
     import psycopg2
 
     from p3s.jobs.claim import EXECUTE_POSTGRES, PREPARE_POSTGRES
 
+    lat = []
+    conn = psycopg2.connect(url)
+    cur = conn.cursor()
+    cur.execute(PREPARE_POSTGRES)
+    conn.commit()
+    for _ in range(claims):
+        t0 = time.perf_counter()
+        cur.execute(EXECUTE_POSTGRES, [pilot, datetime.now(UTC), None, ["default"], 30.0])
+        row = cur.fetchone()
+        cur.execute(EVENT_SQL, (row[0], row[1]))
+        cur.execute(PILOT_SQL, (row[0], pilot))
+        conn.commit()
+        lat.append((time.perf_counter() - t0) * 1000)
+    args = (pilot, datetime.now(UTC), None, ["default"], 30.0)
+    cur.execute("EXPLAIN (ANALYZE, BUFFERS) EXECUTE p3s_claim(%s, %s, %s, %s, %s)", args)
+    plan = "\n".join(r[0] for r in cur.fetchall())
+    conn.rollback()
+    cur.execute(
+        "UPDATE jobs_job SET state='waiting', pilot_id=NULL, deadline=NULL, "
+        "dispatched_at=NULL, timeout=NULL WHERE state='dispatched'"
+    )
+    cur.execute("DELETE FROM jobs_jobevent WHERE actor = 'bench'")
+    conn.commit()
+    conn.autocommit = True
+    cur.execute("VACUUM ANALYZE jobs_job")
+    conn.close()
+    return lat, plan
+
+
+def bench_scale(quick: bool) -> dict:
     claims = 200 if quick else 500
-    event_sql = (
-        "INSERT INTO jobs_jobevent (job_id, at, from_state, to_state, actor, reason, attempt) "
-        "VALUES (%s, now(), 'waiting', 'dispatched', 'bench', '', %s)"
-    )
-    pilot_sql = (
-        "UPDATE pilots_pilot SET job_id = %s, state = 'busy', last_seen = now() WHERE id = %s"
-    )
     # The machine is shared: the sizes are measured in interleaved rounds, so that a burst
     # of someone else's load falls on all of them alike.
     rounds = 3
@@ -309,32 +342,8 @@ def bench_scale(quick: bool) -> dict:
     for _ in range(rounds):
         for n in SCALES:
             url, pilot = dbs[n]
-            conn = psycopg2.connect(url)
-            cur = conn.cursor()
-            cur.execute(PREPARE_POSTGRES)
-            conn.commit()
-            for _ in range(claims // rounds):
-                t0 = time.perf_counter()
-                cur.execute(EXECUTE_POSTGRES, [pilot, datetime.now(UTC), None, ["default"], 30.0])
-                row = cur.fetchone()
-                cur.execute(event_sql, (row[0], row[1]))
-                cur.execute(pilot_sql, (row[0], pilot))
-                conn.commit()
-                lat[n].append((time.perf_counter() - t0) * 1000)
-            args = (pilot, datetime.now(UTC), None, ["default"], 30.0)
-            cur.execute("EXPLAIN (ANALYZE, BUFFERS) EXECUTE p3s_claim(%s, %s, %s, %s, %s)", args)
-            plans[n] = "\n".join(r[0] for r in cur.fetchall())
-            conn.rollback()
-            # Put the claimed jobs back: the next round and the next run see the same queue.
-            cur.execute(
-                "UPDATE jobs_job SET state='waiting', pilot_id=NULL, deadline=NULL, "
-                "dispatched_at=NULL, timeout=NULL WHERE state='dispatched'"
-            )
-            cur.execute("DELETE FROM jobs_jobevent")
-            conn.commit()
-            conn.autocommit = True
-            cur.execute("VACUUM ANALYZE jobs_job")
-            conn.close()
+            more, plans[n] = claim_latencies(url, pilot, claims // rounds)
+            lat[n] += more
     rows = []
     for n in SCALES:
         exec_ms = re.search(r"Execution Time: ([0-9.]+) ms", plans[n])

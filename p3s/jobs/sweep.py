@@ -14,6 +14,7 @@ from django.db import transaction
 from django.db.models import Count, F, Q
 from django.utils import timezone
 
+from p3s.archive.sweep import archive_and_prune
 from p3s.dags.matching import release_expired
 from p3s.dags.models import DagTemplate
 from p3s.dags.overload import adapt_prescale
@@ -206,6 +207,7 @@ UNITS = [find_lost_pilots, requeue_undispatched, expire_timeouts, drop_stale, ap
 UNITS.append(system_health)  # p3s.quality: DAQ silence and DQM latency alarms
 UNITS.append(adapt_prescale)  # p3s.dags.overload: the adaptive prescale
 UNITS.append(release_expired)  # p3s.dags.matching: held stages whose wait is over
+UNITS.append(archive_and_prune)  # p3s.archive: archive, delete ended runs' outputs, prune
 
 
 @dataclass
