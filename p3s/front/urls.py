@@ -25,6 +25,7 @@ urlpatterns = [
     path("products/<int:pk>/embed", views.product_embed, name="product-embed"),
     path("products/<int:pk>/thumb", views.product_thumb, name="product-thumb"),
     path("charts/", views.strip_charts, name="charts"),
+    path("charts/data/", views.strip_chart_data, name="charts-data"),
     path("alarms/", views.alarms, name="alarms"),
     path("alarms/<int:pk>/ack/", views.alarm_ack, name="alarm-ack"),
     path("pilots/", views.pilots, name="pilots"),
