@@ -12,7 +12,7 @@ from typing import Any
 
 from bokeh.embed import json_item
 from bokeh.layouts import column
-from bokeh.models import BoxAnnotation, ColumnDataSource, HoverTool, Label, Range1d, Span
+from bokeh.models import BoxAnnotation, ColumnDataSource, HoverTool, Label, Node, Range1d, Span
 from bokeh.palettes import Category10_10
 from bokeh.plotting import figure
 
@@ -156,7 +156,8 @@ def _time_range(window, points) -> Range1d:
 
 
 def _mark_runs(fig, runs: list[tuple[int, datetime, datetime]], x_range: Range1d) -> None:
-    """Run boundaries: a shaded span per run, a line at its start, its number on top."""
+    """Run boundaries: a shaded span per run, a solid line at its start, a dotted one at its
+    end, its number along the top edge of the plot (where the data rarely are)."""
     for i, (run, first, last) in enumerate(runs):
         fig.add_layout(
             BoxAnnotation(
@@ -183,9 +184,9 @@ def _mark_runs(fig, runs: list[tuple[int, datetime, datetime]], x_range: Range1d
         fig.add_layout(
             Label(
                 x=max(first, x_range.start),
-                y=4,
-                y_units="screen",
+                y=Node(target="frame", symbol="top", offset=3),  # along the top edge
                 x_offset=3,
+                text_baseline="top",
                 text=f"run {run}",
                 text_font_size="10px",
                 text_color=RUN_LINE,

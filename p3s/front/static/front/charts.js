@@ -11,8 +11,13 @@
   function draw(item) {
     if (el._p3sViews) {
       // Free the previous document's views (a refresh every 30 s for a shift adds up).
-      el._p3sViews.then(function (views) {
-        (views || []).forEach(function (v) { if (v && v.remove) v.remove(); });
+      el._p3sViews.then(function (manager) {
+        (manager ? manager.roots : []).forEach(function (view) {
+          var doc = view.model && view.model.document;
+          view.remove();
+          var i = window.Bokeh.documents.indexOf(doc);
+          if (i >= 0) window.Bokeh.documents.splice(i, 1);
+        });
       }).catch(function () {});
     }
     el.innerHTML = "";
