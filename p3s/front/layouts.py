@@ -3,7 +3,8 @@
 A product's plot type is ``kind/stage/family`` (:func:`column_of`); a layout column may name
 the stage ``*`` to take that family from any stage. The built-in layout ``all`` has a column
 for every plot type the run has (what experts look at); saved layouts
-(:class:`p3s.front.models.GalleryLayout`) pick and order a few.
+(:class:`p3s.front.models.GalleryLayout`) pick and order a few; a built-in ``shifter``
+layout serves operators until an expert saves one of that name.
 """
 
 from __future__ import annotations
@@ -15,6 +16,13 @@ from p3s.dqm.models import Product
 from p3s.front.models import Audience, GalleryLayout
 
 ALL = "all"
+SHIFTER = "shifter"
+SHIFTER_COLUMNS = (
+    "png/*/noise RMS per plane",
+    "png/*/pedestals per plane",
+    "png/*/board map (RMS)",
+    "png/*/filtered noise per plane",
+)
 #: "APA 3", "APA3", "apa 12": the APA a title names, taken out of its family.
 APA_IN_TITLE = re.compile(r"\bAPA\s*(\d+)\b", re.IGNORECASE)
 #: The products of a run the grid looks at (latest first); a run has a few hundred.
@@ -118,14 +126,27 @@ def grid(run: int, layout: GalleryLayout | None) -> Grid:
     return g
 
 
-def default_layout(is_expert: bool) -> str:
-    """Experts see every plot type; operators the first shifter layout (else every type)."""
-    if is_expert:
-        return ALL
-    first = (
-        GalleryLayout.objects.filter(audience=Audience.SHIFTER)
-        .order_by("name")
-        .values_list("name", flat=True)
-        .first()
+def builtin_shifter() -> GalleryLayout:
+    """The shifter layout until an expert saves one named ``shifter``: the key plots per APA,
+    as the payloads title them (payloads/stages/adcfft_products.py: noise RMS, pedestals, the
+    board map; payloads/stages/vis.py: filtered noise), from any stage."""
+    return GalleryLayout(
+        name=SHIFTER,
+        audience=Audience.SHIFTER,
+        description="Key plots per APA: noise, pedestals, the board map, filtered noise.",
+        columns=list(SHIFTER_COLUMNS),
+        updated_by="built in",
     )
-    return first or ALL
+
+
+def available_layouts() -> dict[str, GalleryLayout]:
+    """The layouts to pick from, by name: the built-in shifter one, then the saved ones (a saved
+    ``shifter`` replaces the built-in one). ``all`` is not listed: it is computed per run."""
+    found = {SHIFTER: builtin_shifter()}
+    found.update({lay.name: lay for lay in GalleryLayout.objects.all()})
+    return found
+
+
+def default_layout(is_expert: bool) -> str:
+    """Experts see every plot type; operators the shifter layout."""
+    return ALL if is_expert else SHIFTER

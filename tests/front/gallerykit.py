@@ -6,7 +6,10 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from p3s.dqm.services import store_product
 
-from .conftest import bokeh_bytes
+from .conftest import bokeh_bytes, png_bytes
+
+#: Plot types as the payloads title them (payloads/stages/adcfft_products.py).
+PNG_TITLES = ("noise RMS per plane", "pedestals per plane", "board map (RMS)")
 
 
 def add_bokeh_products(world, n: int) -> list:
@@ -19,6 +22,18 @@ def add_bokeh_products(world, n: int) -> list:
             store_product(vis, upload, "bokeh", f"APA {apa} RMS per channel (interactive)",
                           {"apa": str(apa)})
         )
+    return made
+
+
+def add_apa_products(world, apas=(1, 2, 3, 4)) -> list:
+    """PNG products of each APA with the payloads' titles, on the world's first vis job."""
+    vis = next(j for j in world.jobs if j.stage == "vis")
+    made = []
+    for apa in apas:
+        for title in PNG_TITLES:
+            full = f"APA {apa} {title}"
+            upload = SimpleUploadedFile("x.png", png_bytes(full), "image/png")
+            made.append(store_product(vis, upload, "png", full, {"apa": str(apa)}))
     return made
 
 

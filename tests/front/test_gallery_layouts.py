@@ -66,12 +66,13 @@ def test_operators_get_the_shifter_layout_and_experts_every_plot_type(
     dqm_world, operator, expert, client_of
 ):
     world_of(dqm_world)
-    assert GalleryLayout.objects.filter(name="shifter").exists()  # seeded by the migration
+    assert not GalleryLayout.objects.exists()  # the built-in shifter layout serves
     op = client_of(operator()).get("/products/grid/")
     assert op.status_code == 200 and op.context["layout_name"] == "shifter"
     assert b"Save a layout" not in op.content
     ex = client_of(expert()).get("/products/grid/")
     assert ex.context["layout_name"] == "all" and b"Save a layout" in ex.content
+    assert op.context["layout"].columns == list(layouts.SHIFTER_COLUMNS)
     picked = client_of(operator("olga2")).get("/products/grid/?layout=all&run=5001")
     assert picked.context["grid"].columns == layouts.grid(5001, None).columns
 
@@ -158,3 +159,11 @@ def test_the_admin_refuses_a_bad_layout(dqm_world, expert, client_of):
     )
     assert resp.status_code == 302
     assert GalleryLayout.objects.get(name="adm").updated_by == "user:eddie"
+
+
+def test_a_saved_shifter_layout_replaces_the_built_in_one(dqm_world, operator, client_of):
+    world_of(dqm_world)
+    GalleryLayout.objects.create(name="shifter", audience="shifter", columns=[RMS])
+    resp = client_of(operator()).get("/products/grid/")
+    assert resp.context["grid"].columns == [RMS]
+    assert [lay.name for lay in resp.context["layouts"]] == ["shifter"]

@@ -24,8 +24,7 @@ def _recent_runs() -> list[int]:
 
 
 def _grid_page(request, name: str, run: int | None, status: int = 200, form: dict | None = None):
-    saved = list(GalleryLayout.objects.all())
-    by_name = {lay.name: lay for lay in saved}
+    by_name = layouts.available_layouts()
     if name != layouts.ALL and name not in by_name:
         messages.warning(request, f"there is no layout {name[:64]!r}: showing every plot type")
         name = layouts.ALL
@@ -34,7 +33,7 @@ def _grid_page(request, name: str, run: int | None, status: int = 200, form: dic
         run = runs[0]
     grid = layouts.grid(run, by_name.get(name)) if run is not None else None
     ctx = {
-        "layouts": saved,
+        "layouts": list(by_name.values()),
         "layout": by_name.get(name),
         "layout_name": name,
         "run": run,
