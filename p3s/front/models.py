@@ -18,7 +18,9 @@ from p3s.dqm.models import ProductKind
 
 MAX_COLUMNS = 40
 MAX_APAS = 64
-COLUMN_RE = re.compile(r"^(?P<kind>[a-z]+)/(?P<stage>\*|[A-Za-z0-9_.-]{1,64})/(?P<family>.{1,200})$")
+COLUMN_RE = re.compile(
+    r"^(?P<kind>[a-z]+)/(?P<stage>\*|[A-Za-z0-9_.-]{1,64})/(?P<family>.{1,200})$"
+)
 
 
 class Audience(models.TextChoices):
@@ -66,7 +68,7 @@ class GalleryLayout(models.Model):
         default=list,
         blank=True,
         validators=[check_apas],
-        help_text="APAs (rows) top to bottom, e.g. [\"1\", \"2\"]; empty: every APA of the run",
+        help_text='APAs (rows) top to bottom, e.g. ["1", "2"]; empty: every APA of the run',
     )
     updated_by = models.CharField(max_length=150, blank=True)
     updated = models.DateTimeField(auto_now=True)

@@ -19,8 +19,9 @@ def add_bokeh_products(world, n: int) -> list:
     for apa in range(1, n + 1):
         upload = SimpleUploadedFile("x.json", bokeh_bytes(), "application/json")
         made.append(
-            store_product(vis, upload, "bokeh", f"APA {apa} RMS per channel (interactive)",
-                          {"apa": str(apa)})
+            store_product(
+                vis, upload, "bokeh", f"APA {apa} RMS per channel (interactive)", {"apa": str(apa)}
+            )
         )
     return made
 
@@ -46,9 +47,7 @@ class Traffic:
 
     def _done(self, request) -> None:
         sizes = request.sizes()
-        self.rows.append(
-            (request.url, sizes["responseBodySize"] + sizes["responseHeadersSize"])
-        )
+        self.rows.append((request.url, sizes["responseBodySize"] + sizes["responseHeadersSize"]))
 
     def clear(self) -> None:
         self.rows.clear()

@@ -39,8 +39,10 @@ def test_the_gallery_fetches_bokehjs_once_per_page(live_server, browser, dqm_wor
         for c in BOKEH_COMPONENTS:
             assert traffic.fetches(f"/js/{c}.min.js") <= 1, (view, c, traffic.rows)
         seen.append((traffic.total, traffic.bytes_of("/bokehjs/")))
-        print(f"\n{view} gallery view, {n} bokeh frames: {traffic.total} bytes in "
-              f"{len(traffic.rows)} requests, BokehJS {traffic.bytes_of('/bokehjs/')} bytes")
+        print(
+            f"\n{view} gallery view, {n} bokeh frames: {traffic.total} bytes in "
+            f"{len(traffic.rows)} requests, BokehJS {traffic.bytes_of('/bokehjs/')} bytes"
+        )
     (first_total, first_js), (second_total, second_js) = seen
     assert first_js > 1_000_000  # BokehJS came once (the three files are about 1.9 MB)...
     assert first_total < 3_000_000  # ...not once per frame (7 frames were 13.7 MB before)
@@ -48,9 +50,14 @@ def test_the_gallery_fetches_bokehjs_once_per_page(live_server, browser, dqm_wor
     # Each plot stays in its own sandbox: no frame reaches the page's origin.
     sandboxes = page.eval_on_selector_all(FRAMES, "fs => fs.map(f => f.getAttribute('sandbox'))")
     assert set(sandboxes) == {"allow-scripts"}
-    assert page.frame_locator(FRAMES).first.locator("body").evaluate(
-        "() => { try { return window.parent.document && 'reached'; } catch (e) { return 'blocked'; } }"
-    ) == "blocked"
+    assert (
+        page.frame_locator(FRAMES)
+        .first.locator("body")
+        .evaluate(
+            "() => { try { return window.parent.document && 'reached'; } catch (e) { return 'blocked'; } }"
+        )
+        == "blocked"
+    )
     shot(page, "34-gallery-bokeh-once")
     assert errors == []
     context.close()

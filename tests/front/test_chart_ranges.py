@@ -69,18 +69,14 @@ def test_from_to_is_the_window(dqm_world, operator, client_of):
         ({"metric": "no_such_metric"}, "metric"),
     ],
 )
-def test_bad_input_is_a_400_that_says_which_field(
-    dqm_world, operator, client_of, params, field
-):
+def test_bad_input_is_a_400_that_says_which_field(dqm_world, operator, client_of, params, field):
     chart_world(dqm_world)
     resp = data(client_of(operator()), **params)
     assert resp.status_code == 400
     assert resp.json()["field"] == field and resp.json()["detail"]
 
 
-def test_the_page_warns_about_bad_input_and_draws_the_default_range(
-    dqm_world, operator, client_of
-):
+def test_the_page_warns_about_bad_input_and_draws_the_default_range(dqm_world, operator, client_of):
     chart_world(dqm_world)
     resp = client_of(operator()).get("/charts/", {"metric": "adc_rms", "run": "99"})
     assert resp.status_code == 200

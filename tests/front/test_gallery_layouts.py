@@ -50,7 +50,8 @@ def test_the_all_layout_has_a_column_per_plot_type_and_a_row_per_apa(dqm_world):
 def test_a_layout_picks_and_orders_columns_and_rows_with_any_stage(dqm_world):
     world_of(dqm_world)
     lay = GalleryLayout(
-        name="mine", columns=["bokeh/*/RMS per channel (interactive)", RMS, "png/*/nothing"],
+        name="mine",
+        columns=["bokeh/*/RMS per channel (interactive)", RMS, "png/*/nothing"],
         apas=["2", "1"],
     )
     g = layouts.grid(5001, lay)
@@ -93,8 +94,13 @@ def test_an_expert_saves_a_layout_and_replaces_it(dqm_world, expert, csrf_client
     c.get("/products/grid/")
     token = c.cookies["csrftoken"].value
     form = {
-        "csrfmiddlewaretoken": token, "name": "noise", "audience": "expert",
-        "description": "noise first", "column": [SPECTRUM, RMS], "apas": "1, 2", "run": "5001",
+        "csrfmiddlewaretoken": token,
+        "name": "noise",
+        "audience": "expert",
+        "description": "noise first",
+        "column": [SPECTRUM, RMS],
+        "apas": "1, 2",
+        "run": "5001",
     }
     resp = c.post("/products/grid/save/", form)
     assert resp.status_code == 302 and "layout=noise" in resp["Location"]
@@ -121,9 +127,7 @@ def test_an_expert_saves_a_layout_and_replaces_it(dqm_world, expert, csrf_client
         ({"apas": "1 two"}, "apas"),
     ],
 )
-def test_a_bad_layout_is_a_400_and_changes_nothing(
-    dqm_world, expert, client_of, change, field
-):
+def test_a_bad_layout_is_a_400_and_changes_nothing(dqm_world, expert, client_of, change, field):
     world_of(dqm_world)
     before = list(GalleryLayout.objects.values_list("name", "columns", "apas", "audience"))
     form = {"name": "mine", "audience": "shifter", "column": [RMS], "apas": "", **change}
@@ -151,7 +155,9 @@ def test_the_admin_refuses_a_bad_layout(dqm_world, expert, client_of):
         "/admin/front/gallerylayout/add/",
         {"name": "adm", "audience": "shifter", "columns": '["nope"]', "apas": "[]"},
     )
-    assert resp.status_code == 200 and "is not &#x27;kind/stage/family&#x27;" in resp.content.decode()
+    assert (
+        resp.status_code == 200 and "is not &#x27;kind/stage/family&#x27;" in resp.content.decode()
+    )
     assert not GalleryLayout.objects.filter(name="adm").exists()
     resp = c.post(
         "/admin/front/gallerylayout/add/",

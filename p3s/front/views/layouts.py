@@ -94,7 +94,8 @@ def gallery_layout_save(request):
     with transaction.atomic():
         layout.save()
     messages.success(
-        request, f"layout {layout.name!r} saved ({len(layout.columns)} plot types, {actor(request)})"
+        request,
+        f"layout {layout.name!r} saved ({len(layout.columns)} plot types, {actor(request)})",
     )
     query = {"layout": layout.name, **({"run": run} if run is not None else {})}
     return HttpResponseRedirect(reverse("front:products-grid") + "?" + urlencode(query))
