@@ -92,7 +92,7 @@ def run_span(run: int) -> RunSpan | None:
 
 def runs_between(since: datetime, until: datetime) -> list[RunSpan]:
     """Runs whose data-time span meets [since, until], oldest first (for the run markers)."""
-    numbers = list(
+    numbers = (  # a subquery: one statement in all
         DataFile.objects.filter(data_ts__gte=since - RUN_LOOKBACK, data_ts__lte=until)
         .order_by()
         .values_list("run", flat=True)

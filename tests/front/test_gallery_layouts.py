@@ -173,3 +173,23 @@ def test_a_saved_shifter_layout_replaces_the_built_in_one(dqm_world, operator, c
     resp = client_of(operator()).get("/products/grid/")
     assert resp.context["grid"].columns == [RMS]
     assert [lay.name for lay in resp.context["layouts"]] == ["shifter"]
+
+
+def test_the_grid_makes_as_many_queries_for_many_products_as_for_few(
+    dqm_world, operator, client_of
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    world = world_of(dqm_world)
+    c = client_of(operator())
+    c.get("/products/grid/?layout=all")  # warm the session and caches
+
+    def count() -> int:
+        with CaptureQueriesContext(connection) as ctx:
+            assert c.get("/products/grid/?layout=all&run=5001").status_code == 200
+        return len(ctx.captured_queries)
+
+    few = count()
+    add_bokeh_products(world, 30)
+    assert count() == few
