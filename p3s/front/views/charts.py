@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from django.contrib import messages
 from django.core.cache import cache
 from django.db.models import Max
@@ -34,7 +36,7 @@ def _recent_runs(metric: str) -> list[int]:
     """The latest runs that recorded this metric, for the run picker."""
     if not metric:
         return []
-    key = f"p3s.front.metric_runs.{hash(metric)}"
+    key = "p3s.front.metric_runs." + hashlib.sha1(metric.encode()).hexdigest()
     runs = cache.get(key)
     if runs is None:
         runs = list(
