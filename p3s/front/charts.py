@@ -7,18 +7,22 @@ installed bokeh package (see :mod:`p3s.front.assets`), never from a CDN.
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from bokeh.embed import json_item
 from bokeh.layouts import column
-from bokeh.models import BoxAnnotation, ColumnDataSource, HoverTool, Label, Span
+from bokeh.models import BoxAnnotation, ColumnDataSource, HoverTool, Label, Node, Range1d, Span
 from bokeh.palettes import Category10_10
 from bokeh.plotting import figure
 
 from p3s.dqm.models import AlarmRule
 
 LIMIT_COLOUR = {"warning": "#bf8700", "critical": "#cf222e"}
+RUN_FILL = ("#0969da", "#8250df")  # alternate runs, so neighbours stay apart
+RUN_LINE = "#57606a"
+#: A window shorter than this (a run of one file) is widened to it, centred, to stay readable.
+MIN_WINDOW = timedelta(minutes=2)
 PLANE_ORDER = {"u": 0, "v": 1, "x": 2}
 
 
@@ -37,8 +41,15 @@ def strip_chart(
     rules: list[AlarmRule],
     group: str = "apa",
     split: str = "",
+    window: tuple[datetime | None, datetime | None] = (None, None),
+    runs: list[tuple[int, datetime, datetime]] | None = None,
 ) -> dict[str, Any]:
-    """A bokeh json_item: one figure per value of ``split`` (e.g. plane), a line per ``group``."""
+    """A bokeh json_item: one figure per value of ``split`` (e.g. plane), a line per ``group``.
+
+    ``window`` fixes the time axis (the chosen range, not just the span of the points); each of
+    ``runs`` (number, first and last data time) is drawn as a shaded span with a line at its
+    start labelled with the run number.
+    """
     panels: dict[str, dict[str, dict[str, list]]] = defaultdict(
         lambda: defaultdict(lambda: defaultdict(list))
     )
@@ -51,12 +62,11 @@ def strip_chart(
         d["run"].append(run)
         d["labels"].append(", ".join(f"{k}={v}" for k, v in sorted(labels.items())) or "-")
     figures = []
-    x_range = None
+    x_range = _time_range(window, points)
     t_last = max((p[0] for p in points), default=None)
     panel_names = sorted(panels, key=_sort_key) or [""]
     for panel in panel_names:
         title = metric if not split else f"{metric} \u2014 {split} {panel or '(none)'}"
-        shared = {"x_range": x_range} if x_range is not None else {}
         fig = figure(
             title=title,
             x_axis_type="datetime",
@@ -65,9 +75,8 @@ def strip_chart(
             tools="pan,xwheel_zoom,box_zoom,reset,save",
             active_scroll="xwheel_zoom",
             toolbar_location="right",
-            **shared,
+            x_range=x_range,  # one time axis for all panels
         )
-        x_range = x_range or fig.x_range  # one time axis for all panels
         fig.xaxis.axis_label = "data time (UTC)"
         fig.yaxis.axis_label = metric
         lines = panels.get(panel, {})
@@ -92,6 +101,7 @@ def strip_chart(
                 formatters={"@t": "datetime"},
             )
         )
+        _mark_runs(fig, runs or [], x_range)
         for rule in rules:
             if split and rule.labels.get(split) not in (None, panel):
                 continue
@@ -131,3 +141,57 @@ def strip_chart(
         figures.append(fig)
     layout = figures[0] if len(figures) == 1 else column(*figures, sizing_mode="stretch_width")
     return json_item(layout)
+
+
+def _time_range(window, points) -> Range1d:
+    """The shared time axis: the window when known, else the points' span; never empty."""
+    since, until = window
+    times = [p[0] for p in points]
+    start = since or min(times)
+    end = until or max(times)
+    if end - start < MIN_WINDOW:
+        middle = start + (end - start) / 2
+        start, end = middle - MIN_WINDOW / 2, middle + MIN_WINDOW / 2
+    return Range1d(start=start, end=end, name="time")
+
+
+def _mark_runs(fig, runs: list[tuple[int, datetime, datetime]], x_range: Range1d) -> None:
+    """Run boundaries: a shaded span per run, a solid line at its start, a dotted one at its
+    end, its number along the top edge of the plot (where the data rarely are)."""
+    for i, (run, first, last) in enumerate(runs):
+        fig.add_layout(
+            BoxAnnotation(
+                left=first,
+                right=last,
+                fill_color=RUN_FILL[i % 2],
+                fill_alpha=0.06,
+                line_color=None,
+                level="underlay",
+                name=f"run-span-{run}",
+            )
+        )
+        for edge, dash in ((first, "solid"), (last, "dotted")):
+            fig.add_layout(
+                Span(
+                    location=edge,
+                    dimension="height",
+                    line_color=RUN_LINE,
+                    line_dash=dash,
+                    line_width=1,
+                    level="underlay",
+                )
+            )
+        fig.add_layout(
+            Label(
+                x=max(first, x_range.start),
+                y=Node(target="frame", symbol="top", offset=3),  # along the top edge
+                x_offset=3,
+                text_baseline="top",
+                text=f"run {run}",
+                text_font_size="10px",
+                text_color=RUN_LINE,
+                background_fill_color="white",
+                background_fill_alpha=0.7,
+                name=f"run-{run}",
+            )
+        )

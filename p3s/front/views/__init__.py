@@ -6,9 +6,10 @@ page makes a bounded number of queries however many jobs there are
 """
 
 from p3s.front.views.alarms import alarm_ack, alarms
-from p3s.front.views.charts import strip_charts
+from p3s.front.views.charts import strip_chart_data, strip_charts
 from p3s.front.views.dashboard import dashboard, dqm_latency
 from p3s.front.views.jobs import job_cancel, job_detail, job_priority, job_retry, jobs, jobs_bulk
+from p3s.front.views.layouts import gallery_grid, gallery_layout_save
 from p3s.front.views.pilots import pilots
 from p3s.front.views.products import (
     product_detail,
@@ -30,6 +31,8 @@ __all__ = [
     "dagrun_detail",
     "dashboard",
     "dqm_latency",
+    "gallery_grid",
+    "gallery_layout_save",
     "job_cancel",
     "job_detail",
     "job_priority",
@@ -44,6 +47,7 @@ __all__ = [
     "products",
     "run_detail",
     "runs",
+    "strip_chart_data",
     "strip_charts",
     "triage",
 ]

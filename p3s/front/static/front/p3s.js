@@ -29,13 +29,46 @@
     }, {rootMargin: "200px"});
     lazy.forEach(function (el) { io.observe(el); });
   }
-  // Sandboxed product frames report their height; trust a number from our own frames only.
-  window.addEventListener("message", function (e) {
-    var h = e.data && e.data.p3sFrameHeight;
-    if (typeof h !== "number" || !isFinite(h)) return;
+  // BokehJS for the sandboxed product frames, fetched once per page (the frames' opaque origin
+  // cannot share the browser's cache, so each used to download all of it by itself).
+  var bokehSources = null;
+  function bokehJS() {
+    if (!bokehSources) {
+      var list = document.getElementById("bokeh-js-urls");
+      var urls = list ? JSON.parse(list.textContent) : [];
+      bokehSources = Promise.all(urls.map(function (url) {
+        return fetch(url, {credentials: "same-origin"}).then(function (r) {
+          if (!r.ok) throw new Error("HTTP " + r.status + " for " + url);
+          return r.text();
+        });
+      }));
+      bokehSources.catch(function () { bokehSources = null; });  // a frame's next ask retries
+    }
+    return bokehSources;
+  }
+  function ourFrame(source) {
+    var found = null;
     document.querySelectorAll("iframe.bk-frame").forEach(function (f) {
-      if (f.contentWindow === e.source) f.style.height = Math.max(120, Math.min(h, 2400)) + "px";
+      if (f.contentWindow === source) found = f;
     });
+    return found;
+  }
+  // Sandboxed product frames ask for BokehJS and report their height; answer our frames only.
+  window.addEventListener("message", function (e) {
+    var frame = e.data && ourFrame(e.source);
+    if (!frame) return;
+    if (e.data.p3sBokehWanted === true && !frame.dataset.bokehSent) {
+      bokehJS().then(function (texts) {
+        if (frame.dataset.bokehSent) return;
+        frame.dataset.bokehSent = "yes";
+        // The frame's origin is opaque ("null"): "*" is the only target that reaches it.
+        e.source.postMessage({p3sBokehJS: texts}, "*");
+      }).catch(function () {});
+      return;
+    }
+    var h = e.data.p3sFrameHeight;
+    if (typeof h !== "number" || !isFinite(h)) return;
+    frame.style.height = Math.max(120, Math.min(h, 2400)) + "px";
   });
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start); else start();
 })();
