@@ -35,7 +35,7 @@ if [ -n "${P3S_TEST_DATABASE_URL:-}" ]; then
     unset P3S_TEST_DATABASE_URL
     run "SQLite (the embedded default): server and page tests" \
         $BIN/pytest "${PARALLEL[@]}" "${REPORT[@]}" -p no:cacheprovider \
-        -m "not ($SERVERS) and not full and not slow" tests/server tests/front "$@"
+        -m "not ($SERVERS) and not full and not slow" tests/server tests/front tests/archive "$@"
     run "SQLite: end-to-end tests" \
         $BIN/pytest "${REPORT[@]}" -p no:cacheprovider -m "e2e and not slow and not full" tests/e2e "$@"
 else
