@@ -74,3 +74,5 @@ FOREIGN_CHARGE_SPREAD_MAX = 0.15
 #: response centroid differs from ours by 0.45-0.5 tick, a constant offset that a time
 #: calibration removes; 94-96 % measured). The goal TIME_WITHIN_MIN is not met strictly there.
 FOREIGN_TIME_WITHIN_MIN = 0.90
+#: RECO hit integral over the true charge of the wire crossing, collection (issue 9).
+HIT_CHARGE_REL = 0.05
