@@ -68,7 +68,10 @@ def test_hit_charge_is_the_crossing_charge(ratios):
 
 def test_two_pulses_in_one_region_share_its_charge_without_double_counting():
     t = np.arange(200.0)
-    pulse = lambda c, q: q * np.exp(-0.5 * ((t - c) / 2.0) ** 2) / (2.0 * np.sqrt(2 * np.pi))
+
+    def pulse(c, q):
+        return q * np.exp(-0.5 * ((t - c) / 2.0) ** 2) / (2.0 * np.sqrt(2 * np.pi))
+
     rng = np.random.default_rng(3)
     for sep in (12.0, 16.0, 24.0):
         w = pulse(80, 25000) + pulse(80 + sep, 15000)
