@@ -58,20 +58,24 @@ def calibrate_induction(
     # widened by the plane crossings and the longest ROIs)
     n_t = deconv.shape[1]
     r, s, e = roi_runs(roi)
-    csum = np.concatenate([[0.0], np.cumsum(deconv.ravel(), dtype=np.float64)])
-    q = csum[r * n_t + e] - csum[r * n_t + s]
+    if r.size == 0:
+        return out
+    q = roi_sums(deconv, r, s, e)
     # ROIs on noise carry the charge waveform's low-frequency noise (induction: up to ~20,000 e
     # on 3 RMS seeds); only those that stand out of it by calibrate_sigma count
     z = q / (np.maximum(rms[r], 1e-6) * np.sqrt(e - s))
     k = z > cfg.calibrate_sigma
-    counted = deconv * paint_runs(deconv.shape, r[k], s[k], e[k])
+    keep = paint_runs(deconv.shape, r[k], s[k], e[k])
     proj = np.zeros((3, n_t))
     for p in range(3):
         sl = det.plane_slice(p)
-        live = ~bad[sl]
-        if live.mean() < 0.5:
+        share = float((~bad[sl]).mean())
+        if share < 0.5:
             return out
-        proj[p] = counted[sl][live].sum(axis=0, dtype=np.float64) / live.mean()
+        # only live rows with a counted ROI; the others add nothing
+        rows = np.flatnonzero(~bad[sl] & keep[sl].any(axis=1))
+        proj[p] = np.where(keep[sl][rows], deconv[sl][rows], 0).sum(axis=0, dtype=np.float64)
+        proj[p] /= share
     bkg = np.median(proj, axis=1, keepdims=True)
     proj -= bkg
     x = proj[2]
@@ -89,3 +93,16 @@ def calibrate_induction(
             deconv[det.plane_slice(p)] *= np.float32(k)
             out[p] = k
     return out
+
+
+def roi_sums(wave: np.ndarray, rows: np.ndarray, starts: np.ndarray, stops: np.ndarray):
+    """Sum of ``wave[row, start:stop]`` per run (row-major, disjoint), one pass."""
+    n_t = wave.shape[1]
+    flat = wave.reshape(-1)
+    a, b = rows * n_t + starts, rows * n_t + stops
+    idx = np.empty(2 * a.size, dtype=np.int64)
+    idx[0::2], idx[1::2] = a, np.minimum(b, flat.size - 1)
+    sums = np.add.reduceat(flat, idx)[0::2].astype(np.float64)  # runs are short: float32 is enough
+    if b[-1] == flat.size:  # the last run ends the array, past reduceat's last index
+        sums[-1] = flat[a[-1] :].sum(dtype=np.float64)
+    return sums

@@ -182,6 +182,7 @@ def summarize(res: SigResult, det: Detector) -> list[dict]:
                 "rms_filtered": float(np.mean(res.rms_filtered[sl][live])),
                 "coherent_rms": float(np.sqrt(np.mean(res.common[p::3] ** 2))),
                 "roi_fraction": float(res.roi[sl].mean()),
+                "induction_scale": float(res.induction_scale[p]),
             }
         )
     return rows
@@ -306,8 +307,15 @@ def main(argv: list[str] | None = None) -> int:
             lab = dict(labels, apa=apa, plane=plane)
             for key in ("rms_raw", "rms_filtered", "coherent_rms", "roi_fraction"):
                 result.add_metric(f"sig_{key}", float(np.mean([r[key] for r in rs])), **lab)
+            if plane != "x":
+                scales = [r["induction_scale"] for r in rs]
+                result.add_metric("sig_induction_scale", float(np.median(scales)), **lab)
         for apa, n in mended.items():
             result.add_metric("sig_mended_samples", n / len(positions), **dict(labels, apa=apa))
+        for apa, ci in info.items():
+            result.add_metric(
+                "sig_line_notch_channels", len(ci["line_channels"]), **dict(labels, apa=apa)
+            )
         result.add_metric("sig_events", len(positions), **labels)
         result.add_metric("sig_raw_bytes_read", n_bytes, **labels)
         result.add_metric("sig_seconds_per_apa_event", busy / max(n_apa_events, 1), **labels)
