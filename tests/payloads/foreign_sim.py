@@ -37,6 +37,7 @@ import numpy as np
 from scipy import signal as ssig
 from scipy.special import erf
 
+from payloads.daqsim.tpc import WIRE_TRUTH_DTYPE
 from payloads.detector import DEFAULT as DET
 
 FINE = 20  # sub-samples per tick of the response integration
@@ -148,19 +149,8 @@ def _deposit(slope: float, n_wires: int, t0: float, q_wire: float, sigma: float 
     return out
 
 
-WIRE_DTYPE = np.dtype(
-    [
-        ("track", "i4"),
-        ("plane", "i1"),
-        ("channel", "i4"),
-        ("electrons", "f8"),
-        ("tick", "f8"),
-        ("peak_tick", "i4"),
-        ("first_tick", "i4"),
-        ("last_tick", "i4"),
-        ("isolated", "?"),
-    ]
-)
+#: The per-wire truth rows are in the format of the project's truth (the fields the tests read).
+WIRE_DTYPE = WIRE_TRUTH_DTYPE
 TRACK_DTYPE = np.dtype([("wire0", "f8"), ("wire1", "f8"), ("tick0", "f8"), ("tick1", "f8")])
 
 
@@ -195,8 +185,8 @@ def simulate(shape: Shape, seed: int, slopes: tuple[float, ...], noise: bool = T
                 rows.append(
                     (
                         i,
-                        p,
                         ch,
+                        p,
                         q.sum(),
                         (q * tk).sum() / q.sum(),
                         int(np.argmax(q)),
