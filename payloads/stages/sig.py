@@ -4,7 +4,8 @@ Uses the bad, sticky and comb channels and the narrow lines of a parent ``dqm-ad
 when there is one (else finds them itself from the same events). Writes ``sig-<job>-<file>.h5``
 (kind ``p3s-sig/1``): per event group ``event_<n>/apa_<k>`` with ``deconvolved`` (float32,
 electrons per tick, zero outside ROIs), ``filtered`` (int16 ADC, baseline 0, noise filtered; first ``--keep-filtered`` events only),
-``rms_raw``, ``rms_filtered``, ``rms_deconvolved`` per channel and the ``bad`` channel mask.
+``rms_raw``, ``rms_filtered``, ``rms_deconvolved`` per channel and the ``bad`` channel mask;
+attributes ``mended`` and ``induction_scale`` (U, V, X factors applied to the charge).
 """
 
 from __future__ import annotations
@@ -168,6 +169,7 @@ def write_event(h5: h5py.File, event: int, apa: int, res: SigResult, filtered: b
     for name in ("rms_raw", "rms_filtered", "rms_deconvolved", "bad"):
         g.create_dataset(name, data=getattr(res, name))
     g.attrs["mended"] = res.mended
+    g.attrs["induction_scale"] = res.induction_scale  # U, V, X factors applied to the charge
 
 
 def summarize(res: SigResult, det: Detector) -> list[dict]:
