@@ -105,7 +105,7 @@ def roi_runs(roi: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return starts // (t + 1), starts % (t + 1), stops % (t + 1)
 
 
-def _paint(shape: tuple[int, int], rows: np.ndarray, starts: np.ndarray, stops: np.ndarray):
+def paint_runs(shape: tuple[int, int], rows: np.ndarray, starts: np.ndarray, stops: np.ndarray):
     """Boolean array with ``[start, stop)`` of each row set (overlapping runs merge)."""
     out = np.zeros(shape, dtype=bool)
     lengths = stops - starts
@@ -157,7 +157,9 @@ def find_rois(roi_wave: np.ndarray, rms: np.ndarray, det: Detector, cfg: SigConf
     keep[run] = True
     rows, starts, stops = rows[keep], starts[keep], stops[keep]
     pad = np.array([cfg.roi_pad[p] for p in range(3)])[plane[rows]]
-    return _paint(roi_wave.shape, rows, np.maximum(starts - pad, 0), np.minimum(stops + pad, n_t))
+    return paint_runs(
+        roi_wave.shape, rows, np.maximum(starts - pad, 0), np.minimum(stops + pad, n_t)
+    )
 
 
 def restore_baselines(wave: np.ndarray, roi: np.ndarray, edge: int, rows: np.ndarray) -> None:

@@ -27,6 +27,9 @@ class RecoConfig:
 
     hit_sigma: float = 4.0
     hit_min_width: int = 2
+    #: The integral runs over the pulse: the run above threshold extended while the waveform
+    #: stays above this (electrons per tick; 0: to the ROI's edge, the output being 0 outside).
+    hit_floor: float = 0.0
     cluster_wire_gap: int = 2
     cluster_tick_gap: int = 6
     min_track_hits: int = 8
@@ -41,8 +44,16 @@ def find_hits(
     threshold: np.ndarray | float,
     channels: np.ndarray | None = None,
     min_width: int = 2,
+    floor: float | None = 0.0,
 ) -> np.ndarray:
     """Hits as runs of ticks above threshold.
+
+    ``start``/``end``/``width`` are the run above threshold; ``integral`` is the charge of the
+    whole pulse: the run extended on both sides while the waveform stays above ``floor``
+    (0: to the edges of the region of interest, outside which the deconvolved output is 0), and
+    split at the lowest tick between two hits of the same pulse, so that no tick counts twice.
+    The run alone misses the pulse's tails (2-3 % of a collection crossing's charge at 4 RMS);
+    ``floor=None`` integrates the run only (the former behaviour).
 
     Parameters
     ----------
@@ -89,9 +100,43 @@ def find_hits(
     hits["start"], hits["end"] = ts, te
     hits["peak_tick"] = peak_tick
     hits["amplitude"] = peaks
-    hits["integral"] = csum[b] - csum[a]
+    if floor is None:
+        hits["integral"] = csum[b] - csum[a]
+    else:
+        lo, hi = pulse_bounds(wave, rs, ts, te, floor)
+        hits["integral"] = csum[rs * nt + hi] - csum[rs * nt + lo]
     hits["width"] = te - ts
     return hits
+
+
+def pulse_bounds(
+    wave: np.ndarray, rows: np.ndarray, starts: np.ndarray, stops: np.ndarray, floor: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """``[lo, hi)`` of each run (row-major order) widened while ``wave > floor``, neighbouring
+    runs of a row parted at the lowest tick between them (see :func:`find_hits`)."""
+    n, nt = wave.shape
+    lo, hi = starts.copy(), stops.copy()
+    for i in range(rows.size):
+        w = wave[rows[i]]
+        left = 0 if i == 0 or rows[i - 1] != rows[i] else None
+        if left is None:
+            gap = w[stops[i - 1] : starts[i]]
+            left = stops[i - 1] + int(np.argmin(gap)) if gap.size else starts[i]
+            if gap.size and gap.min() > floor:
+                left += 1  # the lowest tick goes to the earlier hit
+        j = starts[i]
+        while j > left and w[j - 1] > floor:
+            j -= 1
+        lo[i] = j
+        right = nt if i + 1 == rows.size or rows[i + 1] != rows[i] else None
+        if right is None:
+            gap = w[stops[i] : starts[i + 1]]
+            right = stops[i] + int(np.argmin(gap)) + (1 if gap.size and gap.min() > floor else 0)
+        j = stops[i]
+        while j < right and w[j] > floor:
+            j += 1
+        hi[i] = j
+    return lo, hi
 
 
 def cluster_hits(
@@ -224,7 +269,11 @@ def reconstruct_collection(
     sl = det.plane_slice(2)
     thr = cfg.hit_sigma * np.maximum(noise[sl], 1e-3)
     hits = find_hits(
-        deconv[sl], thr, channels=np.arange(sl.start, sl.stop), min_width=cfg.hit_min_width
+        deconv[sl],
+        thr,
+        channels=np.arange(sl.start, sl.stop),
+        min_width=cfg.hit_min_width,
+        floor=cfg.hit_floor,
     )
     face = det.n_x // 2
     local = hits.copy()

@@ -29,6 +29,7 @@ from scipy.ndimage import maximum_filter1d
 
 from payloads.detector import Detector
 from payloads.dqm.adc import code_quantiles
+from payloads.dqm.calib import calibrate_induction
 from payloads.dqm.deconv import (  # noqa: F401  (re-exported: the SIG chain's public names)
     deconvolution_kernels,
     deconvolve,
@@ -71,6 +72,12 @@ class SigConfig:
     baseline_edge: int = 3
     baseline_planes: tuple[int, ...] = (0, 1)
     deconvolve_ac: bool = True
+    #: Induction charge scale from the collection plane (:func:`calibrate_induction`): on when
+    #: the event's collection charge is at least this many electrons (0: off).
+    calibrate_min_electrons: float = 4e5
+    calibrate_bounds: tuple[float, float] = (0.5, 2.0)
+    calibrate_pad: int = 40
+    calibrate_sigma: float = 5.0
     workers: int = 1
 
 
@@ -466,6 +473,9 @@ class SigResult:
     common: np.ndarray  # (60, n_ticks) subtracted common mode
     mended: int
     bad: np.ndarray  # dead or noisy (zeroed in the outputs)
+    #: Per plane (U, V, X) factor the deconvolved charge was multiplied by (X: 1; U/V: 1 when
+    #: the event had too little charge to calibrate on)
+    induction_scale: np.ndarray = field(default_factory=lambda: np.ones(3))
 
 
 def process_apa(
@@ -548,6 +558,7 @@ def process_apa(
     roi[bad] = False
     restore_baselines(deconv, roi, cfg.baseline_edge, np.isin(det.plane_index, cfg.baseline_planes))
     deconv *= roi
+    scale = calibrate_induction(deconv, roi, rms_d, bad, det, cfg)
     return SigResult(
         filtered=filtered,
         deconvolved=deconv,
@@ -558,4 +569,5 @@ def process_apa(
         common=common,
         mended=mended,
         bad=bad,
+        induction_scale=scale,
     )

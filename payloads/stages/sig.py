@@ -4,7 +4,8 @@ Uses the bad, sticky and comb channels and the narrow lines of a parent ``dqm-ad
 when there is one (else finds them itself from the same events). Writes ``sig-<job>-<file>.h5``
 (kind ``p3s-sig/1``): per event group ``event_<n>/apa_<k>`` with ``deconvolved`` (float32,
 electrons per tick, zero outside ROIs), ``filtered`` (int16 ADC, baseline 0, noise filtered; first ``--keep-filtered`` events only),
-``rms_raw``, ``rms_filtered``, ``rms_deconvolved`` per channel and the ``bad`` channel mask.
+``rms_raw``, ``rms_filtered``, ``rms_deconvolved`` per channel and the ``bad`` channel mask;
+attributes ``mended`` and ``induction_scale`` (U, V, X factors applied to the charge).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from payloads import plots
 from payloads.detector import DEFAULT, PLANES, Detector
 from payloads.dqm import adc as adcm
 from payloads.dqm import fft as fftm
+from payloads.dqm import lines as linem
 from payloads.dqm.sig import SigConfig, SigResult, process_apa
 from payloads.errors import InputError
 from payloads.jobio import Result
@@ -46,42 +48,110 @@ def build_parser():
 
 
 def channel_info_from_adcfft(path: Path, apa: int) -> dict:
-    """Bad/sticky/comb channels and lines of one APA from a ``dqm-adcfft`` output."""
+    """Bad/sticky/comb channels and lines of one APA from a ``dqm-adcfft`` output.
+
+    ``lines`` (plane -> frequencies) holds the lines notched plane-wide: those an older output
+    gives without their channels; ``line_channels`` (channel -> frequencies) the others, on
+    the boards that carry them (:func:`board_notches`).
+    """
     with h5py.File(path, "r") as h5:
         if f"apa_{apa}" not in h5:
             raise InputError(f"parent output {path} has no group apa_{apa}")
         g = h5[f"apa_{apa}"]
         lines = g["lines"][()]
+        carried = g["line_channels"][()] if "line_channels" in g else None
+        found = [
+            [
+                {
+                    "freq_hz": float(ln["freq_hz"]),
+                    "channels": None
+                    if carried is None
+                    else carried["channel"][carried["line"] == i],
+                }
+                for i, ln in enumerate(lines)
+                if ln["plane"] == p
+            ]
+            for p in range(3)
+        ]
         return {
             "bad": g["dead"][()] | g["noisy"][()],
             "sticky": g["sticky"][()],
             "comb": g["comb"][()],
             "comb_base_hz": float(g.attrs.get("comb_base_hz", 0.0)) or None,
-            "lines": {p: lines["freq_hz"][lines["plane"] == p] for p in range(3)},
+            **board_notches(found, DEFAULT),
         }
 
 
 def channel_info_from_data(adc: np.ndarray, det: Detector) -> dict:
-    """The same information found directly from one APA-event."""
+    """The same information found directly from one APA-event (lines localised to their
+    channels and boards as ``dqm-adcfft`` does, :func:`payloads.dqm.lines.localise_lines`)."""
     stats = adcm.compute_channel_stats(adc)
     bad = adcm.find_bad_channels(stats, det)
+    excl = bad["dead"] | bad["noisy"]
     power = fftm.compute_power(adc)
-    spectra = fftm.average_spectra(power, det, exclude=bad["dead"] | bad["noisy"])
+    spectra = fftm.average_spectra(power, det, exclude=excl)
     freqs = det.freqs()
+    found = linem.localise_lines(
+        power,
+        spectra,
+        det,
+        exclude=excl,
+        waves=[adc],
+        baseline=stats["median"],
+        noise=adcm.noise_rms(stats, bad["sticky"]),
+    )
+    singles = [linem.find_combs(found[p], freqs[1] - freqs[0])[1] for p in range(3)]
     return {
-        "bad": bad["dead"] | bad["noisy"],
+        "bad": excl,
         "sticky": bad["sticky"],
         "comb": (fftm.comb_score(power, freqs) > 3.0) & ~bad["dead"],
-        "lines": {
-            p: np.array([ln["freq_hz"] for ln in fftm.find_lines(spectra["plane"][p], freqs)])
-            for p in range(3)
-        },
+        **board_notches(singles, det),
+    }
+
+
+def board_notches(lines: list[list[dict]], det: Detector, share: float = 0.25) -> dict:
+    """Where each line is notched: on the FEMB-plane groups that carry it, not plane-wide.
+
+    A group carries the line when at least ``share`` of its channels were reported with it
+    (the line finder finds >= 95 % of the carrying channels, so the group's other channels get
+    the notch too); a channel reported alone keeps its own notch. A line given without
+    channels (``channels`` None) is notched plane-wide. Returns ``lines`` (plane ->
+    frequencies, plane-wide) and ``line_channels`` (channel -> frequencies).
+    """
+    plane_wide: dict[int, list[float]] = {p: [] for p in range(3)}
+    per_channel: dict[int, list[float]] = {}
+    for p in range(3):
+        groups = det.group_channels(p)  # (n_fembs, n_per_group)
+        for ln in lines[p]:
+            chans = ln.get("channels")
+            if chans is None:
+                plane_wide[p].append(float(ln["freq_hz"]))
+                continue
+            chans = np.asarray(chans, dtype=int)
+            hit = np.isin(groups, chans)
+            full = groups[hit.mean(axis=1) >= share].ravel()
+            for ch in np.union1d(full, chans):
+                per_channel.setdefault(int(ch), []).append(float(ln["freq_hz"]))
+    return {
+        "lines": {p: np.asarray(f, dtype=float) for p, f in plane_wide.items()},
+        "line_channels": {ch: np.asarray(f) for ch, f in per_channel.items()},
     }
 
 
 def comb_notches(comb: np.ndarray, base_hz: float, max_hz: float) -> dict[int, np.ndarray]:
     harmonics = np.arange(1, int(max_hz // base_hz) + 1) * base_hz
     return {int(ch): harmonics for ch in np.flatnonzero(comb)}
+
+
+def channel_notches(
+    ci: dict, base_hz: float = 51.4e3, max_hz: float = 600e3
+) -> dict[int, np.ndarray]:
+    """Per-channel notches of a channel-info dict: the comb's harmonics on comb channels and
+    the lines on the boards that carry them (``line_channels``)."""
+    out = comb_notches(ci["comb"], ci.get("comb_base_hz") or base_hz, max_hz)
+    for ch, f in ci.get("line_channels", {}).items():
+        out[ch] = np.union1d(out.get(ch, np.zeros(0)), f)
+    return out
 
 
 def write_event(h5: h5py.File, event: int, apa: int, res: SigResult, filtered: bool) -> None:
@@ -99,6 +169,7 @@ def write_event(h5: h5py.File, event: int, apa: int, res: SigResult, filtered: b
     for name in ("rms_raw", "rms_filtered", "rms_deconvolved", "bad"):
         g.create_dataset(name, data=getattr(res, name))
     g.attrs["mended"] = res.mended
+    g.attrs["induction_scale"] = res.induction_scale  # U, V, X factors applied to the charge
 
 
 def summarize(res: SigResult, det: Detector) -> list[dict]:
@@ -113,6 +184,7 @@ def summarize(res: SigResult, det: Detector) -> list[dict]:
                 "rms_filtered": float(np.mean(res.rms_filtered[sl][live])),
                 "coherent_rms": float(np.sqrt(np.mean(res.common[p::3] ** 2))),
                 "roi_fraction": float(res.roi[sl].mean()),
+                "induction_scale": float(res.induction_scale[p]),
             }
         )
     return rows
@@ -218,10 +290,8 @@ def main(argv: list[str] | None = None) -> int:
                         sticky=ci["sticky"],
                         bad=ci["bad"],
                         notches=ci["lines"],
-                        extra_notches=comb_notches(
-                            ci["comb"],
-                            ci.get("comb_base_hz") or args.comb_base_khz * 1e3,
-                            args.comb_max_khz * 1e3,
+                        extra_notches=channel_notches(
+                            ci, args.comb_base_khz * 1e3, args.comb_max_khz * 1e3
                         ),
                     )
                     busy += time.perf_counter() - t1
@@ -239,8 +309,15 @@ def main(argv: list[str] | None = None) -> int:
             lab = dict(labels, apa=apa, plane=plane)
             for key in ("rms_raw", "rms_filtered", "coherent_rms", "roi_fraction"):
                 result.add_metric(f"sig_{key}", float(np.mean([r[key] for r in rs])), **lab)
+            if plane != "x":
+                scales = [r["induction_scale"] for r in rs]
+                result.add_metric("sig_induction_scale", float(np.median(scales)), **lab)
         for apa, n in mended.items():
             result.add_metric("sig_mended_samples", n / len(positions), **dict(labels, apa=apa))
+        for apa, ci in info.items():
+            result.add_metric(
+                "sig_line_notch_channels", len(ci["line_channels"]), **dict(labels, apa=apa)
+            )
         result.add_metric("sig_events", len(positions), **labels)
         result.add_metric("sig_raw_bytes_read", n_bytes, **labels)
         result.add_metric("sig_seconds_per_apa_event", busy / max(n_apa_events, 1), **labels)

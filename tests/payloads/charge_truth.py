@@ -13,7 +13,7 @@ from payloads import tolerances as tol
 from payloads.daqsim.tpc import SimConfig, simulate_apa
 from payloads.detector import DEFAULT as DET
 from payloads.dqm.sig import SigConfig, SigResult, process_apa
-from payloads.stages.sig import channel_info_from_data, comb_notches
+from payloads.stages.sig import channel_info_from_data, channel_notches
 
 #: Ticks either side of a truth row summed (the output is zero outside ROIs).
 WINDOW_PAD = 12
@@ -47,7 +47,7 @@ def run_sig(adc: np.ndarray, cfg: SigConfig | None = None) -> SigResult:
         sticky=ci["sticky"],
         bad=ci["bad"],
         notches=ci["lines"],
-        extra_notches=comb_notches(ci["comb"], 51.4e3, 600e3),
+        extra_notches=channel_notches(ci),
     )
 
 

@@ -57,7 +57,7 @@ def test_notches_remove_the_pickup_lines():
 
 def test_comb_is_removed_without_cutting_the_signals():
     from payloads.dqm.sig import robust_rms
-    from payloads.stages.sig import channel_info_from_data
+    from payloads.stages.sig import channel_info_from_data, channel_notches
 
     adc, truth, static = simulate_apa(SimConfig(line_apas=()), seed=7, event=0)
     ci = channel_info_from_data(adc, DET)
@@ -67,7 +67,7 @@ def test_comb_is_removed_without_cutting_the_signals():
         sticky=ci["sticky"],
         bad=ci["bad"],
         notches=ci["lines"],
-        extra_notches=comb_notches(ci["comb"], 51.4e3, 600e3),
+        extra_notches=channel_notches(ci),
     )
     comb = np.setdiff1d(static.comb_channels, np.flatnonzero(ci["bad"]))
     others = np.setdiff1d(np.arange(DET.plane_slice(2).start, DET.n_channels), static.comb_channels)
