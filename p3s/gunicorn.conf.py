@@ -18,7 +18,8 @@ errorlog = "-"
 
 
 def post_worker_init(worker):
-    """Each worker keeps the server beacon fresh (see p3s.pilots.beacon)."""
+    """Each worker keeps the server beacon fresh while it takes requests (p3s.pilots.beacon):
+    ``worker.alive`` turns false as soon as the worker is told to stop."""
     from p3s.pilots import beacon
 
-    beacon.start_thread()
+    beacon.start_thread(lambda: worker.alive)
