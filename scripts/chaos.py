@@ -535,6 +535,9 @@ def run(args: argparse.Namespace) -> int:
         )
         print()
         print(acc.table())
+        for w in acc.details["wrong_jobs"]:
+            print(f"  job {w['job']} ({w['template']}/{w['stage']}, attempt {w['attempt']}):"
+                  f" metrics lost/dup {w['metrics_lost_dup']}, products {w['products_lost_dup']}")  # fmt: skip
         if args.json:
             Path(args.json).write_text(
                 json.dumps(

@@ -209,15 +209,21 @@ def account(
         " FROM jobs_job j JOIN dags_dagrun r ON r.id = j.dagrun_id"
         " JOIN dags_dagtemplate t ON t.id = r.template_id WHERE j.state = 'finished'",
     )
-    for _jid, tpl, stage, _att, n_m, same_m, n_p, same_p in finished:
-        dup_m += same_m
-        dup_p += same_p
+    wrong: list[dict[str, Any]] = []  # the jobs behind any non-zero count below
+    for jid, tpl, stage, att, n_m, same_m, n_p, same_p in finished:
+        counts = [0, same_m, 0, same_p]  # metrics lost, duplicated; products lost, duplicated
         if tpl in expected:
             want_m, want_p = expected[tpl][stage]
-            lost_m += max(0, want_m - n_m)
-            dup_m += max(0, n_m - same_m - want_m)
-            lost_p += max(0, want_p - n_p)
-            dup_p += max(0, n_p - same_p - want_p)
+            counts[0] = max(0, want_m - n_m)
+            counts[1] += max(0, n_m - same_m - want_m)
+            counts[2] = max(0, want_p - n_p)
+            counts[3] += max(0, n_p - same_p - want_p)
+        lost_m, dup_m = lost_m + counts[0], dup_m + counts[1]
+        lost_p, dup_p = lost_p + counts[2], dup_p + counts[3]
+        if any(counts):
+            wrong.append({"job": jid, "template": tpl, "stage": stage, "attempt": att,
+                          "metrics_lost_dup": counts[:2], "products_lost_dup": counts[2:]})  # fmt: skip
+    acc.details["wrong_jobs"] = wrong
     stale = _rows(
         cur,
         "SELECT p.id FROM dqm_product p JOIN jobs_job j ON j.id = p.job_id"
