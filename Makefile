@@ -42,6 +42,7 @@ CHAOS_TESTS := tests/e2e/test_hostile_input.py tests/e2e/test_api_fuzz.py \
 	tests/e2e/test_sweeper_survives_database_errors.py tests/e2e/test_database_down_is_a_json_503.py \
 	tests/e2e/test_lost_answers_store_nothing_twice.py tests/pilot/test_payload_dies_with_its_pilot.py \
 	tests/pilot/test_pilot_tells_a_broken_server_from_an_unreachable_one.py \
+	tests/e2e/test_beacon_stops_with_the_listener.py tests/e2e/test_chaos_cluster_keeps_commits.py \
 	tests/e2e/test_chaos.py
 
 chaos: venv

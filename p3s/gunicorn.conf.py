@@ -23,7 +23,16 @@ errorlog = "-"
 
 
 def post_worker_init(worker):
-    """Each worker keeps the server beacon fresh (see p3s.pilots.beacon)."""
+    """Each worker keeps the server beacon fresh while it takes requests (p3s.pilots.beacon):
+    ``worker.alive`` turns false as soon as the worker is told to stop.
+
+    The URLconf (every view, serializer and what they import) is loaded first: loaded by the
+    first requests instead, under the import lock, it held every request thread of a freshly
+    started worker on a loaded machine while its beacon said 'up', and heartbeats answered
+    late could make a starting pilot lost."""
+    from django.urls import get_resolver
+
     from p3s.pilots import beacon
 
-    beacon.start_thread()
+    get_resolver().url_patterns  # noqa: B018 - imports the URLconf now
+    beacon.start_thread(lambda: worker.alive)

@@ -151,7 +151,11 @@ class FakeServer:
         return {"id": pilot_id, "heartbeat_interval": self.heartbeat_interval, "state": "idle"}
 
     def heartbeat(
-        self, pilot_id: int, job_id: int | None, progress: dict[str, Any]
+        self,
+        pilot_id: int,
+        job_id: int | None,
+        progress: dict[str, Any],
+        timeout: float | None = None,
     ) -> dict[str, Any]:
         self._check_up("heartbeat")
         with self._cond:

@@ -3,6 +3,11 @@
 Each beat carries the current job and its elapsed time; the answer may carry a command
 (``kill-job``, ``exit``) that is handed to the pilot, and a new interval. A beat that fails
 is logged and simply retried at the next interval.
+
+A beat has its own short time limit (:meth:`Heartbeat.timeout`: one interval, at least
+``MIN_TIMEOUT`` and at most ``MAX_TIMEOUT`` seconds) to connect and to wait for each read of
+the answer, so a server that accepts the connection and then never answers delays the next
+beat by one interval at most, and the pilot's stop by no more than that.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ log = logging.getLogger(__name__)
 
 MIN_INTERVAL = 0.05
 MAX_INTERVAL = 3600.0
+MIN_TIMEOUT, MAX_TIMEOUT = 0.5, 10.0
 
 
 class Heartbeat:
@@ -57,11 +63,16 @@ class Heartbeat:
             return default
         return min(MAX_INTERVAL, max(MIN_INTERVAL, interval))
 
+    @property
+    def timeout(self) -> float:
+        """Seconds one beat may wait to connect, and for each read of its answer."""
+        return min(MAX_TIMEOUT, max(MIN_TIMEOUT, self.interval))
+
     def beat(self) -> str:
         """Send one heartbeat and act on its answer; returns the command ("" on failure)."""
         job_id, progress = self.current()
         try:
-            answer = self.transport.heartbeat(self.pilot_id, job_id, progress)
+            answer = self.transport.heartbeat(self.pilot_id, job_id, progress, self.timeout)
         except TransportError as exc:
             log.warning("heartbeat failed, next try in %.1f s: %s", self.interval, exc)
             return ""
@@ -85,5 +96,5 @@ class Heartbeat:
 
     def stop(self) -> None:
         self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=5)
+        if self._thread.is_alive():  # a beat in flight ends within its own time limit
+            self._thread.join(timeout=self.timeout + 1.0)

@@ -38,9 +38,15 @@ class Transport(Protocol):
         ...
 
     def heartbeat(
-        self, pilot_id: int, job_id: int | None, progress: dict[str, Any]
+        self,
+        pilot_id: int,
+        job_id: int | None,
+        progress: dict[str, Any],
+        timeout: float | None = None,
     ) -> dict[str, Any]:
-        """``POST pilots/{id}/heartbeat/``: returns ``{"command", "heartbeat_interval"}``."""
+        """``POST pilots/{id}/heartbeat/``: returns ``{"command", "heartbeat_interval"}``.
+        ``timeout``: seconds the call may wait to connect and for each read of the answer
+        (a server that accepts and never answers cannot hold the beat longer)."""
         ...
 
     def claim(self, pilot_id: int, wait: float, time_left: float | None) -> dict[str, Any] | None:
@@ -166,10 +172,15 @@ class HttpTransport:
         return session
 
     def _post(
-        self, path: str, what: str, read_timeout: float | None = None, **kwargs: Any
+        self,
+        path: str,
+        what: str,
+        read_timeout: float | None = None,
+        connect_timeout: float | None = None,
+        **kwargs: Any,
     ) -> requests.Response:
         url = self.base + path
-        timeout = (self.connect_timeout, read_timeout or self.read_timeout)
+        timeout = (connect_timeout or self.connect_timeout, read_timeout or self.read_timeout)
         if self.pilot_key:
             kwargs["headers"] = {"X-P3S-Pilot-Key": self.pilot_key, **kwargs.get("headers", {})}
         try:
@@ -196,11 +207,22 @@ class HttpTransport:
         return data
 
     def heartbeat(
-        self, pilot_id: int, job_id: int | None, progress: dict[str, Any]
+        self,
+        pilot_id: int,
+        job_id: int | None,
+        progress: dict[str, Any],
+        timeout: float | None = None,
     ) -> dict[str, Any]:
         what = f"heartbeat of pilot {pilot_id}"
         body = {"job": job_id, "progress": progress}
-        return self._json(self._post(f"pilots/{pilot_id}/heartbeat/", what, json=body), what)
+        limits: dict[str, float] = {}
+        if timeout is not None:  # its own short limits, never longer than the usual ones
+            limits = {
+                "connect_timeout": min(timeout, self.connect_timeout),
+                "read_timeout": min(timeout, self.read_timeout),
+            }
+        response = self._post(f"pilots/{pilot_id}/heartbeat/", what, json=body, **limits)
+        return self._json(response, what)
 
     def claim(self, pilot_id: int, wait: float, time_left: float | None) -> dict[str, Any] | None:
         what = f"claim by pilot {pilot_id}"
@@ -336,9 +358,13 @@ class Retrying:
         return self._retry("register", lambda: self.inner.register(info))
 
     def heartbeat(
-        self, pilot_id: int, job_id: int | None, progress: dict[str, Any]
+        self,
+        pilot_id: int,
+        job_id: int | None,
+        progress: dict[str, Any],
+        timeout: float | None = None,
     ) -> dict[str, Any]:
-        return self.inner.heartbeat(pilot_id, job_id, progress)
+        return self.inner.heartbeat(pilot_id, job_id, progress, timeout)
 
     def claim(self, pilot_id: int, wait: float, time_left: float | None) -> dict[str, Any] | None:
         return self._retry("claim", lambda: self.inner.claim(pilot_id, wait, time_left))

@@ -40,6 +40,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from chaos_account import Line, account  # noqa: E402
 from chaos_env import PrivateCluster, Staging, Unavailable  # noqa: E402
+from chaos_watch import (  # noqa: E402
+    Settler,
+    enabled_templates,
+    expected_runs,
+    live_work,
+    served_queues,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -111,6 +118,7 @@ class World:
         self.pilots: dict[str, subprocess.Popen] = {}
         self.dead: list[subprocess.Popen] = []
         self.exited: list[str] = []
+        self.queues = ["default"]  # set from the loaded templates (chaos_watch.served_queues)
         self._n = 0
 
     def manage(self, *args: str) -> str:
@@ -187,7 +195,7 @@ class World:
             "--token-file", str(self.workdir / "pilot.token"),
             "--workdir", str(self.workdir / "pilots" / name),
             "--idle-exit", "3600", "--give-up", "600", "--wait", "20", "--min-disk-mb", "1",
-            "--kill-grace", "2",
+            "--kill-grace", "2", "--queue", ",".join(self.queues),
         ]  # fmt: skip
         self.pilots[name] = self._spawn(argv, f"{name}.log")
         return name
@@ -200,6 +208,14 @@ class World:
             self.start_pilot()
         self.exited += gone
         return gone
+
+    def exit_notes(self) -> dict[str, str]:
+        """Why each pilot that ended by itself did: its exit code and last log line."""
+        out = {}
+        for name in self.exited:
+            log = (self.logs / f"{name}.log").read_text(errors="replace").strip().splitlines()
+            out[name] = (log[-1] if log else "(empty log)")[-300:]
+        return out
 
     def kill_pilot(self, name: str) -> float:
         proc = self.pilots.pop(name)
@@ -306,10 +322,11 @@ def real_bodies(world: World, n: int) -> list[dict]:
 
 
 def running_victims(records: Path, world: World) -> list[tuple[str, int, int]]:
-    """(pilot, job, attempt) of diag payloads alive right now (a tick in the last 0.3 s)."""
+    """(pilot, job, attempt) of diag payloads alive right now: a tick in the last second (one
+    every 50 ms; a loaded machine may hold a process that long) and no stop line yet."""
     now, found = time.time(), []
     for entry in os.scandir(records):
-        if entry.stat().st_mtime < now - 0.3:
+        if entry.stat().st_mtime < now - 1.0:
             continue
         lines = Path(entry.path).read_text(errors="replace").splitlines()
         if not lines or lines[-1].startswith("stop") or not lines[0].startswith("start"):
@@ -329,16 +346,6 @@ def running_victims(records: Path, world: World) -> list[tuple[str, int, int]]:
     return found
 
 
-def ended(conn, urls: list[str]) -> int:
-    with conn.cursor() as cur:
-        cur.execute(
-            "SELECT count(*) FROM dags_dagrun r JOIN dags_datafile f ON f.id = r.file_id"
-            " WHERE f.url = ANY(%s) AND r.state <> 'running'",
-            [urls],
-        )
-        return cur.fetchone()[0]
-
-
 def connect(url: str):
     import psycopg2
 
@@ -350,6 +357,95 @@ def connect(url: str):
         except psycopg2.OperationalError:
             time.sleep(0.5)
     raise RuntimeError("cannot connect to the private cluster")
+
+
+def fault_plan(args: argparse.Namespace, rng: random.Random) -> list[str]:
+    """The faults in order: the kills interleaved from the start (they need jobs running,
+    which the start has most of), the outages and the full disk shuffled in between."""
+    others = (
+        ["server-kill", "server-term"][: args.server_restarts]
+        + ["postgres"] * args.pg_restarts
+        + ["disk-full"] * args.disk_fills
+    )
+    rng.shuffle(others)
+    plan: list[str] = []
+    kills = args.kills
+    while kills or others:
+        if kills:
+            plan.append("kill")
+            kills -= 1
+        if others:
+            plan.append(others.pop(0))
+    return plan
+
+
+def kill_one(args, rng, world: World, records: Path, conn, last_outage: float) -> dict:
+    """Wait for a diag job that is running on a pilot, SIGKILL that pilot, start its
+    replacement, wait until the job runs again. Gives up only when no work is left."""
+    t = time.time()
+    end = time.monotonic() + args.kill_wait
+    while not (victims := running_victims(records, world)):
+        if time.monotonic() > end or not live_work(conn):
+            return {"fault": "kill", "t": t, "note": "no diag job running: skipped"}
+        world.replace_exited()
+        time.sleep(0.05)
+    name, job, attempt = rng.choice(victims)
+    t = world.kill_pilot(name)
+    after = t - last_outage < 35  # inside an outage's extra grace (at most 30 s)
+    world.start_pilot()  # the factory's replacement
+    # No other fault until the job runs again: its figure is the kill's alone.
+    end = time.monotonic() + 60
+    while time.monotonic() < end and not list(records.glob(f"job{job}-a{attempt + 1}-*.rec")):
+        time.sleep(0.1)
+    return {
+        "fault": "kill",
+        "t": t,
+        "note": f"{name} on job {job} attempt {attempt}",
+        "kill": {"t": t, "pilot": name, "job": job, "attempt": attempt, "after_outage": after},
+    }
+
+
+def hurt(args, rng, world: World, cluster, staging, records: Path, conn, faults, kills):
+    """Run the fault plan; returns the (re-made) database connection."""
+    last_outage = 0.0
+    for fault in fault_plan(args, rng):
+        end = time.monotonic() + rng.uniform(0.5, 1.5) * args.gap
+        while time.monotonic() < end:
+            world.replace_exited()
+            time.sleep(0.2)
+        t = time.time()
+        if fault == "kill":
+            done = kill_one(args, rng, world, records, conn, last_outage)
+            if "kill" in done:
+                kills.append(done.pop("kill"))
+            faults.append(done)
+        elif fault.startswith("server"):
+            sig = signal.SIGKILL if fault == "server-kill" else signal.SIGTERM
+            world.stop_server(sig)
+            time.sleep(args.down)
+            world.start_server()
+            last_outage = time.time()
+            faults.append({"fault": fault, "t": t, "note": f"down {time.time() - t:.1f} s"})
+        elif fault == "postgres":
+            conn.close()
+            cluster.stop("immediate")
+            time.sleep(args.pg_down)
+            cluster.start()
+            conn = connect(cluster.url)
+            last_outage = time.time()
+            faults.append({"fault": fault, "t": t, "note": f"down {time.time() - t:.1f} s"})
+        elif fault == "disk-full":
+            if not staging.mounted:
+                faults.append({"fault": fault, "t": t, "note": "not tried: " + staging.why_not})
+                continue
+            n = staging.fill()
+            time.sleep(args.disk_hold)
+            free = staging.free()
+            staging.unfill()
+            note = f"{n / 1e6:.0f} MB filler, {free:.2f} MB free for {args.disk_hold:g} s"
+            faults.append({"fault": fault, "t": t, "note": note})
+        say(f"{fault}: {faults[-1]['note']}")
+    return conn
 
 
 def run(args: argparse.Namespace) -> int:
@@ -376,89 +472,38 @@ def run(args: argparse.Namespace) -> int:
             )
         )
         world.setup(records)
+        conn = connect(cluster.url)
+        templates = enabled_templates(conn)
+        world.queues = served_queues(templates)
         world.start_sweeper()
         for _ in range(args.pilots):
             world.start_pilot()
         bodies = diag_bodies(args.runs)
         real = real_bodies(world, args.real)
-        announced = {b["url"]: "chaos-diag" for b in bodies} | {b["url"]: "chaos-tpc" for b in real}
+        announced = expected_runs(templates, bodies + real)
         mixed = bodies + real
         rng.shuffle(mixed)
         announcer = Announcer(world, mixed, args.spread)
+        t_start = time.monotonic()
         announcer.start()
-        say(f"{args.pilots} pilots; announcing {len(mixed)} files over {args.spread:g} s")
-
-        plan = (
-            ["kill"] * args.kills
-            + ["server-kill", "server-term"][: args.server_restarts]
-            + ["postgres"] * args.pg_restarts
-            + ["disk-full"] * args.disk_fills
+        per_tpl = {t.name: sum(t.name in v for v in announced.values()) for t in templates}
+        say(
+            f"{args.pilots} pilots on queue(s) {', '.join(world.queues)}; announcing"
+            f" {len(mixed)} files over {args.spread:g} s, which start "
+            + ", ".join(f"{n} {name}" for name, n in sorted(per_tpl.items()) if n)
         )
-        rng.shuffle(plan)
-        conn = connect(cluster.url)
-        last_outage = 0.0
-        for fault in plan:
-            end = time.monotonic() + rng.uniform(0.5, 1.5) * args.gap
-            while time.monotonic() < end:
-                world.replace_exited()
-                time.sleep(0.2)
-            t = time.time()
-            if fault == "kill":
-                end = time.monotonic() + 30
-                while not (victims := running_victims(records, world)) and time.monotonic() < end:
-                    time.sleep(0.1)
-                if not victims:
-                    faults.append({"fault": fault, "t": t, "note": "no diag job running: skipped"})
-                    continue
-                name, job, attempt = rng.choice(victims)
-                t = world.kill_pilot(name)
-                after = t - last_outage < 35  # inside an outage's extra grace (at most 30 s)
-                kills.append(
-                    {"t": t, "pilot": name, "job": job, "attempt": attempt, "after_outage": after}
-                )
-                world.start_pilot()  # the factory's replacement
-                # No other fault until the job runs again: its figure is the kill's alone.
-                end = time.monotonic() + 60
-                while time.monotonic() < end and not list(
-                    records.glob(f"job{job}-a{attempt + 1}-*.rec")
-                ):
-                    time.sleep(0.1)
-                faults.append(
-                    {"fault": fault, "t": t, "note": f"{name} on job {job} attempt {attempt}"}
-                )
-            elif fault.startswith("server"):
-                sig = signal.SIGKILL if fault == "server-kill" else signal.SIGTERM
-                world.stop_server(sig)
-                time.sleep(args.down)
-                world.start_server()
-                last_outage = time.time()
-                faults.append({"fault": fault, "t": t, "note": f"down {time.time() - t:.1f} s"})
-            elif fault == "postgres":
-                conn.close()
-                cluster.stop("immediate")
-                time.sleep(args.pg_down)
-                cluster.start()
-                conn = connect(cluster.url)
-                last_outage = time.time()
-                faults.append({"fault": fault, "t": t, "note": f"down {time.time() - t:.1f} s"})
-            elif fault == "disk-full":
-                if not staging.mounted:
-                    faults.append({"fault": fault, "t": t, "note": "not tried: " + staging.why_not})
-                    continue
-                n = staging.fill()
-                time.sleep(args.disk_hold)
-                free = staging.free()
-                staging.unfill()
-                note = f"{n / 1e6:.0f} MB filler, {free:.2f} MB free for {args.disk_hold:g} s"
-                faults.append({"fault": fault, "t": t, "note": note})
-            say(f"{fault}: {faults[-1]['note']}")
+        conn = hurt(args, rng, world, cluster, staging, records, conn, faults, kills)
         announcer.join(args.settle)
-        urls = list(announced)
-        end = time.monotonic() + args.settle
-        while (n := ended(conn, urls)) < len(urls) and time.monotonic() < end:
-            world.replace_exited()
-            time.sleep(1)
-        say(f"{n} of {len(urls)} DAG runs ended; stopping the fleet")
+        settler = Settler(floor=args.settle_floor, cap=args.settle)
+        extra = max((t.longest_wait for t in templates if per_tpl.get(t.name)), default=0.0)
+        progress, settle = settler.wait(
+            conn, announced, time.monotonic() - t_start, extra, world.replace_exited
+        )
+        say(
+            f"{progress.ended} of {progress.expected} DAG runs ended, {progress.live_jobs}"
+            f" job(s) live; settle {settle['why']} after {settle['waited']:g} s"
+            f" (bound {settle['bound']:g} s); stopping the fleet"
+        )
         world.stop_all()
         acc = account(
             conn, records, announced, EXPECTED, kills, staging.path,
@@ -473,19 +518,26 @@ def run(args: argparse.Namespace) -> int:
             for p in world.logs.glob("*.log")
         }
         acc.details.update(
-            faults=faults, kills=kills, tracebacks=tracebacks, retries=announcer.retries
-        )
+            faults=faults, kills=kills, tracebacks=tracebacks, retries=announcer.retries,
+            settle=settle, exited=world.exit_notes(),
+        )  # fmt: skip
         print()
         print("faults:")
         for f in faults:
             print(f"  {datetime.fromtimestamp(f['t'], UTC):%H:%M:%S} {f['fault']:<12} {f['note']}")
         print(f"announcement retries (DAQ side): {announcer.retries}")
+        print(f"settle: {settle['why']} after {settle['waited']:g} s (bound {settle['bound']:g} s)")
+        for name, note in world.exit_notes().items():
+            print(f"pilot {name} exited by itself: {note}")
         print(
             "tracebacks in logs: "
             + ", ".join(f"{k} {v}" for k, v in sorted(tracebacks.items()) if v)
         )
         print()
         print(acc.table())
+        for w in acc.details["wrong_jobs"]:
+            print(f"  job {w['job']} ({w['template']}/{w['stage']}, attempt {w['attempt']}):"
+                  f" metrics lost/dup {w['metrics_lost_dup']}, products {w['products_lost_dup']}")  # fmt: skip
         if args.json:
             Path(args.json).write_text(
                 json.dumps(
@@ -517,7 +569,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--pg-down", type=float, default=8, help="seconds PostgreSQL stays down")
     p.add_argument("--disk-hold", type=float, default=8, help="seconds the staging disk stays full")
     p.add_argument("--staging-mb", type=int, default=64)
-    p.add_argument("--settle", type=float, default=600, help="seconds allowed to finish after")
+    p.add_argument(
+        "--settle", type=float, default=900, help="at most this many seconds to become quiet after"
+    )
+    p.add_argument(
+        "--settle-floor", type=float, default=90,
+        help="the settle bound (3x the time the remaining runs need at the measured pace, plus"
+        " the longest match wait) is never below this",
+    )  # fmt: skip
+    p.add_argument(
+        "--kill-wait", type=float, default=120,
+        help="seconds a kill may wait for a diag job to be running on a pilot",
+    )  # fmt: skip
     p.add_argument("--seed", type=int, default=10)
     p.add_argument("--workdir", help="keep everything here (default: a new temp dir)")
     p.add_argument("--json", help="write the accounting as JSON here too")

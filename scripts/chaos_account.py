@@ -108,15 +108,16 @@ def _rows(cur, sql: str, args=()) -> list[tuple]:
 def account(
     conn,
     records: Path,
-    announced: dict[str, str],
+    announced: dict[str, list[str]],
     expected: dict[str, dict[str, tuple[int, int]]],
     kills: list[dict[str, Any]],
     data_root: Path,
     goal_requeue: float,
 ) -> Accounting:
-    """``announced``: file URL -> template name it must start; ``expected``: template ->
-    stage -> (metrics, products) a finished job of it stores (templates not named there are
-    checked for duplicates and missing files only); ``kills``: ``{"t", "job", "attempt"}``."""
+    """``announced``: file URL -> the templates whose DAG run it must start (every enabled
+    template it triggers, scripts/chaos_watch.py); ``expected``: template -> stage ->
+    (metrics, products) a finished job of it stores (templates not named there are checked
+    for duplicates and missing files only); ``kills``: ``{"t", "job", "attempt"}``."""
     acc = Accounting()
     cur = conn.cursor()
     runs = {
@@ -127,19 +128,30 @@ def account(
             " JOIN dags_dagtemplate t ON t.id = r.template_id",
         )
     }
-    missing = [u for u, t in announced.items() if (u, t) not in runs]
-    unfinished = [u for u, t in announced.items() if runs.get((u, t), "succeeded") not in TERMINAL]
-    failed = [
-        u for u, t in announced.items() if runs.get((u, t)) in ("failed", "partial", "cancelled")
-    ]
+    pairs = [(u, t) for u, tpls in announced.items() for t in tpls]
+    missing = [p for p in pairs if p not in runs]
+    unfinished = [p for p in pairs if runs.get(p, "succeeded") not in TERMINAL]
+    failed = [p for p in pairs if runs.get(p) in ("failed", "partial", "cancelled")]
     acc.details.update(missing=missing, unfinished=unfinished, failed=failed)
-    acc.lines.append(Line("DAG runs announced", len(announced), "", None))
+    per_tpl: dict[str, list[int]] = {}
+    for p in pairs:
+        n = per_tpl.setdefault(p[1], [0, 0, 0])
+        n[0] += 1
+        n[1] += runs.get(p) in TERMINAL
+        n[2] += p in failed
+    acc.lines.append(Line("DAG runs announced (all templates)", len(pairs), "", None))
+    for tpl, (n, done, bad) in sorted(per_tpl.items()):
+        acc.lines.append(Line(f"  {tpl}: ended / failed", f"{done} / {bad}", f"{n} / 0", None))
+    acc.lines.append(
+        Line("DAG runs lost (announced, never started)", len(missing), "0", not missing)
+    )
     acc.lines.append(
         Line(
-            "DAG runs lost (no run, or not ended)",
-            len(missing) + len(unfinished),
+            "DAG runs not ended when settling stopped",
+            len(unfinished),
             "0",
-            not missing and not unfinished,
+            not unfinished,
+            "see settle: stuck, or the machine too slow for the bound" if unfinished else "",
         )
     )
     acc.lines.append(Line("DAG runs failed", len(failed), "0", not failed))
@@ -197,15 +209,21 @@ def account(
         " FROM jobs_job j JOIN dags_dagrun r ON r.id = j.dagrun_id"
         " JOIN dags_dagtemplate t ON t.id = r.template_id WHERE j.state = 'finished'",
     )
-    for _jid, tpl, stage, _att, n_m, same_m, n_p, same_p in finished:
-        dup_m += same_m
-        dup_p += same_p
+    wrong: list[dict[str, Any]] = []  # the jobs behind any non-zero count below
+    for jid, tpl, stage, att, n_m, same_m, n_p, same_p in finished:
+        counts = [0, same_m, 0, same_p]  # metrics lost, duplicated; products lost, duplicated
         if tpl in expected:
             want_m, want_p = expected[tpl][stage]
-            lost_m += max(0, want_m - n_m)
-            dup_m += max(0, n_m - same_m - want_m)
-            lost_p += max(0, want_p - n_p)
-            dup_p += max(0, n_p - same_p - want_p)
+            counts[0] = max(0, want_m - n_m)
+            counts[1] += max(0, n_m - same_m - want_m)
+            counts[2] = max(0, want_p - n_p)
+            counts[3] += max(0, n_p - same_p - want_p)
+        lost_m, dup_m = lost_m + counts[0], dup_m + counts[1]
+        lost_p, dup_p = lost_p + counts[2], dup_p + counts[3]
+        if any(counts):
+            wrong.append({"job": jid, "template": tpl, "stage": stage, "attempt": att,
+                          "metrics_lost_dup": counts[:2], "products_lost_dup": counts[2:]})  # fmt: skip
+    acc.details["wrong_jobs"] = wrong
     stale = _rows(
         cur,
         "SELECT p.id FROM dqm_product p JOIN jobs_job j ON j.id = p.job_id"

@@ -156,12 +156,12 @@ class PilotViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
             return [roles.IsPilot()]
         return [roles.IsOperator()]
 
-    def _me(self, request, pk) -> Pilot:
+    def _me(self, request, pk, beat_job: int | None = None) -> Pilot:
         try:
             pilot_id = int(pk)
         except (TypeError, ValueError):
             raise NotYours(f"no pilot {pk!r}") from None
-        return pilots.authenticate(pilot_id, _token(request), _pilot_key(request))
+        return pilots.authenticate(pilot_id, _token(request), _pilot_key(request), beat_job)
 
     @extend_schema(
         request=s.PilotRegisterSerializer,
@@ -188,7 +188,9 @@ class PilotViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     )
     @action(detail=True, methods=["post"])
     def heartbeat(self, request, pk=None):
-        pilot = self._me(request, pk)
+        # The job the beat is about, read with the pilot (checked again by the serializer).
+        raw = request.data.get("job") if isinstance(request.data, dict) else None
+        pilot = self._me(request, pk, raw if type(raw) is int else None)
         ser = s.HeartbeatSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
         command = pilots.heartbeat(pilot, ser.validated_data["job"], ser.validated_data["progress"])

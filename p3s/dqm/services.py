@@ -136,6 +136,20 @@ def drop_superseded_products(job: Job) -> int:
     return len(old)
 
 
+def drop_superseded_metrics(job: Job) -> int:
+    """Metrics an older attempt delivered before it was re-queued (its pilot lost after the
+    metrics, before its report): gone when a newer attempt finishes, as its products are.
+    They are the rows stored before this attempt was dispatched (attempt fencing refuses an
+    old attempt's delivery from the moment the job is re-queued). Found by scripts/chaos.py:
+    a pilot declared lost during a server restart left its metrics counted twice."""
+    if job.attempt <= 1 or job.dispatched_at is None:
+        return 0
+    n, _ = Metric.objects.filter(job=job, created__lt=job.dispatched_at).delete()
+    if n:
+        log.info("job %s: %d metric(s) of older attempts removed", job.pk, n)
+    return n
+
+
 def _remove_partial(product: Product, slug: str) -> None:
     """What a write cut by a full disk left in this attempt's directory, owned by no row."""
     storage = product.file.storage

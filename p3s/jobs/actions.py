@@ -90,9 +90,10 @@ def report(job_id: int, pilot_id: int, rep: Report, actor: str) -> Job:
                 exit_code=0,
                 message="",
             )
-            from p3s.dqm.services import drop_superseded_products  # dqm imports this module
+            from p3s.dqm.services import drop_superseded_metrics, drop_superseded_products
 
-            drop_superseded_products(job)
+            drop_superseded_products(job)  # (imported here: dqm imports this module)
+            drop_superseded_metrics(job)
             flow.on_job_finished(job, actor)
             return job
         if rep.state == "released":

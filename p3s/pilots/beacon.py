@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -60,12 +61,18 @@ def listening_since(now: datetime) -> datetime | None:
     return beacon.up_since
 
 
-def start_thread() -> threading.Thread:
-    """Beat in the background (gunicorn's post_worker_init starts one per worker)."""
+def start_thread(listening: Callable[[], bool] = lambda: True) -> threading.Thread:
+    """Beat in the background (gunicorn's post_worker_init starts one per worker) while
+    ``listening()`` says the worker still takes requests.
+
+    A worker told to stop (SIGTERM: a restart) stops accepting at once but lives on up to
+    gunicorn's graceful_timeout to finish its requests (long-poll claims hold it that long).
+    Beating on meanwhile said 'up' while no pilot could get in: found by scripts/chaos.py,
+    whose SIGTERM restart had the sweeper declare three busy pilots lost."""
     stop = threading.Event()
 
     def loop() -> None:
-        while not stop.wait(period()):
+        while not stop.wait(period()) and listening():
             try:
                 close_old_connections()
                 beat()

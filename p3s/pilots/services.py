@@ -7,7 +7,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 from rest_framework.exceptions import AuthenticationFailed
 
@@ -29,13 +29,28 @@ def register(token: ApiToken, info: dict[str, Any]) -> tuple[Pilot, str]:
     return pilot, key
 
 
-def authenticate(pilot_id: int, token: ApiToken, key: str | None) -> Pilot:
+MAX_ID = 2**63 - 1  # a bigint primary key
+
+
+def authenticate(
+    pilot_id: int, token: ApiToken, key: str | None, beat_job: int | None = None
+) -> Pilot:
     """The pilot record behind a request, if the token and the pilot key both match.
 
     The same query reads whether the token was revoked since it was cached
-    (:mod:`p3s.accounts.token_cache`): a revoked token is refused here, at once."""
+    (:mod:`p3s.accounts.token_cache`): a revoked token is refused here, at once. For a
+    heartbeat about job ``beat_job`` it also reads whether that job is still this pilot's
+    (``pilot.owns_beat_job``), so a busy pilot's beat costs one read and one write."""
+    pilots = Pilot.objects.annotate(token_revoked=F("token__revoked"))
+    if beat_job is not None and 0 < beat_job <= MAX_ID:
+        from p3s.jobs.models import Job
+        from p3s.jobs.states import ON_PILOT
+
+        mine = Job.objects.filter(pk=beat_job, pilot_id=OuterRef("pk"), state__in=ON_PILOT)
+        pilots = pilots.annotate(owns_beat_job=Exists(mine))
     try:
-        pilot = Pilot.objects.annotate(token_revoked=F("token__revoked")).get(pk=pilot_id)
+        pilot = pilots.get(pk=pilot_id)
+        pilot.beat_job = beat_job if hasattr(pilot, "owns_beat_job") else None
     except Pilot.DoesNotExist:
         raise NotYours(f"no pilot {pilot_id}: register first") from None
     if pilot.token_id != token.pk or not key or pilot.key_hash != hash_key(key):
@@ -63,7 +78,8 @@ def by_key(token: ApiToken, key: str | None) -> Pilot:
 def heartbeat(pilot: Pilot, job_id: int | None, progress: dict[str, Any] | None) -> str:
     """Note that the pilot lives; answer with a command: continue, kill-job or exit.
 
-    ``pilot`` is the row ``authenticate`` just read; one UPDATE records the beat.
+    ``pilot`` is the row ``authenticate`` just read (with ``owns_beat_job`` when it was asked
+    about this job); one UPDATE records the beat.
     """
     from p3s.jobs.models import Job
     from p3s.jobs.states import ON_PILOT
@@ -72,7 +88,10 @@ def heartbeat(pilot: Pilot, job_id: int | None, progress: dict[str, Any] | None)
     if pilot.state in (PilotState.LOST, PilotState.EXITED, PilotState.INVALID):
         command = "exit"  # declared lost (its job was re-queued) or gone: it must not go on
     elif job_id is not None:
-        owned = Job.objects.filter(pk=job_id, pilot_id=pilot.pk, state__in=ON_PILOT).exists()
+        if getattr(pilot, "beat_job", None) == job_id:
+            owned = bool(pilot.owns_beat_job)  # read with the pilot row
+        else:
+            owned = Job.objects.filter(pk=job_id, pilot_id=pilot.pk, state__in=ON_PILOT).exists()
         if not owned:
             command = "kill-job"  # cancelled, or handed to someone else
     update: dict[str, Any] = {"last_seen": timezone.now()}
