@@ -250,6 +250,18 @@ def comb_score(
     centre = centre[centre + ring[1] < power.shape[1]]
     centre = centre[centre - ring[1] >= 0]
     r0, r1, hw = ring[0], ring[1], half_width
+    from payloads.dqm import kernels
+
+    k = min(min_harmonics, centre.size)
+    fast = kernels.comb_ratios(power, centre, ring, half_width, k)
+    if fast is not None:
+        return fast[:, 0]
+    ratio = _comb_ratios_np(power, centre, r0, r1, hw)
+    return np.partition(ratio, ratio.shape[1] - k, axis=1)[:, ratio.shape[1] - k]
+
+
+def _comb_ratios_np(power, centre, r0, r1, hw):
+    """numpy form of :func:`payloads.dqm.kernels.comb_ratios`."""
     ratio = np.empty((power.shape[0], centre.size), dtype=np.float32)
     for h, c in enumerate(centre):  # contiguous slices: much cheaper than a fancy gather
         win = power[:, c - r1 : c + r1 + 1]
@@ -258,13 +270,18 @@ def comb_score(
             2 * (r1 - r0 + 1)
         )
         ratio[:, h] = sig / np.maximum(bg, np.finfo(np.float32).tiny)
-    k = min(min_harmonics, ratio.shape[1])
-    return np.partition(ratio, ratio.shape[1] - k, axis=1)[:, ratio.shape[1] - k]
+    return ratio
 
 
 def coarse_spectra(power: np.ndarray, factor: int = 10) -> np.ndarray:
     """Per-channel spectra averaged over ``factor`` adjacent bins (for channel x frequency maps);
-    one ``reduceat`` pass (a reduction over a short last axis is slow)."""
+    one compiled pass (without numba one ``reduceat``: a reduction over a short last axis is
+    slow)."""
+    from payloads.dqm import kernels
+
+    fast = kernels.coarse_sums(power, factor)
+    if fast is not None:
+        return fast
     nf = power.shape[1] - 1
     m = nf // factor
     out = np.add.reduceat(power[:, 1 : 1 + m * factor], np.arange(0, m * factor, factor), axis=1)

@@ -127,6 +127,15 @@ def analyse_apa(
     }
 
 
+def analyse_event(adc: np.ndarray, det: Detector = DEFAULT, workers: int = 1, **options) -> dict:
+    """:func:`analyse_apa` of one APA-event in memory (``adc`` int16 ``(n_channels, n_ticks)``):
+    statistics, power spectrum, and everything derived, the event its own line-fit data.
+    ``options`` are :func:`analyse_apa`'s."""
+    stats = adcm.compute_channel_stats(adc)
+    power = fftm.compute_power(adc, workers=workers)
+    return analyse_apa(stats, power, det, waves=[adc], **options)
+
+
 def analyse_file(
     raw: RawFile,
     positions: np.ndarray,

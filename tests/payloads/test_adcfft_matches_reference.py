@@ -47,8 +47,11 @@ def assert_same(new, old, path="", rtol=RTOL):
     if isinstance(old, dict):
         assert set(new) == set(old), path
         for k in old:
-            tol = RTOL_FIT if k in ("amplitude", "plane_amplitude", "channel_amplitudes",
-                                    "femb_amplitudes") else rtol
+            tol = (
+                RTOL_FIT
+                if k in ("amplitude", "plane_amplitude", "channel_amplitudes", "femb_amplitudes")
+                else rtol
+            )
             assert_same(new[k], old[k], f"{path}.{k}", tol)
     elif isinstance(old, list | tuple):
         assert len(new) == len(old), path
@@ -101,8 +104,14 @@ def test_adcfft_of_several_events_matches_the_reference(ref, tmp_path):
     from payloads.rawio import RawFile
 
     raw_file = writer.write_tpc_file(
-        tmp_path, seed=23, run=3, subrun=1, n_events=2, apas=[0],
-        start=datetime(2026, 1, 1, tzinfo=UTC), cfg=SimConfig(line_apas=(0,)),
+        tmp_path,
+        seed=23,
+        run=3,
+        subrun=1,
+        n_events=2,
+        apas=[0],
+        start=datetime(2026, 1, 1, tzinfo=UTC),
+        cfg=SimConfig(line_apas=(0,)),
     )
     with RawFile(raw_file.path) as raw:
         positions = np.arange(raw.n_events)
