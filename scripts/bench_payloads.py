@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -119,7 +119,7 @@ def run(quick: bool = False) -> dict:
     }
 
 
-def run_ab(commit: str, rounds: int = 4, repeats: int = 5) -> list[dict]:
+def run_ab(commit: str, rounds: int = 4, repeats: int = 5) -> Iterator[dict]:
     """Old (``commit``) and new ADC+FFT per APA-event, alternated ``rounds`` times in this
     process (best of ``repeats`` each, wall and CPU time), each round with a bare float32 rfft
     of the same array."""
@@ -148,7 +148,7 @@ def run_ab(commit: str, rounds: int = 4, repeats: int = 5) -> list[dict]:
         t0 = time.perf_counter()
         fn()
         first[name] = time.perf_counter() - t0
-    out = []
+    yield {"first_call_s": {k: round(v, 2) for k, v in first.items()}}
     for r in range(rounds):
         row: dict = {"round": r, "load": round(os.getloadavg()[0], 1)}
         for clock, name in ((time.perf_counter, "wall"), (time.thread_time, "cpu")):
@@ -169,16 +169,14 @@ def run_ab(commit: str, rounds: int = 4, repeats: int = 5) -> list[dict]:
                 row[f"{label}_{name}_ratio"] = round(
                     row[f"rfft_{name}_s"] / row[f"{label}_{name}_s"], 3
                 )
-        out.append(row)
-    out.append({"first_call_s": {k: round(v, 2) for k, v in first.items()}})
-    return out
+        yield row
 
 
 def main() -> int:
     if "--ab" in sys.argv[1:]:
         commit = sys.argv[sys.argv.index("--ab") + 1]
         for row in run_ab(commit):
-            print(json.dumps(row))
+            print(json.dumps(row), flush=True)
         return 0
     figures = run(quick="--quick" in sys.argv[1:])
     width = max(map(len, figures))

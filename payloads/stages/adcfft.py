@@ -154,7 +154,7 @@ def analyse_file(
     det = det or raw.det
     out: dict[int, dict] = {}
     buf = np.empty((det.n_channels, det.n_ticks), dtype=np.int16)
-    work = np.empty((det.n_channels, det.n_ticks), dtype=np.float32)
+    work = np.empty((64, det.n_ticks), dtype=np.float32)  # compute_power's block
     pbuf = np.empty((det.n_channels, det.n_freqs), dtype=np.float32)
     for apa in raw.apas:
         per_event = []
