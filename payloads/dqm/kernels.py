@@ -15,7 +15,7 @@ try:  # pragma: no cover - exercised by whichever branch the machine has
 
     HAVE_NUMBA = True
 except ImportError:  # pragma: no cover
-    numba = None
+    numba = None  # type: ignore[assignment]
     HAVE_NUMBA = False
 
 

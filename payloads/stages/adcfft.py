@@ -225,7 +225,8 @@ def write_output(
 
 def write_lines(g: h5py.Group, res: dict) -> None:
     """The ``lines``, ``line_channels`` and ``combs`` datasets of one APA group."""
-    rows, chans = [], []
+    rows: list[tuple] = []
+    chans: list[tuple[int, int, float]] = []
     for p in range(3):
         for ln in res["lines"][p]:
             rows.append(
