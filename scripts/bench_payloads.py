@@ -13,6 +13,12 @@ directly to print the figures. Figures:
 
 All FFTs use ``workers=1``; numpy is single-threaded. Each figure is the best of a few repeats,
 since the machine is shared.
+
+``--ab COMMIT`` (``python scripts/bench_payloads.py --ab 8e51643``) times instead, in this one
+process, the ADC+FFT work of ``COMMIT`` (:mod:`adcfft_reference`) and of this tree
+alternately on the same APA-event, each next to a bare float32 rfft, and prints per round
+both times, both ratios and the load average; numba's first-call (compile or cache-load) cost
+is timed apart and kept out of the figures.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +40,7 @@ from payloads.dqm import adc as adcm  # noqa: E402
 from payloads.dqm import fft as fftm  # noqa: E402
 from payloads.dqm.reco import reconstruct_collection  # noqa: E402
 from payloads.dqm.sig import SigConfig, process_apa  # noqa: E402
-from payloads.stages.adcfft import analyse_apa  # noqa: E402
+from payloads.stages.adcfft import analyse_event  # noqa: E402
 
 
 def _best(fn: Callable[[], object], repeats: int) -> float:
@@ -70,9 +76,7 @@ def run(quick: bool = False) -> dict:
         # what dqm-adcfft does per APA-event once the data are in memory: statistics, power,
         # bad channels, spectra per ASIC/FEMB/plane, localised lines and combs, comb score,
         # board health
-        stats = adcm.compute_channel_stats(adc)
-        power = fftm.compute_power(adc, workers=1, out=pbuf, work=work)
-        analyse_apa(stats, power, DET, waves=[adc])
+        analyse_event(adc, DET)
 
     t_adcfft = _best(adcfft_one, repeats)
     t_stats = _best(lambda: adcm.compute_channel_stats(adc), repeats)
@@ -115,7 +119,65 @@ def run(quick: bool = False) -> dict:
     }
 
 
+def run_ab(commit: str, rounds: int = 4, repeats: int = 5) -> Iterator[dict]:
+    """Old (``commit``) and new ADC+FFT per APA-event, alternated ``rounds`` times in this
+    process (best of ``repeats`` each, wall and CPU time), each round with a bare float32 rfft
+    of the same array."""
+    import os
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import adcfft_reference
+
+    from payloads.stages import adcfft
+
+    old = adcfft_reference.load(commit)
+    pkg = old.__name__.rsplit(".", 2)[0]
+    old_adc, old_fft = sys.modules[pkg + ".dqm.adc"], sys.modules[pkg + ".dqm.fft"]
+    adc, _, _ = simulate_apa(SimConfig(line_apas=(0,)), seed=1, event=0)
+    f32 = adc.astype(np.float32)
+
+    def run_old() -> None:
+        stats = old_adc.compute_channel_stats(adc)
+        old.analyse_apa(stats, old_fft.compute_power(adc, workers=1), old.DEFAULT, waves=[adc])
+
+    def run_new() -> None:
+        adcfft.analyse_event(adc, DET)
+
+    first = {}
+    for name, fn in (("old", run_old), ("new", run_new)):
+        t0 = time.perf_counter()
+        fn()
+        first[name] = time.perf_counter() - t0
+    yield {"first_call_s": {k: round(v, 2) for k, v in first.items()}}
+    for r in range(rounds):
+        row: dict = {"round": r, "load": round(os.getloadavg()[0], 1)}
+        for clock, name in ((time.perf_counter, "wall"), (time.thread_time, "cpu")):
+
+            def best(fn, clock=clock) -> float:
+                times = []
+                for _ in range(repeats):
+                    t0 = clock()
+                    fn()
+                    times.append(clock() - t0)
+                return min(times)
+
+            order = (("old", run_old), ("new", run_new))
+            for label, fn in order if r % 2 == 0 else order[::-1]:
+                row[f"{label}_{name}_s"] = round(best(fn), 4)
+            row[f"rfft_{name}_s"] = round(best(lambda: sfft.rfft(f32, axis=1, workers=1)), 4)
+            for label in ("old", "new"):
+                row[f"{label}_{name}_ratio"] = round(
+                    row[f"rfft_{name}_s"] / row[f"{label}_{name}_s"], 3
+                )
+        yield row
+
+
 def main() -> int:
+    if "--ab" in sys.argv[1:]:
+        commit = sys.argv[sys.argv.index("--ab") + 1]
+        for row in run_ab(commit):
+            print(json.dumps(row), flush=True)
+        return 0
     figures = run(quick="--quick" in sys.argv[1:])
     width = max(map(len, figures))
     for k, v in figures.items():

@@ -18,6 +18,7 @@ def compute_power(
     workers: int = 1,
     out: np.ndarray | None = None,
     work: np.ndarray | None = None,
+    block: int = 64,
 ) -> np.ndarray:
     """Per-channel power spectrum ``(2 |rfft| / N)^2``; the DC bin is set to zero.
 
@@ -30,26 +31,35 @@ def compute_power(
     out : numpy.ndarray, optional
         float32 ``(n_channels, n_ticks // 2 + 1)`` buffer for the result.
     work : numpy.ndarray, optional
-        float32 buffer shaped like ``adc`` for the conversion (saves allocating 61 MB per call).
+        float32 buffer of at least ``block`` rows of ``n_ticks`` for the conversion.
+    block : int
+        Channels converted and transformed together: 64 x 6,000 ticks is 1.5 MB of float32
+        and as much of spectrum, which stay in cache from the conversion to ``|X|^2`` (one
+        rfft of the whole array writes 61 MB of new pages, then reads them back). Each row's
+        transform is the same whatever the block, so the result does not depend on it.
 
     Returns
     -------
     numpy.ndarray
         float32 ``(n_channels, n_ticks // 2 + 1)``.
     """
-    n = adc.shape[1]
-    if work is None:
-        x = adc.astype(np.float32)
-    else:
-        np.copyto(work, adc, casting="unsafe")
-        x = work
-    # the mean only changes the DC bin, which is zeroed
-    spec = sfft.rfft(x, axis=1, workers=workers, overwrite_x=True)
-    mag = np.abs(spec, out=out)
-    np.multiply(mag, mag, out=mag)
-    mag *= np.float32((2.0 / n) ** 2)
-    mag[:, 0] = 0.0
-    out = mag
+    n_ch, n = adc.shape
+    if out is None:
+        out = np.empty((n_ch, n // 2 + 1), dtype=np.float32)
+    rows = max(1, min(block, n_ch))
+    if work is None or work.shape[0] < rows or work.shape[1] != n or work.dtype != np.float32:
+        work = np.empty((rows, n), dtype=np.float32)
+    scale = np.float32((2.0 / n) ** 2)
+    for s in range(0, n_ch, rows):
+        e = min(s + rows, n_ch)
+        x = work[: e - s]
+        np.copyto(x, adc[s:e], casting="unsafe")
+        # the mean only changes the DC bin, which is zeroed
+        spec = sfft.rfft(x, axis=1, workers=workers, overwrite_x=True)
+        mag = np.abs(spec, out=out[s:e])
+        np.multiply(mag, mag, out=mag)
+        mag *= scale
+    out[:, 0] = 0.0
     return out
 
 
@@ -250,6 +260,18 @@ def comb_score(
     centre = centre[centre + ring[1] < power.shape[1]]
     centre = centre[centre - ring[1] >= 0]
     r0, r1, hw = ring[0], ring[1], half_width
+    from payloads.dqm import kernels
+
+    k = min(min_harmonics, centre.size)
+    fast = kernels.comb_ratios(power, centre, ring, half_width, k)
+    if fast is not None:
+        return fast[:, 0]
+    ratio = _comb_ratios_np(power, centre, r0, r1, hw)
+    return np.partition(ratio, ratio.shape[1] - k, axis=1)[:, ratio.shape[1] - k]
+
+
+def _comb_ratios_np(power, centre, r0, r1, hw):
+    """numpy form of :func:`payloads.dqm.kernels.comb_ratios`."""
     ratio = np.empty((power.shape[0], centre.size), dtype=np.float32)
     for h, c in enumerate(centre):  # contiguous slices: much cheaper than a fancy gather
         win = power[:, c - r1 : c + r1 + 1]
@@ -258,13 +280,18 @@ def comb_score(
             2 * (r1 - r0 + 1)
         )
         ratio[:, h] = sig / np.maximum(bg, np.finfo(np.float32).tiny)
-    k = min(min_harmonics, ratio.shape[1])
-    return np.partition(ratio, ratio.shape[1] - k, axis=1)[:, ratio.shape[1] - k]
+    return ratio
 
 
 def coarse_spectra(power: np.ndarray, factor: int = 10) -> np.ndarray:
     """Per-channel spectra averaged over ``factor`` adjacent bins (for channel x frequency maps);
-    one ``reduceat`` pass (a reduction over a short last axis is slow)."""
+    one compiled pass (without numba one ``reduceat``: a reduction over a short last axis is
+    slow)."""
+    from payloads.dqm import kernels
+
+    fast = kernels.coarse_sums(power, factor)
+    if fast is not None:
+        return fast
     nf = power.shape[1] - 1
     m = nf // factor
     out = np.add.reduceat(power[:, 1 : 1 + m * factor], np.arange(0, m * factor, factor), axis=1)

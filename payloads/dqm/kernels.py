@@ -15,7 +15,7 @@ try:  # pragma: no cover - exercised by whichever branch the machine has
 
     HAVE_NUMBA = True
 except ImportError:  # pragma: no cover
-    numba = None
+    numba = None  # type: ignore[assignment]
     HAVE_NUMBA = False
 
 
@@ -34,41 +34,101 @@ def _mask_rows_py(adc, rows, baseline, thr, pad, e2):
 
 if HAVE_NUMBA:
 
+    @numba.njit(cache=True, nogil=True, fastmath=True)
+    def _block_max_abs(w, lo, hi):  # pragma: no cover - compiled
+        m = np.float32(0.0)
+        for t in range(lo, hi):
+            m = max(m, abs(w[t]))
+        return m
+
+    @numba.njit(cache=True, nogil=True, fastmath=True)
+    def _dot2(a, b, c):  # pragma: no cover - compiled
+        """``(a . b, a . c)`` in float32, one pass over ``a``."""
+        s = np.float32(0.0)
+        u = np.float32(0.0)
+        for t in range(a.size):
+            s += a[t] * b[t]
+            u += a[t] * c[t]
+        return s, u
+
+    @numba.njit(cache=True, nogil=True)
+    def _mask_row(src, b, th, pad, e2, wi, out_row):  # pragma: no cover - compiled
+        """``wi = src - b`` zeroed within ``pad`` ticks of a sample above ``th``; the sums of
+        ``e2``'s columns over those ticks added to ``out_row``. Returns the ticks left out."""
+        n_t = src.size
+        m = e2.shape[1]
+        for t in range(n_t):
+            wi[t] = src[t] - b
+        # intervals merged as the samples above the threshold are met; blocks without one
+        # are skipped by their largest |w|
+        blk = 32
+        start = -1
+        end = -2
+        n_out = 0
+        for t0 in range(0, n_t, blk):
+            t1 = min(t0 + blk, n_t)
+            if _block_max_abs(wi, t0, t1) <= th:
+                continue
+            for t in range(t0, t1):
+                if abs(wi[t]) > th:
+                    lo = max(t - pad, 0)
+                    if lo > end + 1:
+                        for u in range(start, end + 1):  # the finished interval
+                            wi[u] = 0.0
+                            for j in range(m):
+                                out_row[j] += e2[u, j]
+                        n_out += max(end - start + 1, 0)
+                        start = lo
+                    end = min(t + pad, n_t - 1)
+        for u in range(start, end + 1):
+            wi[u] = 0.0
+            for j in range(m):
+                out_row[j] += e2[u, j]
+        n_out += max(end - start + 1, 0)
+        return n_out
+
     @numba.njit(cache=True, nogil=True)
     def _mask_rows_nb(adc, rows, baseline, thr, pad, e2):  # pragma: no cover - compiled
         n = rows.size
         n_t = adc.shape[1]
-        m = e2.shape[1]
         w = np.empty((n, n_t), np.float32)
-        out = np.zeros((n, m), np.float64)
+        out = np.zeros((n, e2.shape[1]), np.float64)
         kept = np.empty(n, np.float64)
         hot = np.zeros(n, np.bool_)
         for i in range(n):
-            r = rows[i]
-            b = baseline[i]
-            th = thr[i]
-            for t in range(n_t):
-                w[i, t] = adc[r, t] - b
-            # the ticks within pad of a sample above the threshold, in one sweep: ``until``
-            # is the last tick covered by the hits seen so far (look-ahead of pad ticks)
-            until = -1
-            for h in range(min(pad, n_t)):
-                if abs(w[i, h]) > th:
-                    until = h + pad
-                    hot[i] = True
-            n_out = 0
-            for t in range(n_t):
-                ahead = t + pad
-                if ahead < n_t and abs(w[i, ahead]) > th:
-                    until = ahead + pad
-                    hot[i] = True
-                if t <= until:
-                    w[i, t] = 0.0
-                    n_out += 1
-                    for j in range(m):
-                        out[i, j] += e2[t, j]
+            n_out = _mask_row(adc[rows[i]], baseline[i], thr[i], pad, e2, w[i], out[i])
             kept[i] = n_t - n_out
+            hot[i] = n_out > 0
         return w, out, kept, hot
+
+    @numba.njit(cache=True, nogil=True)
+    def _masked_projections_nb(
+        adc, rows, baseline, thr, pad, e2, ph, need, force
+    ):  # pragma: no cover - compiled
+        n = rows.size
+        n_t = adc.shape[1]
+        n_l = need.shape[1]
+        n_f = ph.shape[0] // 2
+        proj = np.zeros((n, ph.shape[0]), np.float64)
+        out = np.zeros((n, e2.shape[1]), np.float64)
+        kept = np.empty(n, np.float64)
+        hot = np.zeros(n, np.bool_)
+        tile = 8  # rows masked together, then projected frequency by frequency (in cache)
+        wt = np.empty((tile, n_t), np.float32)
+        for i0 in range(0, n, tile):
+            i1 = min(i0 + tile, n)
+            for i in range(i0, i1):
+                n_out = _mask_row(adc[rows[i]], baseline[i], thr[i], pad, e2, wt[i - i0], out[i])
+                kept[i] = n_t - n_out
+                hot[i] = n_out > 0
+            for c in range(n_f):
+                j = c % n_l
+                for i in range(i0, i1):
+                    if need[i, j] and (hot[i] or force[i]):
+                        re, im = _dot2(wt[i - i0], ph[2 * c], ph[2 * c + 1])
+                        proj[i, 2 * c] = re
+                        proj[i, 2 * c + 1] = im
+        return proj, out, kept, hot
 
 
 def mask_rows(
@@ -94,6 +154,48 @@ def mask_rows(
     if HAVE_NUMBA:
         return _mask_rows_nb(adc, rows, baseline, thr, int(pad), e2)
     return _mask_rows_py(adc, rows, baseline, thr, int(pad), e2)
+
+
+def _masked_projections_py(adc, rows, baseline, thr, pad, e2, ph, need, force):
+    w, out, kept, hot = _mask_rows_py(adc, rows, baseline, thr, pad, e2)
+    proj = (w @ ph.T).astype(np.float64)
+    n_l = need.shape[1]
+    cols = np.repeat(np.tile(need, (1, ph.shape[0] // (2 * n_l))), 2, axis=1)
+    proj[~(cols & (hot | force)[:, None])] = 0.0
+    return proj, out, kept, hot
+
+
+def masked_projections(
+    adc: np.ndarray,
+    rows: np.ndarray,
+    baseline: np.ndarray,
+    thr: np.ndarray,
+    pad: int,
+    e2: np.ndarray,
+    ph: np.ndarray,
+    need: np.ndarray,
+    force: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`mask_rows` without keeping the waveforms: each masked row projected on the rows
+    of ``ph`` ``(2 n_f, n_ticks)`` it needs, ``n_f = k x n_l`` frequencies, frequency ``o n_l +
+    j`` (rows ``2 f``, ``2 f + 1``) needed where ``need[i, j]`` (``(n, n_l)``), on the rows that
+    carry signal or that ``force`` names (0 elsewhere). One row's waveform at a time, in
+    cache; float32 products summed in float32, like the matrix product they replace.
+
+    Returns
+    -------
+    (proj float64 (n, 2 n_f), out float64 (n, m), kept float64 (n,), hot bool (n,))
+    """
+    rows = np.asarray(rows, np.int64)
+    baseline = np.ascontiguousarray(baseline, np.float32)
+    thr = np.ascontiguousarray(thr, np.float32)
+    e2 = np.ascontiguousarray(e2, np.float32)
+    ph = np.ascontiguousarray(ph, np.float32)
+    need = np.ascontiguousarray(need, np.bool_)
+    force = np.ascontiguousarray(force, np.bool_)
+    if HAVE_NUMBA:
+        return _masked_projections_nb(adc, rows, baseline, thr, int(pad), e2, ph, need, force)
+    return _masked_projections_py(adc, rows, baseline, thr, int(pad), e2, ph, need, force)
 
 
 def _code_stats_py(adc, stride, quantiles):
@@ -191,3 +293,74 @@ def code_stats(
     if HAVE_NUMBA:
         return _code_stats_nb(np.ascontiguousarray(adc, np.int16), int(stride), q)
     return _code_stats_py(adc, int(stride), q)
+
+
+if HAVE_NUMBA:
+
+    @numba.njit(cache=True, nogil=True, fastmath=True)
+    def _coarse_nb(power, factor, m):  # pragma: no cover - compiled
+        n = power.shape[0]
+        out = np.empty((n, m), np.float32)
+        scale = np.float32(1.0 / factor)
+        for i in range(n):
+            row = power[i, 1 : 1 + m * factor]
+            for b in range(m):
+                s = np.float32(0.0)
+                for k in range(factor):
+                    s += row[b * factor + k]
+                out[i, b] = s * scale
+        return out
+
+    @numba.njit(cache=True, nogil=True)
+    def _comb_ratios_nb(power, centre, r0, r1, hw, kth):  # pragma: no cover - compiled
+        n = power.shape[0]
+        ratio = np.empty((n, centre.size), np.float32)
+        tiny = np.float32(np.finfo(np.float32).tiny)
+        n_sig = np.float32(2 * hw + 1)
+        n_bg = np.float32(2 * (r1 - r0 + 1))
+        for i in range(n):
+            row = power[i]
+            for h in range(centre.size):
+                c = centre[h]
+                sig = np.float32(0.0)
+                for k in range(c - hw, c + hw + 1):
+                    sig += row[k]
+                bg = np.float32(0.0)
+                for k in range(c - r1, c - r0 + 1):
+                    bg += row[k]
+                for k in range(c + r0, c + r1 + 1):
+                    bg += row[k]
+                ratio[i, h] = (sig / n_sig) / max(bg / n_bg, tiny)
+        if kth < 0:
+            return ratio
+        out = np.empty((n, 1), np.float32)
+        for i in range(n):
+            out[i, 0] = np.sort(ratio[i])[centre.size - kth]
+        return out
+
+
+def coarse_sums(power: np.ndarray, factor: int) -> np.ndarray | None:
+    """Means of ``factor`` adjacent bins from bin 1 on, per row (float32; the order of the sum
+    left to the compiler, so within float32 rounding of numpy's); None without numba (the caller's numpy form then runs)."""
+    if not HAVE_NUMBA or power.dtype != np.float32:
+        return None
+    m = (power.shape[1] - 1) // factor
+    return _coarse_nb(np.ascontiguousarray(power), int(factor), int(m))
+
+
+def comb_ratios(
+    power: np.ndarray, centre: np.ndarray, ring: tuple[int, int], half_width: int, kth: int = -1
+) -> np.ndarray | None:
+    """Per row and harmonic bin ``centre``: mean power within ``+-half_width`` bins over the
+    mean in the ring ``ring`` bins away (float32); with ``kth`` > 0 only each row's
+    ``kth``-largest ratio ``(n, 1)``. None without numba."""
+    if not HAVE_NUMBA or power.dtype != np.float32:
+        return None
+    return _comb_ratios_nb(
+        np.ascontiguousarray(power),
+        np.asarray(centre, np.int64),
+        ring[0],
+        ring[1],
+        half_width,
+        int(kth),
+    )

@@ -29,6 +29,7 @@ import numpy as np
 
 from payloads.detector import Detector
 from payloads.dqm import fft as fftm
+from payloads.dqm import linefit
 
 
 def localise_lines(
@@ -57,7 +58,8 @@ def localise_lines(
     ``waves`` (the int16 ADC arrays of the events ``power`` was averaged over, or a callable
     returning them) with ``baseline`` and ``noise`` per channel (ADC statistics) turns on the
     signal-free estimate: the amplitude of every candidate channel that carries signal is
-    refitted at the line's frequency on its ticks without signal (:func:`masked_line_power`),
+    refitted at the line's frequency on its ticks without signal
+    (:func:`payloads.dqm.linefit.masked_line_power`),
     so that a track on the wire biases neither the amplitude nor the choice of the carrying
     channels."""
     freqs = det.freqs()
@@ -135,15 +137,16 @@ def localise_lines(
         union = np.flatnonzero(np.logical_or.reduce(busy)) if busy else np.zeros(0, int)
         if waves is not None and union.size:
             f_lines = [float(freqs[k] + ln["offset"] * df) for k, ln, _, _ in pending]
-            masked = masked_plane(waves, chan[union], baseline, noise, f_lines, det.tick_us * 1e-6)
-            refit = _signal_free(pending, busy, union, f_lines, det, masked, fit_bar)
+            refit = linefit.signal_free(
+                pending, busy, union, f_lines, det, waves, chan[union], baseline, noise, fit_bar
+            )
         else:
             refit = [(ln["a_ch"], c) for _, ln, c, _ in pending]
         for (k, line, _, _), (a_ch, carry) in zip(pending, refit, strict=True):
             if not carry.any():
                 continue
-            fembs = np.unique(det.femb[chan[carry]])
-            asics = np.unique(det.asic[chan[carry]])
+            fembs = _labels(det.femb[chan[carry]])
+            asics = _labels(det.asic[chan[carry]])
             lines.append(
                 {
                     "plane": p,
@@ -165,118 +168,10 @@ def localise_lines(
     return out
 
 
-def _signal_free(pending, busy, union, f_lines, det, masked, bar):
-    """Per line, the per-channel amplitudes and the carrying mask, the candidate channels that
-    carry signal in any event (``|w| > clamp(5 noise, 15, 50)``) refitted on their ticks
-    without signal (:func:`masked_line_power`, all the plane's lines in one product), squared
-    amplitudes averaged over the events. The others keep the spectral estimate (no tick to
-    leave out; both are unbiased).
-
-    A refitted candidate that only its own spectrum put forward (not its FEMB or ASIC group)
-    carries the line when the fit stands ``bar`` times above its noise floor (floor from 4
-    degrees of freedom: noise alone exceeds 40 with probability ~2e-3, on the few channels
-    whose spectrum alone put them forward)."""
-    events = masked["events"]
-    a2 = 0.0
-    floor = 0.0
-    for xw, s2_out, kept in events:
-        a, f = masked_line_power(xw, s2_out, kept, np.asarray(f_lines), det.tick_us * 1e-6)
-        a2 = a2 + a / len(events)
-        floor = floor + f / len(events)
-    out = []
-    for j, (_, line, cand, by_group) in enumerate(pending):
-        sel = busy[j][union] & masked["hot"]  # rows of the union refitted for this line
-        idx = union[sel]
-        a_ch = np.array(line["a_ch"], dtype=float, copy=True)
-        a_ch[idx] = np.sqrt(np.clip(a2[sel, j] - floor[sel, j], 0, None))
-        carry = cand.copy()
-        carry[idx] = by_group[idx] | (a2[sel, j] > bar * floor[sel, j])
-        out.append((a_ch, carry))
-    return out
-
-
-def _phases(freqs_hz: np.ndarray, n_t: int, tick_s: float) -> np.ndarray:
-    """``(n_t, 2 n)`` float32 columns ``cos, -sin`` of ``2 pi f t`` for each frequency."""
-    ph = 2 * np.pi * np.asarray(freqs_hz, float)[None, :] * (np.arange(n_t) * tick_s)[:, None]
-    e = np.empty((n_t, 2 * ph.shape[1]), np.float32)
-    e[:, 0::2], e[:, 1::2] = np.cos(ph), -np.sin(ph)
-    return e
-
-
-def masked_line_power(
-    xw: np.ndarray,
-    s2_out: np.ndarray,
-    kept: np.ndarray,
-    freqs_hz: np.ndarray,
-    tick_s: float,
-    off_bins: tuple[float, ...] = (-11.5, 11.5),
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per row and line ``(n_rows, n_lines)``: the squared amplitude of a stationary sine at
-    each of ``freqs_hz``, least-squares fitted on the ticks kept (``xw`` the baseline-subtracted
-    waveform, 0 on the ticks left out; ``kept`` their number; ``s2_out`` the sums of
-    ``cos, -sin (2 w t)`` over the ticks left out, :func:`masked_plane`), and the same fit's
-    noise floor: the mean squared amplitude projected at ``off_bins`` rfft bins away, where
-    there is no line (the expected excess of the fit over ``A^2`` from the noise there).
-
-    With ``z = sum_kept x e^{-i w t}``, ``S0`` the ticks kept and ``S2 = sum_kept e^{-2 i w t}``,
-    the fit of ``Re(C e^{i w t})`` is ``C = 2 (z S0 - z* S2) / (S0^2 - |S2|^2)``; ``S2`` is the
-    whole window's sum less that over the ticks left out. One matrix product for all rows and
-    lines (the constant is left out: the baseline is the median already).
-
-    A track's pulse on the wire adds a cross term with the line to the periodogram that no
-    background subtraction removes (its size is ``2 |L| |T|``); the fit never sees the pulse.
-    """
-    n_t = xw.shape[1]
-    df = 1.0 / (n_t * tick_s)
-    f = np.atleast_1d(freqs_hz).astype(float)
-    n_l = f.size
-    every = np.concatenate([f] + [f + ob * df for ob in off_bins])
-    proj = (xw @ _phases(every, n_t, tick_s)).astype(np.float64)
-    z = proj[:, 0::2] + 1j * proj[:, 1::2]
-    t = np.arange(n_t) * tick_s
-    s2_all = np.exp(-2j * np.pi * 2 * f[None, :] * t[:, None]).sum(axis=0)
-    s2 = s2_all[None, :] - (s2_out[:, 0::2] + 1j * s2_out[:, 1::2])
-    s0 = np.maximum(np.asarray(kept, np.float64), 1.0)[:, None]
-    zl = z[:, :n_l]
-    c = 2 * (zl * s0 - np.conj(zl) * s2) / np.maximum(s0**2 - np.abs(s2) ** 2, 1.0)
-    a2 = np.abs(c) ** 2
-    if not off_bins:
-        return a2, np.zeros_like(a2)
-    # the noise floor: a plain projection (the kept ticks are nearly all of them)
-    zo = z[:, n_l:].reshape(xw.shape[0], len(off_bins), n_l)
-    floor = (np.abs(zo) ** 2).mean(axis=1) * (2.0 / s0) ** 2
-    return a2, floor
-
-
-def masked_plane(
-    waves,
-    rows: np.ndarray,
-    baseline: np.ndarray,
-    noise: np.ndarray,
-    freqs_hz,
-    tick_s: float,
-    sigma: float = 5.0,
-    clamp: tuple[float, float] = (15.0, 50.0),
-    pad: int = 10,
-) -> dict:
-    """The events' waveforms of ``rows`` with the ticks that carry signal left out, once per
-    plane for all its lines (:func:`payloads.dqm.kernels.mask_rows`: ``|w| > clamp(sigma x
-    noise, lo, hi)`` ADC padded ``pad`` ticks, the coherent-noise step's protection of
-    :mod:`payloads.dqm.sig`, DETECTOR.md "SIG"): ``events`` (per event ``(xw, s2_out,
-    kept)`` for :func:`masked_line_power`) and ``hot`` (rows with any tick left out)."""
-    from payloads.dqm.kernels import mask_rows
-
-    thr = np.clip(sigma * np.asarray(noise, np.float32)[rows], *clamp).astype(np.float32)
-    e2 = None  # cos, -sin (2 w t) per line, made for the first event's length
-    events = []
-    hot = np.zeros(rows.size, bool)
-    for adc in waves() if callable(waves) else waves:
-        if e2 is None or e2.shape[0] != adc.shape[1]:
-            e2 = _phases(2 * np.atleast_1d(freqs_hz), adc.shape[1], tick_s)
-        xw, s2_out, kept, h = mask_rows(adc, rows, baseline[rows], thr, pad, e2)
-        hot |= h
-        events.append((xw, s2_out, kept))
-    return {"events": events, "hot": hot}
+def _labels(x: np.ndarray) -> np.ndarray:
+    """The distinct values of small non-negative integer labels, sorted (``np.unique``'s answer
+    by one ``bincount``: board numbers)."""
+    return np.flatnonzero(np.bincount(x))
 
 
 def robust_rms(a: np.ndarray) -> float:
@@ -299,7 +194,10 @@ def robust_rms_by(a: np.ndarray, groups: np.ndarray) -> dict[int, float]:
     a = np.asarray(a, float)
     if a.size == 0:
         return {}
-    ids, g = np.unique(groups, return_inverse=True)
+    ids = _labels(groups)
+    lookup = np.zeros(int(ids[-1]) + 1, np.intp)
+    lookup[ids] = np.arange(ids.size)
+    g = lookup[groups]
     every = np.ones(a.size, bool)
     med = group_median(a, g, ids.size, every)
     mad = 1.4826 * group_median(np.abs(a - med[g]), g, ids.size, every)

@@ -127,6 +127,15 @@ def analyse_apa(
     }
 
 
+def analyse_event(adc: np.ndarray, det: Detector = DEFAULT, workers: int = 1, **options) -> dict:
+    """:func:`analyse_apa` of one APA-event in memory (``adc`` int16 ``(n_channels, n_ticks)``):
+    statistics, power spectrum, and everything derived, the event its own line-fit data.
+    ``options`` are :func:`analyse_apa`'s."""
+    stats = adcm.compute_channel_stats(adc)
+    power = fftm.compute_power(adc, workers=workers)
+    return analyse_apa(stats, power, det, waves=[adc], **options)
+
+
 def analyse_file(
     raw: RawFile,
     positions: np.ndarray,
@@ -145,7 +154,7 @@ def analyse_file(
     det = det or raw.det
     out: dict[int, dict] = {}
     buf = np.empty((det.n_channels, det.n_ticks), dtype=np.int16)
-    work = np.empty((det.n_channels, det.n_ticks), dtype=np.float32)
+    work = np.empty((64, det.n_ticks), dtype=np.float32)  # compute_power's block
     pbuf = np.empty((det.n_channels, det.n_freqs), dtype=np.float32)
     for apa in raw.apas:
         per_event = []
@@ -216,7 +225,8 @@ def write_output(
 
 def write_lines(g: h5py.Group, res: dict) -> None:
     """The ``lines``, ``line_channels`` and ``combs`` datasets of one APA group."""
-    rows, chans = [], []
+    rows: list[tuple] = []
+    chans: list[tuple[int, int, float]] = []
     for p in range(3):
         for ln in res["lines"][p]:
             rows.append(

@@ -47,3 +47,43 @@ def test_code_stats_matches_the_numpy_twin(seed, stride):
     for g, w in zip(got[:4], want[:4], strict=True):
         np.testing.assert_allclose(g, w, rtol=0, atol=2e-4)  # the twin rounds to float32
     assert got[4] == want[4] == len(range(0, 3000, stride))
+
+
+@pytest.mark.parametrize("seed", [4, 29])
+def test_masked_projections_match_the_masked_waveforms_product(seed):
+    rng = np.random.default_rng(seed)
+    n_t, n = int(rng.integers(300, 1300)), 21
+    adc = rng.normal(900, 4, (n, n_t)).astype(np.int16)
+    for r in range(n):
+        for t0 in rng.choice(n_t, int(rng.integers(0, 3)), replace=False):
+            adc[r, t0 : t0 + int(rng.integers(1, 40))] += int(rng.uniform(30, 200))
+    rows = rng.permutation(n)[:19]
+    base = np.full(19, 900.0, np.float32)
+    thr = rng.uniform(15, 30, 19).astype(np.float32)
+    e2 = rng.normal(size=(n_t, 4)).astype(np.float32)
+    ph = rng.normal(size=(12, n_t)).astype(np.float32)  # 3 frequencies for each of 2 lines
+    need = rng.random((19, 2)) < 0.6
+    force = rng.random(19) < 0.3
+    want = kernels._masked_projections_py(adc, rows, base, thr, 7, e2, ph, need, force)
+    got = kernels.masked_projections(adc, rows, base, thr, 7, e2, ph, need, force)
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(got[1], want[1], rtol=1e-5, atol=1e-3)
+    assert np.array_equal(got[2], want[2]) and np.array_equal(got[3], want[3])
+    # only the rows with signal (or forced) and the lines they need are projected
+    assert (got[0][~(want[3] | force)] == 0).all() and want[3].any()
+
+
+def test_coarse_spectra_and_comb_score_match_their_numpy_forms(monkeypatch):
+    from payloads.detector import DEFAULT as DET
+    from payloads.dqm import fft as fftm
+
+    p = np.random.default_rng(2).exponential(1.0, (64, DET.n_freqs)).astype(np.float32)
+    freqs = DET.freqs()
+    k = np.rint(np.arange(1, 12) * 51.4e3 / (freqs[1] - freqs[0])).astype(int)
+    p[:8, k] *= 20  # a comb on eight channels
+    fast = fftm.coarse_spectra(p), fftm.comb_score(p, freqs)
+    monkeypatch.setattr(kernels, "HAVE_NUMBA", False)
+    slow = fftm.coarse_spectra(p), fftm.comb_score(p, freqs)
+    for f, s in zip(fast, slow, strict=True):
+        np.testing.assert_allclose(f, s, rtol=2e-6)
+    assert (slow[1][:8] > 5).all() and (slow[1][8:] < 3).all()
