@@ -139,7 +139,7 @@ def test_a_disabled_staging_rule_stays_disabled(areas):
 
 
 def test_a_hung_server_costs_the_sweeper_at_most_the_probe_timeout(areas, settings, silent_server):
-    pytest.importorskip("XRootD.client")
+    pytest.importorskip("storage.xroot")  # (sets the client's retries first)
     hung = f"root://127.0.0.1:{silent_server.port}//staging"
     settings.STAGING = {**settings.STAGING, "PRIMARY": hung, "PROBE_TIMEOUT": 0.5}
     t0 = time.monotonic()
