@@ -127,7 +127,9 @@ class XRootD:
     def put(self, src: str | Path, url: str) -> int:
         """Write local ``src`` to ``url`` (directories made as needed; an old file replaced)."""
         f = client.File()
-        flags = OpenFlags.NEW | OpenFlags.MAKEPATH | OpenFlags.DELETE
+        # DELETE: create, replacing an old file. With NEW as well the server refuses a file
+        # that exists ([3018] file exists), so a second put of one name failed.
+        flags = OpenFlags.DELETE | OpenFlags.MAKEPATH
         status, _ = f.open(url, flags, timeout=TIMEOUT)
         if not status.ok:
             raise mapped(url, status, "open for writing")
