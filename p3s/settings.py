@@ -98,6 +98,18 @@ P3S = {
     "NO_RETRY_EXIT_CODES": [int(c) for c in env_list("P3S_NO_RETRY_EXIT_CODES", "2,127")],
 }
 
+# Staging areas for job outputs (p3s.staging, docs/storage.md): a primary and an optional
+# fallback by URL; the primary '' means file://<DATA_ROOT>/outputs.
+STAGING = {
+    "PRIMARY": env_str("P3S_STAGING_PRIMARY", ""),
+    "FALLBACK": env_str("P3S_STAGING_FALLBACK", ""),
+    "FULL_FRACTION": env_float("P3S_STAGING_FULL_FRACTION", 0.9, 0.0),
+    "DOWN_AFTER": env_int("P3S_STAGING_DOWN_AFTER", 1, 1),
+    "UP_AFTER": env_int("P3S_STAGING_UP_AFTER", 3, 1),
+    "PROBE_INTERVAL": env_float("P3S_STAGING_PROBE_INTERVAL", 10.0, 0.0),
+    "PROBE_TIMEOUT": env_float("P3S_STAGING_PROBE_TIMEOUT", 5.0, 0.1),
+}
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -118,6 +130,7 @@ INSTALLED_APPS = [
     "p3s.conditions",
     "p3s.quality",
     "p3s.archive",  # retention of outputs, archive copies, pruning of old rows
+    "p3s.staging",  # staging areas for outputs, their probe and failover
     "p3s.api",
     "p3s.front",
 ]

@@ -329,11 +329,29 @@ def _as_url(value: str, jobdir: Path) -> str:
     return path.resolve().as_uri()
 
 
+def _published(outputs: list[str], jobdir: Path) -> list[str]:
+    """The outputs on the staging area of the job (``job.json``): published there by the
+    pilot when that area is remote (:func:`pilot.transfer.publish_outputs`)."""
+    from pilot import transfer
+    from storage import StorageError
+
+    try:
+        spec = json.loads((jobdir / JOB_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return outputs  # no job file (a result read on its own): nothing to publish
+    try:
+        return transfer.publish_outputs(spec, outputs, jobdir)
+    except StorageError as exc:
+        raise ResultError(f"the outputs could not be published to a staging area: {exc}") from exc
+
+
 def read_result(jobdir: Path) -> dict[str, Any]:
     """Read and check the payload's result file.
 
     Returns ``{"outputs": [urls], "metrics": [...], "products": [...]}`` with product paths
-    made absolute. Raises :class:`ResultError` saying what is wrong.
+    made absolute and outputs published to a remote staging area where the job has one
+    (``output_url``, then ``output_fallback``). Raises :class:`ResultError` saying what is
+    wrong.
     """
     path = jobdir / RESULT_NAME
     try:
@@ -352,6 +370,7 @@ def read_result(jobdir: Path) -> dict[str, Any]:
         if not isinstance(item, str) or not item:
             raise ResultError(f"payload result: output {item!r} is not a URL or path")
         outputs.append(_as_url(item, jobdir))
+    outputs = _published(outputs, jobdir)
     metrics = []
     for item in data.get("metrics", []):
         if not isinstance(item, dict) or not isinstance(item.get("name"), str):

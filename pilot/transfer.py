@@ -9,7 +9,14 @@ for the byte ranges it needs). Before the payload starts the pilot
   puts the first that answers as ``inputs[0]``; one that is missing, refused or not
   answering is skipped, with a line in the job's log;
 * copies parent outputs that are not on a local file system (``root://``, ``https://``)
-  into ``<jobdir>/inputs/`` and names the local copies in ``inputs`` and ``parents``.
+  into ``<jobdir>/inputs/`` and names the local copies in ``inputs`` and ``parents``;
+* when the claim's ``output_dir`` is a URL on a remote staging area, gives the payload
+  ``<jobdir>/outputs/`` to write into instead and keeps the URL as ``output_url``.
+
+After the payload, :func:`publish_outputs` copies what it wrote there to ``output_url``
+with :func:`storage.put`; if that area does not take them, to ``output_fallback`` (the same
+place on the other staging area, named in the claim). The job reports the URLs where the
+outputs actually are, so child jobs read them from there.
 """
 
 from __future__ import annotations
@@ -22,6 +29,9 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 PREFERENCE_ENV = "P3S_REPLICA_PREFERENCE"
+LOCAL_OUTPUTS = "outputs"  # under the job dir, when the staging area is remote
+# A staging area that does not answer is left for the fallback after two quick tries.
+PUBLISH_POLICY_ATTEMPTS = 2
 
 
 def preference() -> list[str]:
@@ -94,10 +104,73 @@ def prepare_inputs(spec: dict[str, Any], jobdir: Path) -> dict[str, Any]:
         parents = {k: [local.get(u, u) for u in v] for k, v in parents.items()}
         inputs = [inputs[0], *(local.get(u, u) for u in inputs[1:])] if inputs else inputs
     spec["inputs"], spec["parents"] = inputs, parents
-    if notes:
-        jobdir.mkdir(parents=True, exist_ok=True)
-        with open(jobdir / "transfer.log", "a", encoding="utf-8") as fh:
-            fh.write("".join(f"p3s-pilot: {n}\n" for n in notes))
-        for note in notes:
-            log.info("job %s: %s", spec.get("id"), note)
+    out = str(spec.get("output_dir") or "")
+    if out and storage.scheme_of(out) not in ("", "file"):
+        spec["output_url"], spec["output_dir"] = out, str(jobdir / LOCAL_OUTPUTS)
+        notes.append(f"outputs are written locally, then published to {out}")
+    _note(spec, jobdir, notes)
     return spec
+
+
+def _note(spec: dict[str, Any], jobdir: Path, notes: list[str]) -> None:
+    """Append ``notes`` to the job's ``transfer.log`` (and the pilot's log)."""
+    if not notes:
+        return
+    jobdir.mkdir(parents=True, exist_ok=True)
+    with open(jobdir / "transfer.log", "a", encoding="utf-8") as fh:
+        fh.write("".join(f"p3s-pilot: {n}\n" for n in notes))
+    for note in notes:
+        log.info("job %s: %s", spec.get("id"), note)
+
+
+def publish_outputs(spec: dict[str, Any], outputs: list[str], jobdir: Path) -> list[str]:
+    """``outputs`` (URLs) with those written under ``<jobdir>/outputs/`` published to the
+    staging area of the claim, or to its fallback when that one does not take them.
+
+    Returns the URLs where the outputs are now; raises :class:`storage.StorageError` when
+    neither area takes an output. Without an ``output_url`` (a local staging area) the
+    outputs are already in place and are returned as they are."""
+    import storage
+    from storage import retry
+    from storage.local import path_of
+
+    target = str(spec.get("output_url") or "")
+    if not target:
+        return list(outputs)
+    fallback = str(spec.get("output_fallback") or "")
+    local_root = Path(spec.get("output_dir") or jobdir / LOCAL_OUTPUTS).resolve()
+    policy = retry.Policy(attempts=PUBLISH_POLICY_ATTEMPTS, base=0.2, cap=1.0)
+    notes: list[str] = []
+    published = []
+    try:
+        for url in outputs:
+            path = path_of(url) if storage.scheme_of(url) in ("", "file") else None
+            if path is None or local_root not in path.resolve().parents:
+                published.append(url)  # not in the local staging dir: reported as it is
+                continue
+            rel = path.resolve().relative_to(local_root).as_posix()
+            try:
+                dest = _where(target, rel)
+                size = storage.put(path, dest, policy)
+            except storage.StorageError as exc:
+                if not fallback or target == fallback:
+                    raise
+                notes.append(f"publishing to {target} failed ({exc.reason}); using {fallback}")
+                target = fallback
+                dest = _where(target, rel)
+                size = storage.put(path, dest, policy)
+            notes.append(f"published output {rel} ({size} bytes) to {dest}")
+            published.append(dest)
+    finally:
+        _note(spec, jobdir, notes)
+    return published
+
+
+def _where(area: str, rel: str) -> str:
+    """``rel`` under the staging place ``area`` (a URL, or a plain path): a URL."""
+    import storage
+
+    if storage.scheme_of(area) in ("", "file"):
+        base = area if storage.scheme_of(area) else Path(area).resolve().as_uri()
+        return storage.join(base, rel)
+    return storage.join(area, rel)

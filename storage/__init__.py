@@ -41,6 +41,8 @@ __all__ = [
     "exists",
     "size",
     "remove",
+    "usage",
+    "probe",
     "supported_schemes",
 ]
 
@@ -139,6 +141,20 @@ def size(url: str, policy: retry.Policy = retry.DEFAULT) -> int:
 def remove(url: str, policy: retry.Policy = retry.DEFAULT) -> None:
     be = backend(url)
     retry.call(lambda: be.remove(url), f"remove {url}", policy)
+
+
+def usage(url: str, policy: retry.Policy = retry.DEFAULT) -> tuple[int, int]:
+    """(total, free) bytes of the storage holding ``url`` (a :class:`StorageError` where the
+    backend gives no figure, e.g. HTTP)."""
+    be = backend(url)
+    total, free = retry.call(lambda: be.usage(url), f"usage {url}", policy)
+    return int(total), int(free)
+
+
+def probe(url: str, policy: retry.Policy = retry.DEFAULT) -> None:
+    """Raise unless the staging area ``url`` answers (its directory exists, can be listed)."""
+    be = backend(url)
+    retry.call(lambda: be.probe(url), f"probe {url}", policy)
 
 
 def join(base: str, *parts: str) -> str:

@@ -52,7 +52,8 @@ class XrootdServer:
         if self.user:
             pw = pwd.getpwnam(self.user)
             for p in [path, *path.rglob("*")] if path.is_dir() else [path]:
-                os.chown(p, pw.pw_uid, pw.pw_gid)
+                # not through symlinks: a stopped server leaves dangling ones in its admin dir
+                os.chown(p, pw.pw_uid, pw.pw_gid, follow_symlinks=False)
 
     def start(self, timeout: float = 10.0) -> XrootdServer:
         admin = self.top / "admin"

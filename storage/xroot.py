@@ -23,6 +23,10 @@ os.environ.setdefault("XRD_CONNECTIONWINDOW", "5")
 os.environ.setdefault("XRD_REQUESTTIMEOUT", "30")
 os.environ.setdefault("XRD_STREAMTIMEOUT", "30")
 os.environ.setdefault("XRD_TIMEOUTRESOLUTION", "1")  # else timeouts are checked every 15 s
+# After a connection error the client refuses that server for this long (default 1800 s):
+# a long-lived process (the sweeper's staging probe, a pilot) would not see a server that
+# came back for half an hour. Measured: with 5 s, a restarted xrootd answers the next put.
+os.environ.setdefault("XRD_STREAMERRORWINDOW", "5")
 
 from XRootD import client  # noqa: E402
 from XRootD.client.flags import MkDirFlags, OpenFlags, QueryCode  # noqa: E402
@@ -127,7 +131,9 @@ class XRootD:
     def put(self, src: str | Path, url: str) -> int:
         """Write local ``src`` to ``url`` (directories made as needed; an old file replaced)."""
         f = client.File()
-        flags = OpenFlags.NEW | OpenFlags.MAKEPATH | OpenFlags.DELETE
+        # DELETE: create, replacing an old file. With NEW as well the server refuses a file
+        # that exists ([3018] file exists), so a second put of one name failed.
+        flags = OpenFlags.DELETE | OpenFlags.MAKEPATH
         status, _ = f.open(url, flags, timeout=TIMEOUT)
         if not status.ok:
             raise mapped(url, status, "open for writing")

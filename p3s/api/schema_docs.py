@@ -46,7 +46,14 @@ class ClaimedJob(serializers.Serializer):
         child=serializers.ListField(child=serializers.CharField()),
         help_text="parent stage -> its output URLs",
     )
-    output_dir = serializers.CharField()
+    output_dir = serializers.CharField(
+        help_text="where the outputs go: a local path, or a URL (root://, https://) the pilot "
+        "publishes them to"
+    )
+    output_fallback = serializers.CharField(
+        help_text="the same place on the fallback staging area, for the pilot to publish to "
+        "when output_dir does not answer ('' when there is none)"
+    )
     event_fraction = serializers.FloatField()
     timeout = serializers.FloatField()
     attempt = serializers.IntegerField()

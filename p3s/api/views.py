@@ -5,10 +5,8 @@ from __future__ import annotations
 import re
 import time
 from datetime import timedelta
-from pathlib import Path
 
 import django_filters
-from django.conf import settings
 from django.db.models import Count, Max
 from django.http import Http404
 from django.shortcuts import get_object_or_404
@@ -42,6 +40,7 @@ from p3s.jobs.models import Job
 from p3s.jobs.states import JobState
 from p3s.pilots import services as pilots
 from p3s.pilots.models import Pilot, PilotState
+from p3s.staging import areas as staging_areas
 
 __all__ = ["HealthView"]  # served at /healthz, from p3s.api.health
 
@@ -108,12 +107,9 @@ def job_spec(job: Job, request=None) -> dict:
     With the request, ``conditions`` maps each condition name to the URL of its version
     current for the file's run (p3s.conditions.services.condition_urls)."""
     f = job.dagrun.file
-    out_dir = (
-        Path(settings.DATA_ROOT)
-        / "outputs"
-        / f"run{f.run:06d}"
-        / f"dagrun{job.dagrun_id}"
-        / f"{job.stage}-job{job.pk}-a{job.attempt}"
+    # On the staging area in use, and the other one for the pilot to fall back on.
+    out_dir, out_fallback = staging_areas.output_dirs(
+        f"run{f.run:06d}", f"dagrun{job.dagrun_id}", f"{job.stage}-job{job.pk}-a{job.attempt}"
     )
     return {
         "id": job.pk,
@@ -132,7 +128,8 @@ def job_spec(job: Job, request=None) -> dict:
         },
         "inputs": job.inputs,
         "parents": job.parents,
-        "output_dir": str(out_dir),
+        "output_dir": out_dir,
+        "output_fallback": out_fallback,
         "event_fraction": job.event_fraction,
         "timeout": job.timeout,
         "attempt": job.attempt,

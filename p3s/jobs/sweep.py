@@ -24,6 +24,7 @@ from p3s.jobs.states import ON_PILOT, JobState
 from p3s.pilots import beacon
 from p3s.pilots.models import Pilot, PilotState
 from p3s.quality.sweep import system_health
+from p3s.staging.step import check_staging
 
 log = logging.getLogger("p3s.sweep")
 BATCH = 500
@@ -208,6 +209,7 @@ UNITS.append(system_health)  # p3s.quality: DAQ silence and DQM latency alarms
 UNITS.append(adapt_prescale)  # p3s.dags.overload: the adaptive prescale
 UNITS.append(release_expired)  # p3s.dags.matching: held stages whose wait is over
 UNITS.append(archive_and_prune)  # p3s.archive: archive, delete ended runs' outputs, prune
+UNITS.append(check_staging)  # p3s.staging: probe the staging areas, fail over, alarms
 
 
 @dataclass

@@ -9,7 +9,8 @@ from tests.storage.servers import RangeServer, XrootdServer
 
 def start_xrootd() -> XrootdServer:
     try:
-        import XRootD.client  # noqa: F401
+        # storage.xroot first: it sets the client's settings (XRD_*), read when it loads
+        import storage.xroot  # noqa: F401
     except ImportError as exc:
         pytest.skip(f"the XRootD Python bindings do not import ({exc}); pip install xrootd")
     try:
