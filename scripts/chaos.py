@@ -89,6 +89,7 @@ class World:
 
     def __init__(self, workdir: Path, db_url: str, data_root: Path) -> None:
         self.workdir = workdir
+        self.more_coming = lambda: False  # DAQ has files left to announce (main sets it)
         self.logs = workdir / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
         port = free_port()
@@ -385,7 +386,9 @@ def kill_one(args, rng, world: World, records: Path, conn, last_outage: float) -
     t = time.time()
     end = time.monotonic() + args.kill_wait
     while not (victims := running_victims(records, world)):
-        if time.monotonic() > end or not live_work(conn):
+        # Files still to be announced are work to come: a lull between two is no reason to
+        # skip (it skipped the second kill of a short run once, right after a server restart).
+        if time.monotonic() > end or not (live_work(conn) or world.more_coming()):
             return {"fault": "kill", "t": t, "note": "no diag job running: skipped"}
         world.replace_exited()
         time.sleep(0.05)
@@ -486,6 +489,7 @@ def run(args: argparse.Namespace) -> int:
         announcer = Announcer(world, mixed, args.spread)
         t_start = time.monotonic()
         announcer.start()
+        world.more_coming = announcer.is_alive
         per_tpl = {t.name: sum(t.name in v for v in announced.values()) for t in templates}
         say(
             f"{args.pilots} pilots on queue(s) {', '.join(world.queues)}; announcing"
