@@ -392,6 +392,14 @@ class Pilot:
                 action.get("key", ""),
                 action.get("attempt"),
             )
+        elif op == "log":
+            path = Path(action["path"])
+            if not path.is_file():  # the work dir went away (cleaned by hand): the report goes
+                log.warning("job %d: the packed log %s is gone, not sending it", job_id, path)
+                return
+            self.transport.upload_log(
+                job_id, path, int(action.get("cut", 0)), action.get("key", ""), action.get("attempt")
+            )
         else:
             raise ValueError(f"unknown spool action {op!r}")
 

@@ -24,6 +24,7 @@ from rest_framework.views import APIView
 
 from p3s.accounts import roles
 from p3s.accounts.models import ApiToken
+from p3s.api import log_views
 from p3s.api import schema_docs as sd
 from p3s.api import serializers as s
 from p3s.api.filters import UTCDateTimeFilter
@@ -251,7 +252,11 @@ class JobFilter(django_filters.FilterSet):
 
 
 class JobViewSet(
-    ReportMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+    ReportMixin,
+    log_views.LogMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
 ):
     """The job queue: pilots report on their jobs; operators read, retry, cancel, reprioritise."""
 
@@ -271,7 +276,7 @@ class JobViewSet(
         return qs
 
     def get_permissions(self):
-        if self.action in ("report", "products", "metrics"):
+        if self.action in ("report", "products", "metrics") or log_views.pilot_call(self):
             return [roles.IsPilot()]
         return [roles.IsOperator()]
 
