@@ -5,49 +5,15 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import io
 
 import pytest
 
 from p3s.jobs import actions
 from p3s.jobs.models import Job
 from p3s.logs.models import JobLog
-from tests.conftest import FANOUT_JOIN
+from tests.logs.conftest import LOG, claim_and_run, files, upload
 
 pytestmark = pytest.mark.django_db
-
-FILE = {"url": "file:///d/f.h5", "stream": "diag", "run": 5, "timestamp": "2026-11-22T10:00:00Z"}
-LOG = "".join(f"line {i:05d} of the payload\n" for i in range(3000)) + "ERROR: ADC 7 saturated\n"
-
-
-def claim_and_run(pilot):
-    job = pilot.post(f"/api/v1/pilots/{pilot.pilot_id}/claim/", {}, format="json").json()
-    body = {"state": "running", "attempt": job["attempt"]}
-    assert pilot.post(f"/api/v1/jobs/{job['id']}/report/", body, format="json").status_code == 200
-    return job
-
-
-def upload(pilot, job_id, attempt=1, key="k-1", content=None, cut=0):
-    f = io.BytesIO(gzip.compress(LOG.encode()) if content is None else content)
-    f.name = "payload.log.gz"
-    data = {"file": f, "cut": cut, "key": key}
-    if attempt is not None:
-        data["attempt"] = attempt
-    return pilot.post(f"/api/v1/jobs/{job_id}/log/", data, format="multipart")
-
-
-def files(root):
-    return sorted(p for p in (root / "logs").rglob("*") if p.is_file())
-
-
-@pytest.fixture
-def running(daq, new_pilot, make_dag, settings, tmp_path):
-    settings.DATA_ROOT = tmp_path
-    make_dag(FANOUT_JOIN)
-    daq.post("/api/v1/files/", FILE, format="json")
-    pilot = new_pilot()
-    return pilot, claim_and_run(pilot)["id"]
-
 
 def test_the_log_is_stored_compressed_with_its_figures(running, tmp_path):
     pilot, job_id = running
