@@ -13,7 +13,7 @@ import gzip
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 from pilot.runner import LOG_NAME
 
@@ -51,7 +51,11 @@ def cut_marker(cut: int, size: int) -> bytes:
     ).encode()
 
 
-def _copy(src: BinaryIO, dst: BinaryIO, count: int) -> None:
+class _Sink(Protocol):
+    def write(self, data: bytes, /) -> object: ...
+
+
+def _copy(src: BinaryIO, dst: _Sink, count: int) -> None:
     while count > 0:
         data = src.read(min(CHUNK, count))
         if not data:

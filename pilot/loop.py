@@ -398,7 +398,11 @@ class Pilot:
                 log.warning("job %d: the packed log %s is gone, not sending it", job_id, path)
                 return
             self.transport.upload_log(
-                job_id, path, int(action.get("cut", 0)), action.get("key", ""), action.get("attempt")
+                job_id,
+                path,
+                int(action.get("cut", 0)),
+                action.get("key", ""),
+                action.get("attempt"),
             )
         else:
             raise ValueError(f"unknown spool action {op!r}")

@@ -20,7 +20,6 @@ from rest_framework.response import Response
 
 from p3s.api import schema_docs as sd
 from p3s.api.serializers import attempt_field, key_field
-from p3s.jobs import actions
 from p3s.jobs.models import Job
 from p3s.logs import services, store
 from p3s.logs.models import JobLog
@@ -185,22 +184,10 @@ class LogMixin:
     def log(self, request, pk=None):
         if request.method == "GET":
             return log_response(request, self._stored_log(request, pk), _flag(request, "download"))
-        job, pilot = self._my_job(request, pk)  # type: ignore[attr-defined]
-        actions.check_current_attempt(job, pilot.pk, None)  # before reading a big body
-        ser = LogUploadSerializer(data=request.data)
-        ser.is_valid(raise_exception=True)
-        d = ser.validated_data
-        attempt = d["attempt"]
-        actions.check_current_attempt(job, pilot.pk, attempt)
+        upload = self._upload  # type: ignore[attr-defined]
+        job, d, fencing = upload(request, pk, LogUploadSerializer)
         try:
-            row = services.store_log(
-                job,
-                d["file"],
-                d["cut"],
-                attempt=attempt or job.attempt,
-                key=self._client_key(request, d),  # type: ignore[attr-defined]
-                fence=self._fence(pilot, attempt or job.attempt),  # type: ignore[attr-defined]
-            )
+            row = services.store_log(job, d["file"], d["cut"], **fencing)
         except services.BadLog as exc:
             raise ValidationError({"file": [str(exc)]}) from None
         replayed = getattr(row, "replayed", False)

@@ -295,6 +295,19 @@ class JobViewSet(
             raise ValidationError({"key": ["1 to 64 letters, digits or _.:-"]})
         return key
 
+    def _upload(self, request, pk, serializer_class) -> tuple[Job, dict, dict]:
+        """An upload of the job's current attempt: ``(job, fields, fencing)``, where
+        ``fencing`` holds the ``attempt``, ``key`` and ``fence`` the store calls take."""
+        job, pilot = self._my_job(request, pk)
+        actions.check_current_attempt(job, pilot.pk, None)  # before reading a big body
+        ser = serializer_class(data=request.data)
+        ser.is_valid(raise_exception=True)
+        d = ser.validated_data
+        actions.check_current_attempt(job, pilot.pk, d["attempt"])
+        attempt = d["attempt"] or job.attempt
+        key = self._client_key(request, d)
+        return job, d, {"attempt": attempt, "key": key, "fence": self._fence(pilot, attempt)}
+
     @extend_schema(
         request=s.ProductUploadSerializer,
         responses={201: s.ProductSerializer},
@@ -302,23 +315,10 @@ class JobViewSet(
     )
     @action(detail=True, methods=["post"], parser_classes=[MultiPartParser, FormParser])
     def products(self, request, pk=None):
-        job, pilot = self._my_job(request, pk)
-        actions.check_current_attempt(job, pilot.pk, None)  # before reading a big body
-        ser = s.ProductUploadSerializer(data=request.data)
-        ser.is_valid(raise_exception=True)
-        d = ser.validated_data
-        attempt = d["attempt"]
-        actions.check_current_attempt(job, pilot.pk, attempt)
+        job, d, fencing = self._upload(request, pk, s.ProductUploadSerializer)
         try:
             product = dqm.store_product(
-                job,
-                d["file"],
-                d["kind"],
-                d["title"],
-                d["labels"],
-                attempt=attempt or job.attempt,
-                key=self._client_key(request, d),
-                fence=self._fence(pilot, attempt or job.attempt),
+                job, d["file"], d["kind"], d["title"], d["labels"], **fencing
             )
         except BadProduct as exc:
             raise ValidationError({"file": [str(exc)]}) from None

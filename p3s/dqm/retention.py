@@ -33,7 +33,7 @@ def apply_retention(now: datetime | None = None, limit: int = BATCH) -> int:
             qs = Alarm.objects.filter(state=AlarmState.CLEARED, cleared_at__lt=cutoff)
             total += _delete_rows(qs, limit)
         elif rule.target == RetentionTarget.LOGS:
-            total += _delete_rows(_logs(rule, cutoff), limit)
+            total += _delete_rows(logs_due(rule, cutoff), limit)
     return total
 
 
@@ -46,7 +46,7 @@ def _metrics(rule: RetentionRule, cutoff: datetime):
     return qs
 
 
-def _logs(rule: RetentionRule, cutoff: datetime):
+def logs_due(rule: RetentionRule, cutoff: datetime):
     """Full job logs (p3s.logs); each file goes when its row's deletion commits."""
     from p3s.logs.models import JobLog
 

@@ -15,6 +15,7 @@ from tests.logs.conftest import LOG, claim_and_run, files, upload
 
 pytestmark = pytest.mark.django_db
 
+
 def test_the_log_is_stored_compressed_with_its_figures(running, tmp_path):
     pilot, job_id = running
     r = upload(pilot, job_id, cut=1234)

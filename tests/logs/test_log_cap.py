@@ -31,7 +31,9 @@ def test_a_huge_log_keeps_head_and_tail_and_says_how_much_was_cut(tmp_path):
     packed = joblog.pack(tmp_path, "", cap=cap)
     assert packed is not None
     out = gzip.decompress(packed.path.read_bytes())
-    marker = re.search(rb"\n\[p3s pilot: (\d+) bytes cut here from the middle of this (\d+)-byte", out)
+    marker = re.search(
+        rb"\n\[p3s pilot: (\d+) bytes cut here from the middle of this (\d+)-byte", out
+    )
     assert marker, out[cap // 2 - 200 : cap // 2 + 400]
     cut, size = int(marker.group(1)), int(marker.group(2))
     assert size == len(data) == packed.size
@@ -48,7 +50,9 @@ def test_a_cut_inside_one_endless_line_still_keeps_the_cap(tmp_path):
     packed = joblog.pack(tmp_path, "", cap=10_000)
     assert packed is not None and packed.cut == 40_000
     out = gzip.decompress(packed.path.read_bytes())
-    assert out.startswith(b"y" * 5000 + b"\n[p3s pilot: 40000 bytes cut") and out.endswith(b"y" * 5000)
+    assert out.startswith(b"y" * 5000 + b"\n[p3s pilot: 40000 bytes cut") and out.endswith(
+        b"y" * 5000
+    )
 
 
 def test_no_log_and_no_footer_is_nothing_to_send(tmp_path):

@@ -6,8 +6,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.contrib import admin
 from django.utils import timezone
 
+from p3s.dqm.admin import RetentionRuleAdmin
 from p3s.dqm.models import RetentionRule
 from p3s.dqm.retention import apply_retention
 from p3s.jobs.models import Job
@@ -41,7 +43,8 @@ def test_old_logs_go_with_their_files_and_new_ones_stay(
     assert apply_retention() == 0  # no rule, nothing goes
     RetentionRule.objects.create(target="logs", days=7, stream="tpc")
     assert apply_retention() == 0  # our jobs are of stream diag
-    RetentionRule.objects.create(target="logs", days=7)
+    rule = RetentionRule.objects.create(target="logs", days=7)
+    assert RetentionRuleAdmin(RetentionRule, admin.site).due_now(rule) == 1  # the admin says
     with django_capture_on_commit_callbacks(execute=True):
         assert apply_retention() == 1
     assert sorted(JobLog.objects.values_list("job_id", flat=True)) == sorted(new)
