@@ -87,6 +87,8 @@ P3S = {
     "MAX_BODY_BYTES": env_int("P3S_MAX_BODY_BYTES", 4 * 1024 * 1024, 1024),
     "MAX_DAG_BYTES": env_int("P3S_MAX_DAG_BYTES", 256 * 1024, 1024),
     "LOG_TAIL_CHARS": env_int("P3S_LOG_TAIL_CHARS", 8000, 100),
+    # Full job logs (p3s.logs): the biggest log the pilot sends whole, and the server takes.
+    "LOG_MAX_BYTES": env_int("P3S_LOG_MAX_BYTES", 20 * 1024 * 1024, 1024),
     "REFERENCE_MAX_AGE_DAYS": env_float("P3S_REFERENCE_MAX_AGE_DAYS", 30.0, 0.0),
     # Circuit breaker (p3s.jobs.breaker): more than BREAKER_FAILURES failures of one stage,
     # outnumbering its successes, within BREAKER_WINDOW seconds pause it (0: never).
@@ -127,6 +129,7 @@ INSTALLED_APPS = [
     "p3s.jobs",
     "p3s.pilots",
     "p3s.dqm",
+    "p3s.logs",
     "p3s.conditions",
     "p3s.quality",
     "p3s.archive",  # retention of outputs, archive copies, pruning of old rows

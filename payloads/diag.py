@@ -9,6 +9,8 @@ Used to validate pilots and to load-test the broker::
 ``time.time()``), so a chaos run can prove that no job ran twice at once (overlapping
 intervals of two attempts) even when a payload is killed without a ``stop`` line.
 ``--product`` adds a small JSON product, so deliveries of products are exercised too.
+``--log-lines N`` prints N numbered lines (about 100 bytes each) to stdout, so a job's full
+log (pilot/joblog.py) has something bigger than its tail to carry.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--record", metavar="DIR", help="append start/tick/stop records there")
     parser.add_argument("--product", action="store_true", help="add a small JSON product")
+    parser.add_argument("--log-lines", type=int, default=0, help="print this many log lines")
     return parser.parse_args(argv)
 
 
@@ -70,6 +73,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     rec = Recorder(args.record, job.id, job.attempt)
     rec.write("start", os.getcwd())
+    for i in range(args.log_lines):
+        print(f"diag: log line {i:07d} of job {job.id} " + "." * 64)
+    sys.stdout.flush()
     if args.seconds > 0:
         rec.sleep(args.seconds)
     if job.attempt <= args.fail_attempts:

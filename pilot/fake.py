@@ -45,6 +45,7 @@ class Calls:
     reports: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
     products: list[dict[str, Any]] = field(default_factory=list)
     metrics: list[tuple[int, list[dict[str, Any]]]] = field(default_factory=list)
+    logs: list[dict[str, Any]] = field(default_factory=list)  # content: the gzip bytes
     exits: list[dict[str, Any]] = field(default_factory=list)
     sequence: list[str] = field(default_factory=list)  # "claim", "report 3 running"...
 
@@ -257,6 +258,21 @@ class FakeServer:
         with self._cond:
             self._owned(job_id, what)
             self.calls.metrics.append((job_id, metrics))
+
+    def upload_log(
+        self, job_id: int, path: Path, cut: int, key: str = "", attempt: int | None = None
+    ) -> None:
+        what = f"log for job {job_id}"
+        self._check_up(what)
+        with self._cond:
+            self._owned(job_id, what)
+            if key and any(r["job"] == job_id and r["key"] == key for r in self.calls.logs):
+                return  # a retry: stored once, as the server does
+            content = path.read_bytes()
+            if content[:2] != b"\x1f\x8b":
+                raise ClientError(f"{what}: the file is not gzip-compressed")
+            entry = {"job": job_id, "content": content, "cut": cut, "key": key}
+            self.calls.logs.append(entry | {"attempt": attempt})
 
     def exit(self, pilot_id: int, reason: str, ok: bool) -> None:
         self._check_up("exit")

@@ -392,6 +392,16 @@ class Pilot:
                 action.get("key", ""),
                 action.get("attempt"),
             )
+        elif op == "log":
+            path = Path(action["path"])
+            if not path.is_file():  # the work dir went away (cleaned by hand): the report goes
+                log.warning("job %d: the packed log %s is gone, not sending it", job_id, path)
+                return
+            cut, key = int(action.get("cut", 0)), action.get("key", "")
+            try:
+                self.transport.upload_log(job_id, path, cut, key, action.get("attempt"))
+            except NotFound as exc:  # a server older than full logs: the report still goes
+                log.warning("job %d: the server takes no full log: %s", job_id, exc)
         else:
             raise ValueError(f"unknown spool action {op!r}")
 

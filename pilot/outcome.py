@@ -13,6 +13,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from pilot import joblog
 from pilot.runner import Outcome, ResultError, failure_message, log_tail, read_result
 from pilot.spool import Entry
 
@@ -75,13 +76,48 @@ def of_outcome(spec: dict[str, Any], jobdir: Path, outcome: Outcome, timeout: fl
         except ResultError as exc:
             body = {"state": "failed", "exit_code": 0, "message": str(exc), "log_tail": tail}
         else:
-            return of_success(spec, jobdir, result, tail)
+            return of_success(spec, jobdir, result, tail, outcome)
     log.info("job %d: %s: %s", job_id, body["state"], body["message"].splitlines()[0])
-    return report(job_id, str(jobdir), body, keep=True)
+    entry = report(job_id, str(jobdir), body, keep=True)
+    entry.actions[:0] = full_log(spec, jobdir, outcome, body["state"], body["message"])
+    return entry
 
 
-def of_success(spec: dict[str, Any], jobdir: Path, result: dict[str, Any], tail: str) -> Entry:
-    """Products, metrics, then the ``finished`` report, in that order."""
+def full_log(
+    spec: dict[str, Any], jobdir: Path, outcome: Outcome | None, state: str, message: str = ""
+) -> list[dict[str, Any]]:
+    """The ``log`` action (the whole log, packed by :mod:`pilot.joblog`), or none when the
+    payload left no log or it cannot be packed (the report still goes)."""
+    job_id = int(spec["id"])
+    attempt = int(spec.get("attempt") or 1)
+    ran = ""
+    if outcome is not None:
+        ran = f", payload {outcome.ended} (exit code {outcome.exit_code}) after "
+        ran += f"{outcome.elapsed:.1f} s"
+    footer = f"[p3s pilot: job {job_id} attempt {attempt}: {state}{ran}]"
+    if message:
+        footer += "\n[p3s pilot: " + message.replace("\n", "\n[p3s pilot: ") + "]"
+    try:
+        packed = joblog.pack(jobdir, footer)
+    except OSError as exc:
+        log.warning("job %d: could not pack the log, sending only its tail: %s", job_id, exc)
+        return []
+    if packed is None:
+        return []
+    if packed.cut:
+        log.info("job %d: log of %d bytes: %d cut from the middle", job_id, packed.size, packed.cut)
+    key = new_key(job_id, attempt, "l")
+    return [{"op": "log", "path": str(packed.path), "cut": packed.cut, "key": key}]
+
+
+def of_success(
+    spec: dict[str, Any],
+    jobdir: Path,
+    result: dict[str, Any],
+    tail: str,
+    outcome: Outcome | None = None,
+) -> Entry:
+    """Products, metrics, the whole log, then the ``finished`` report, in that order."""
     job_id = int(spec["id"])
     attempt = int(spec.get("attempt") or 1)
     actions: list[dict[str, Any]] = [
@@ -93,6 +129,7 @@ def of_success(spec: dict[str, Any], jobdir: Path, result: dict[str, Any], tail:
     # Metrics travel once, through the metrics endpoint; the report repeats none of them,
     # so a server that stores both cannot count them twice.
     body = {"state": "finished", "outputs": result["outputs"], "metrics": [], "log_tail": tail}
+    actions.extend(full_log(spec, jobdir, outcome, "finished"))
     actions.append({"op": "report", "body": body})
     log.info(
         "job %d: finished, %d output(s), %d metric(s), %d product(s) to send",

@@ -81,6 +81,13 @@ class Transport(Protocol):
         """``POST jobs/{id}/metrics/``, with the same ``key`` and ``attempt`` as uploads."""
         ...
 
+    def upload_log(
+        self, job_id: int, path: Path, cut: int, key: str = "", attempt: int | None = None
+    ) -> None:
+        """``POST jobs/{id}/log/`` (multipart): the job's whole log, gzip-compressed, with the
+        bytes the pilot cut from its middle; ``key`` and ``attempt`` as for products."""
+        ...
+
     def exit(self, pilot_id: int, reason: str, ok: bool) -> None:
         """``POST pilots/{id}/exit/``: the pilot says goodbye."""
         ...
@@ -268,6 +275,15 @@ class HttpTransport:
         body = {"metrics": metrics, **_fencing(key, attempt)}
         self._post(f"jobs/{job_id}/metrics/", what, json=body)
 
+    def upload_log(
+        self, job_id: int, path: Path, cut: int, key: str = "", attempt: int | None = None
+    ) -> None:
+        what = f"upload of the log of job {job_id}"
+        data: dict[str, Any] = {"cut": str(cut), **_fencing(key, attempt)}
+        with open(path, "rb") as fh:
+            files = {"file": (path.name, fh, "application/gzip")}
+            self._post(f"jobs/{job_id}/log/", what, data=data, files=files)
+
     def exit(self, pilot_id: int, reason: str, ok: bool) -> None:
         what = f"exit of pilot {pilot_id}"
         self._post(f"pilots/{pilot_id}/exit/", what, json={"reason": reason, "ok": ok})
@@ -398,6 +414,14 @@ class Retrying:
         self._retry(
             f"metrics of job {job_id}",
             lambda: self.inner.post_metrics(job_id, metrics, key, attempt),
+        )
+
+    def upload_log(
+        self, job_id: int, path: Path, cut: int, key: str = "", attempt: int | None = None
+    ) -> None:
+        self._retry(
+            f"log upload for job {job_id}",
+            lambda: self.inner.upload_log(job_id, path, cut, key, attempt),
         )
 
     def exit(self, pilot_id: int, reason: str, ok: bool) -> None:

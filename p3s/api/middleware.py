@@ -2,7 +2,7 @@
 
 :class:`ApiLimits` refuses a body by its declared size (``Content-Length``) before a byte of
 it is read or spooled: uploads up to ``P3S_MAX_UPLOAD_BYTES`` (plus the form around the
-file), DAG templates up to ``P3S_MAX_DAG_BYTES``, every other API body up to
+file), job logs up to ``P3S_LOG_MAX_BYTES`` (compressed: a log seldom comes near it), DAG templates up to ``P3S_MAX_DAG_BYTES``, every other API body up to
 ``P3S_MAX_BODY_BYTES``. It also makes every 4xx and 5xx under ``/api/`` JSON, whoever
 produced it (the URL resolver's 404, Django's own 400 for a bad Host or a body too large,
 an unhandled 500, a database that does not answer: 503). A path or query parameter with a
@@ -25,6 +25,9 @@ from p3s.api.limits import BAD_TEXT, excerpt
 log = logging.getLogger("p3s.api")
 FORM_SLACK = 64 * 1024  # multipart headers and the small fields around an uploaded file
 UPLOAD_PATH = re.compile(r"^/api/v1/jobs/[^/]+/products/$")
+LOG_PATH = re.compile(r"^/api/v1/jobs/[^/]+/log/$")
+# gzip of a log that does not compress is a little bigger than the log (a 20 MB log: +7 KB)
+LOG_SLACK = 1 / 1000
 DAG_PATH = re.compile(r"^/api/v1/dags/")
 
 MESSAGES = {
@@ -44,6 +47,9 @@ MESSAGES = {
 def body_limit(path: str) -> int:
     if UPLOAD_PATH.match(path):
         return settings.P3S["MAX_UPLOAD_BYTES"] + FORM_SLACK
+    if LOG_PATH.match(path):
+        logs = settings.P3S["LOG_MAX_BYTES"]
+        return logs + int(logs * LOG_SLACK) + 2 * FORM_SLACK  # + the pilot's lines, the form
     if DAG_PATH.match(path):
         return settings.P3S["MAX_DAG_BYTES"]
     return settings.P3S["MAX_BODY_BYTES"]

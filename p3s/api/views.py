@@ -22,6 +22,7 @@ from rest_framework.views import APIView
 
 from p3s.accounts import roles
 from p3s.accounts.models import ApiToken
+from p3s.api import log_views
 from p3s.api import schema_docs as sd
 from p3s.api import serializers as s
 from p3s.api.filters import UTCDateTimeFilter
@@ -250,7 +251,11 @@ class JobFilter(django_filters.FilterSet):
 
 
 class JobViewSet(
-    ReportMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+    ReportMixin,
+    log_views.LogMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
 ):
     """The job queue: pilots report on their jobs; operators read, retry, cancel, reprioritise."""
 
@@ -270,7 +275,7 @@ class JobViewSet(
         return qs
 
     def get_permissions(self):
-        if self.action in ("report", "products", "metrics"):
+        if self.action in ("report", "products", "metrics") or log_views.pilot_call(self):
             return [roles.IsPilot()]
         return [roles.IsOperator()]
 
@@ -289,6 +294,19 @@ class JobViewSet(
             raise ValidationError({"key": ["1 to 64 letters, digits or _.:-"]})
         return key
 
+    def _upload(self, request, pk, serializer_class) -> tuple[Job, dict, dict]:
+        """An upload of the job's current attempt: ``(job, fields, fencing)``, where
+        ``fencing`` holds the ``attempt``, ``key`` and ``fence`` the store calls take."""
+        job, pilot = self._my_job(request, pk)
+        actions.check_current_attempt(job, pilot.pk, None)  # before reading a big body
+        ser = serializer_class(data=request.data)
+        ser.is_valid(raise_exception=True)
+        d = ser.validated_data
+        actions.check_current_attempt(job, pilot.pk, d["attempt"])
+        attempt = d["attempt"] or job.attempt
+        key = self._client_key(request, d)
+        return job, d, {"attempt": attempt, "key": key, "fence": self._fence(pilot, attempt)}
+
     @extend_schema(
         request=s.ProductUploadSerializer,
         responses={201: s.ProductSerializer},
@@ -296,23 +314,10 @@ class JobViewSet(
     )
     @action(detail=True, methods=["post"], parser_classes=[MultiPartParser, FormParser])
     def products(self, request, pk=None):
-        job, pilot = self._my_job(request, pk)
-        actions.check_current_attempt(job, pilot.pk, None)  # before reading a big body
-        ser = s.ProductUploadSerializer(data=request.data)
-        ser.is_valid(raise_exception=True)
-        d = ser.validated_data
-        attempt = d["attempt"]
-        actions.check_current_attempt(job, pilot.pk, attempt)
+        job, d, fencing = self._upload(request, pk, s.ProductUploadSerializer)
         try:
             product = dqm.store_product(
-                job,
-                d["file"],
-                d["kind"],
-                d["title"],
-                d["labels"],
-                attempt=attempt or job.attempt,
-                key=self._client_key(request, d),
-                fence=self._fence(pilot, attempt or job.attempt),
+                job, d["file"], d["kind"], d["title"], d["labels"], **fencing
             )
         except BadProduct as exc:
             raise ValidationError({"file": [str(exc)]}) from None

@@ -19,5 +19,8 @@ LIVE_MARGIN = env_float("P3S_PRUNE_LIVE_MARGIN", 86400.0, 0.0)
 
 def staging_roots() -> list[str]:
     """URL prefixes under which job outputs may be deleted; nothing outside them ever is."""
-    default = str(settings.DATA_ROOT / "outputs")
+    from p3s.staging.areas import configured
+
+    # The default layout's folder and every configured staging area (primary, fallback).
+    default = ",".join([str(settings.DATA_ROOT / "outputs"), *configured().values()])
     return [r for r in env_list("P3S_ARCHIVE_STAGING_ROOTS", default) if r]

@@ -240,6 +240,8 @@ class RetentionRuleAdmin(ExpertAdmin):
         elif obj.target == RetentionTarget.METRICS:
             qs = Metric.objects.filter(created__lt=cutoff)
             qs = qs.filter(name=obj.metric) if obj.metric else qs
+        elif obj.target == RetentionTarget.LOGS:
+            return retention.logs_due(obj, cutoff).count()
         else:
             return Alarm.objects.filter(state="cleared", cleared_at__lt=cutoff).count()
         if obj.stream:

@@ -261,6 +261,7 @@ class RetentionTarget(models.TextChoices):
     PRODUCTS = "products", "products (files and rows)"
     METRICS = "metrics", "metrics"
     ALARMS = "alarms", "cleared alarms"
+    LOGS = "logs", "full job logs (files and rows)"
 
 
 class RetentionRule(models.Model):

@@ -32,6 +32,8 @@ def apply_retention(now: datetime | None = None, limit: int = BATCH) -> int:
         elif rule.target == RetentionTarget.ALARMS:
             qs = Alarm.objects.filter(state=AlarmState.CLEARED, cleared_at__lt=cutoff)
             total += _delete_rows(qs, limit)
+        elif rule.target == RetentionTarget.LOGS:
+            total += _delete_rows(logs_due(rule, cutoff), limit)
     return total
 
 
@@ -39,6 +41,16 @@ def _metrics(rule: RetentionRule, cutoff: datetime):
     qs = Metric.objects.filter(created__lt=cutoff)
     if rule.metric:
         qs = qs.filter(name=rule.metric)
+    if rule.stream:
+        qs = qs.filter(job__dagrun__file__stream=rule.stream)
+    return qs
+
+
+def logs_due(rule: RetentionRule, cutoff: datetime):
+    """Full job logs (p3s.logs); each file goes when its row's deletion commits."""
+    from p3s.logs.models import JobLog
+
+    qs = JobLog.objects.filter(created__lt=cutoff)
     if rule.stream:
         qs = qs.filter(job__dagrun__file__stream=rule.stream)
     return qs

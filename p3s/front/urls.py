@@ -16,6 +16,7 @@ urlpatterns = [
     path("failures/", views.triage, name="triage"),
     path("jobs/bulk/", views.jobs_bulk, name="jobs-bulk"),
     path("jobs/<int:pk>/", views.job_detail, name="job"),
+    path("jobs/<int:pk>/log/", views.job_log, name="job-log"),
     path("jobs/<int:pk>/retry/", views.job_retry, name="job-retry"),
     path("jobs/<int:pk>/cancel/", views.job_cancel, name="job-cancel"),
     path("jobs/<int:pk>/priority/", views.job_priority, name="job-priority"),

@@ -67,7 +67,7 @@ def test_pilot_gives_up_exits_nonzero_and_leaves_the_spool_when_the_server_stays
     (entry_file,) = (pilot.home / "spool").glob("job-*.json")
     entry = json.loads(entry_file.read_text())
     assert entry["job"] == job
-    assert [a["op"] for a in entry["actions"]] == ["metrics", "report"]
+    assert [a["op"] for a in entry["actions"]] == ["metrics", "log", "report"]
     assert entry["actions"][-1]["body"]["state"] == "finished"
     assert fake.calls.exits == []
 
@@ -100,7 +100,7 @@ def test_spool_entries_are_written_before_anything_is_sent(fake, make_pilot):
 
     assert [r["state"] for r in fake.reports_for(job["id"])] == ["running"]
     (entry,) = pilot.spool.entries()
-    assert [a["op"] for a in entry.actions] == ["metrics", "report"]
+    assert [a["op"] for a in entry.actions] == ["metrics", "log", "report"]
     assert pilot.flush_spool() == 1
     assert [r["state"] for r in fake.reports_for(job["id"])] == ["running", "finished"]
     assert len(pilot.spool) == 0

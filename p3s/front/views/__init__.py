@@ -8,6 +8,7 @@ page makes a bounded number of queries however many jobs there are
 from p3s.front.views.alarms import alarm_ack, alarms
 from p3s.front.views.charts import strip_chart_data, strip_charts
 from p3s.front.views.dashboard import dashboard, dqm_latency
+from p3s.front.views.joblog import job_log
 from p3s.front.views.jobs import job_cancel, job_detail, job_priority, job_retry, jobs, jobs_bulk
 from p3s.front.views.layouts import gallery_grid, gallery_layout_save
 from p3s.front.views.pilots import pilots
@@ -29,6 +30,7 @@ __all__ = [
     "element_checks",
     "run_signoff",
     "dagrun_detail",
+    "job_log",
     "dashboard",
     "dqm_latency",
     "gallery_grid",

@@ -16,6 +16,7 @@ from p3s.exceptions import IllegalTransition
 from p3s.front import export
 from p3s.front.access import actor, back, operator_action, page
 from p3s.front.views.common import JOB_STATES, JOBS_PER_PAGE, paginate, render_page, to_int
+from p3s.front.views.joblog import log_context
 from p3s.jobs import actions, triage
 from p3s.jobs.models import Job
 
@@ -177,6 +178,7 @@ def job_detail(request, pk: int):
             "alarms": alarms,
             "retryable": job.state in ("failed", "timeout", "dropped", "cancelled"),
             "cancellable": job.state in ("waiting", "dispatched", "running"),
+            **log_context(request, job),
         },
     )
 

@@ -1,0 +1,1 @@
+"""Full job logs: the whole (capped) log of every job attempt, gzip-compressed on disk."""
