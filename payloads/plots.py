@@ -329,8 +329,8 @@ def _pool(img: np.ndarray, fc: int, ft: int) -> np.ndarray:
     (a last partial block of channels or ticks is dropped)."""
     nc = img.shape[0] // fc * fc
     nt = img.shape[1] // ft * ft
-    blocks = img[:nc, :nt].reshape(nc // fc, fc, nt // ft, ft).transpose(0, 2, 1, 3)
-    blocks = blocks.reshape(nc // fc, nt // ft, fc * ft)
+    tiles = img[:nc, :nt].reshape(nc // fc, fc, nt // ft, ft).transpose(0, 2, 1, 3)
+    blocks = tiles.reshape(nc // fc, nt // ft, fc * ft)
     pick = np.abs(blocks).argmax(axis=2)
     return np.take_along_axis(blocks, pick[..., None], axis=2)[..., 0]
 
@@ -375,7 +375,7 @@ def bokeh_image(
 ) -> object:
     """Interactive image (e.g. channel x tick), down-sampled by the caller if large; fixed
     colour range ``scale`` of :data:`SCALES` when given, with a colour bar."""
-    from bokeh.models import ColorBar, LinearColorMapper, Range1d
+    from bokeh.models import ColorBar, LinearColorMapper, Range1d  # type: ignore[attr-defined]
     from bokeh.plotting import figure
 
     w = dw or img.shape[0]
@@ -395,7 +395,7 @@ def bokeh_image(
         (SCALES[scale][0], SCALES[scale][1]) if scale else (float(data.min()), float(data.max()))
     )
     mapper = LinearColorMapper(palette="Viridis256", low=lo, high=hi)
-    fig.image(image=[data], x=0, y=0, dw=w, dh=h, color_mapper=mapper)
+    fig.image(image=[data], x=0, y=0, dw=w, dh=h, color_mapper=mapper)  # type: ignore[call-arg]
     fig.add_layout(ColorBar(color_mapper=mapper), "right")
     return fig
 

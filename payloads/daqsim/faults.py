@@ -169,7 +169,7 @@ def apply_forced_sticky(
     """Force the 6 low bits of a share of the forced-sticky channels' samples to 0x00, 0x01 or
     0x3F (in place), appending the changed samples to the truth's stuck samples."""
     chans = static.sticky_forced if static.sticky_forced is not None else np.zeros(0, int)
-    if chans.size == 0:
+    if chans.size == 0 or cfg.faults is None:
         return
     rng = np.random.default_rng([*event_seed, 3])
     p = cfg.faults.forced_probability

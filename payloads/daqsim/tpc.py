@@ -415,8 +415,8 @@ def track_wire_truth(cfg: SimConfig, tracks: np.ndarray) -> np.ndarray:
             parts.append(part)
     out = np.concatenate(parts) if parts else np.zeros(0, WIRE_TRUTH_DTYPE)
     iso = WIRE_ISOLATION_TICKS
-    chans, counts = np.unique(out["channel"], return_counts=True)
-    for ch in chans[counts > 1]:
+    wires, counts = np.unique(out["channel"], return_counts=True)
+    for ch in wires[counts > 1]:
         idx = np.flatnonzero(out["channel"] == ch)
         for i in idx:
             j = idx[out["track"][idx] != out["track"][i]]

@@ -414,10 +414,10 @@ def write_crt_file(
         rng = np.random.default_rng([seed, run, subrun, i, 37])
         return {"hits": crt.simulate_crt_event(cfg, truth, rng)}
 
-    attrs = {"n_modules": crt.N_MODULES, "n_strips": crt.N_STRIPS}
+    attrs: dict[str, float] = {"n_modules": crt.N_MODULES, "n_strips": crt.N_STRIPS}
     if history is not None:
         truth["tags"] = tags  # filled as the records are written, before the truth is
-        truth["tag_fields"] = list(hist.TAG_DTYPE.names)
+        truth["tag_fields"] = list(hist.TAG_DTYPE.names or ())
         attrs.update(hist.crt_geometry(history), patches_z=hist.N_PATCH_Z)
 
     return _write_records(
