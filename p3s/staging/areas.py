@@ -41,6 +41,8 @@ def in_use(areas: dict[str, str] | None = None) -> str:
     """The role of the area new work goes to (one query): the row marked in use, if it still
     names a configured area with the same URL, else the primary."""
     areas = configured() if areas is None else areas
+    if len(areas) == 1:  # no fallback configured: nothing to look up (every claim asks)
+        return Role.PRIMARY.value
     row = StagingArea.objects.filter(in_use=True).values_list("role", "url").first()
     if row is not None and areas.get(row[0]) == row[1]:
         return row[0]
