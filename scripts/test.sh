@@ -35,7 +35,7 @@ if [ -n "${P3S_TEST_DATABASE_URL:-}" ]; then
     unset P3S_TEST_DATABASE_URL
     run "SQLite (the embedded default): server and page tests" \
         $BIN/pytest "${PARALLEL[@]}" "${REPORT[@]}" -p no:cacheprovider \
-        -m "not ($SERVERS) and not full and not slow" tests/server tests/front tests/archive "$@"
+        -m "not ($SERVERS) and not full and not slow" tests/server tests/front tests/archive tests/logs tests/staging "$@"
     # End to end on SQLite: the paths where the back end's locking and transactions matter
     # (concurrent claims and reports, retries after lost answers, rejected writes) and the
     # demo's own; the rest of tests/e2e is about the server, not the database, and ran above.
