@@ -279,14 +279,14 @@ class LiveServer:
         raise AssertionError(f"timed out after {timeout}s waiting for {what}\n{logs}")
 
 
-def _create_pg_database(name: str) -> str:
+def _create_pg_database(name: str, template: str | None = None) -> str:
     import psycopg2
 
     base = os.environ["P3S_DATABASE_URL"]
     conn = psycopg2.connect(base)
     conn.autocommit = True
     with conn.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
+        cur.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
     conn.close()
     return base.rsplit("/", 1)[0] + "/" + name
 
@@ -301,18 +301,60 @@ def _drop_pg_database(name: str) -> None:
     conn.close()
 
 
+@dataclass
+class LiveTemplate:
+    database: str  # PostgreSQL: a database name; SQLite: a file path
+    tokens: dict[str, str]
+
+
+@pytest.fixture(scope="session")
+def _live_template(tmp_path_factory) -> Iterator[LiveTemplate]:
+    """One migrated database with the default DAGs and a token per role, made on first use;
+    every live_p3s starts from a copy of it (PostgreSQL: CREATE DATABASE ... TEMPLATE)."""
+    workdir = tmp_path_factory.mktemp("live-template")
+    pg_name = None
+    if using_postgres():
+        pg_name = f"p3s_live_tpl_{uuid.uuid4().hex[:10]}"
+        db_url = _create_pg_database(pg_name)
+        database = pg_name
+    else:
+        database = str(workdir / "p3s.sqlite3")
+        db_url = f"sqlite:///{database}"
+    env = {**os.environ, "P3S_DATABASE_URL": db_url, "P3S_VAR_DIR": str(workdir / "var")}
+    env["P3S_DATA_ROOT"] = str(workdir / "data")
+    env.pop("P3S_TEST_DATABASE_URL", None)
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    maker = LiveServer(url="", env=env, tokens={}, workdir=workdir)
+    maker.manage("migrate", "-v0")
+    maker.manage("p3s_load_dags")
+    for role in ("daq", "pilot", "operator", "expert"):
+        maker.tokens[role] = maker.manage(
+            "p3s_token", "--role", role, f"test-{role}"
+        ).stdout.strip()
+    try:
+        yield LiveTemplate(database, maker.tokens)
+    finally:
+        if pg_name:
+            _drop_pg_database(pg_name)
+
+
 @pytest.fixture
-def live_p3s(tmp_path_factory) -> Iterator[LiveServer]:
+def live_p3s(tmp_path_factory, _live_template) -> Iterator[LiveServer]:
     """A real p3s: its own database (SQLite file or a fresh PostgreSQL database), migrated,
-    default DAGs loaded, tokens for every role, gunicorn on a free port. Stopped after."""
+    default DAGs loaded, tokens for every role, gunicorn on a free port. Stopped after.
+
+    The database is a copy of one made once per session (``_live_template``: migrated, DAGs
+    loaded, tokens made), which saves each test about ten seconds of manage.py runs."""
     workdir = tmp_path_factory.mktemp("live")
     port = free_port()
     pg_name = None
     if using_postgres():
         pg_name = f"p3s_live_{uuid.uuid4().hex[:10]}"
-        db_url = _create_pg_database(pg_name)
+        db_url = _create_pg_database(pg_name, template=_live_template.database)
     else:
-        db_url = f"sqlite:///{workdir / 'p3s.sqlite3'}"
+        db_file = workdir / "p3s.sqlite3"
+        shutil.copyfile(_live_template.database, db_file)
+        db_url = f"sqlite:///{db_file}"
     env = {
         **os.environ,
         "P3S_DATABASE_URL": db_url,
@@ -332,13 +374,9 @@ def live_p3s(tmp_path_factory) -> Iterator[LiveServer]:
     }
     env.pop("P3S_TEST_DATABASE_URL", None)
     env.pop("DJANGO_SETTINGS_MODULE", None)
-    server = LiveServer(url=f"http://127.0.0.1:{port}", env=env, tokens={}, workdir=workdir)
-    server.manage("migrate", "-v0")
-    server.manage("p3s_load_dags")
-    for role in ("daq", "pilot", "operator", "expert"):
-        server.tokens[role] = server.manage(
-            "p3s_token", "--role", role, f"test-{role}"
-        ).stdout.strip()
+    server = LiveServer(
+        url=f"http://127.0.0.1:{port}", env=env, tokens=dict(_live_template.tokens), workdir=workdir
+    )
     (workdir / "pilot.token").write_text(server.tokens["pilot"] + "\n")
     os.chmod(workdir / "pilot.token", 0o600)
     try:
