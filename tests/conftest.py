@@ -452,3 +452,12 @@ def _shipped_conditions(request):
     from p3s.conditions.shipped import load_defaults
 
     load_defaults()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Each test starts with an empty cache: the pages cache lists (metric names, a metric's
+    recent runs) by keys that another test's database can share under ``pytest -n``."""
+    from django.core.cache import cache
+
+    cache.clear()
