@@ -248,6 +248,20 @@ FROM generate_series(1, %(n)s) AS g
 """
 
 
+def scale_setup(env: dict[str, str]) -> tuple[int, int, int]:
+    """Run SCALE_SETUP against the database of ``env``: (DAG run, stage settings, pilot) ids."""
+    out = subprocess.run(
+        [sys.executable, "-c", SCALE_SETUP],
+        env={**env, "DJANGO_SETTINGS_MODULE": "p3s.settings", "BENCH_DAG": bench.BENCH_DAG},
+        cwd=bench.ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    run, st, pilot = (int(x) for x in out[-3:])
+    return run, st, pilot
+
+
 def _scale_db(n: int) -> tuple[str, int]:
     """A database with ``n`` waiting jobs, made once and reused; (url, pilot id)."""
     import psycopg2
@@ -270,15 +284,7 @@ def _scale_db(n: int) -> tuple[str, int]:
     bench.fresh_database(name)
     env = bench.server_env(url, bench.OUT / "scale-var", 0)
     bench.manage(env, "migrate", "-v0")
-    out = subprocess.run(
-        [sys.executable, "-c", SCALE_SETUP],
-        env={**env, "DJANGO_SETTINGS_MODULE": "p3s.settings", "BENCH_DAG": bench.BENCH_DAG},
-        cwd=bench.ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
-    run, st, pilot = (int(x) for x in out[-3:])
+    run, st, pilot = scale_setup(env)
     conn = bench.admin_conn_to(url)
     with conn.cursor() as cur:
         cur.execute(BULK, {"run": run, "st": st, "n": n})

@@ -18,7 +18,6 @@ import argparse
 import json
 import re
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -54,15 +53,7 @@ def _setup(n: int, waiting: int, name: str) -> tuple[str, dict, int]:
     url = bench.fresh_database(name)
     env = bench.server_env(url, bench.OUT / "prune-var", 0)
     bench.manage(env, "migrate", "-v0")
-    out = subprocess.run(
-        [sys.executable, "-c", bench_hotpath.SCALE_SETUP],
-        env={**env, "DJANGO_SETTINGS_MODULE": "p3s.settings", "BENCH_DAG": bench.BENCH_DAG},
-        cwd=bench.ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
-    live, st, pilot = (int(x) for x in out[-3:])
+    live, st, pilot = bench_hotpath.scale_setup(env)
     per_run = min(PER_RUN, n)
     conn = bench.admin_conn_to(url)
     with conn.cursor() as cur:

@@ -3,18 +3,8 @@ are configured by P3S_STAGING_PRIMARY / P3S_STAGING_FALLBACK, docs/storage.md)."
 
 from django.contrib import admin
 
+from p3s.front.adminkit import ReadOnlyAdmin as ReadOnly
 from p3s.staging.models import StagingArea, StagingSwitch
-
-
-class ReadOnly(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(StagingArea)
