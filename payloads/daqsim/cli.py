@@ -69,7 +69,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="records per file (default: 2 for tpc, 100 for bi and crt)",
     )
     p.add_argument("--apas", type=int, default=1, help="APAs per TPC record (1-6)")
-    p.add_argument("--seed", type=int, default=1, help="random seed (same seed, same data)")
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=1,
+        help="random seed: one detector per seed (its pedestals, bad channels, pickup: the same in every run); seed, run and file together fix the events",
+    )
     p.add_argument("--stream", choices=("tpc", "bi", "crt"), default="tpc", help="data stream")
     p.add_argument("--run", type=int, default=1, help="run number")
     p.add_argument("--first-subrun", type=int, default=1, help="subrun of the first file")

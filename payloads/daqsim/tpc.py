@@ -2,8 +2,9 @@
 
 All arrays are per APA in offline channel order, float32 ADC, shape ``(n_channels, n_ticks)``
 until :func:`digitize` turns them into int16 codes. Static features (pedestals, noise levels,
-bad channels, pickup lines) depend on ``(seed, run, apa)`` only, so they stay the same for every
-file of a run; the per-event parts use ``(seed, run, subrun, event, apa)``.
+bad channels, pickup lines) are the hardware's: they depend on ``(seed, apa)`` only, so one seed
+is one detector in every file of every run (injected faults also use the run); the per-event
+parts use ``(seed, run, subrun, event, apa)``.
 """
 
 from __future__ import annotations
@@ -143,9 +144,13 @@ WIRE_ISOLATION_TICKS = 40
 
 
 def make_static(cfg: SimConfig, seed: int, run: int, apa: int) -> ApaStatic:
-    """Draw one APA's fixed features (pedestals, noise levels, bad channels, pickup)."""
+    """Draw one APA's fixed features (pedestals, noise levels, bad channels, pickup).
+
+    They are the hardware's, so they depend on ``(seed, apa)`` only: every run of one seed sees
+    the same detector (a reference from one run then fits the next). ``run`` enters only the
+    injected faults' draws (:func:`payloads.daqsim.faults.extend_static`)."""
     det = cfg.det
-    rng = np.random.default_rng([seed, run, apa, 17])
+    rng = np.random.default_rng([seed, apa, 17])
     n = det.n_channels
     plane = det.plane_index
     coll = plane == 2

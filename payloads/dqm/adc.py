@@ -199,12 +199,16 @@ def find_bad_channels(
     noisy_abs: float = 40.0,
     sticky_excess: float = 1.8,
     sticky_min_fraction: float = 0.05,
+    sticky_min_rms: float = 1.0,
 ) -> dict[str, np.ndarray]:
     """Dead, sticky and noisy channels from :func:`compute_channel_stats` output, in that order.
 
     Dead: no variation at all (max = min). Sticky: samples at codes 0x00/0x3F exceed those at the
     neighbouring codes 0x01/0x3E by ``sticky_excess`` times and make at least
-    ``sticky_min_fraction`` of the samples. Noisy: robust RMS above the plane's median +
+    ``sticky_min_fraction`` of the samples, on a channel with noise to tell them by (robust RMS
+    at least ``sticky_min_rms``: samples that hardly leave one code, noise-free simulation or a
+    channel far quieter than DETECTOR.md's ~4 ADC, leave the neighbouring codes empty whatever
+    the code is, so their counts say nothing about stuck bits). Noisy: robust RMS above the plane's median +
     ``noisy_sigma`` robust standard deviations (1.4826 MAD over the plane's live channels, at least
     5 % of the median), or above ``noisy_abs`` (DETECTOR.md: plane mean + 6 sigma, or > 40 ADC).
     The RMS judged is :func:`noise_rms`: on a sticky channel without the stuck codes (its sticky
@@ -220,7 +224,7 @@ def find_bad_channels(
     sticky = (stats["sticky_excess"] > sticky_excess) & (
         stats["stuck_fraction"] > sticky_min_fraction
     )
-    sticky &= ~dead
+    sticky &= ~dead & (stats["rms"] >= sticky_min_rms)
     rms = noise_rms(stats, sticky)
     noisy = rms > noisy_abs
     for p in range(3):

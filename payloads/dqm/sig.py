@@ -37,6 +37,7 @@ from payloads.dqm.deconv import (  # noqa: F401  (re-exported: the SIG chain's p
     restore_baselines,
     wiener_filter,
 )
+from payloads.dqm.notch import apply_notches
 
 
 @dataclass(frozen=True)
@@ -418,16 +419,6 @@ def subtract_lines(
     return np.asarray(used)
 
 
-def line_mask(freqs: np.ndarray, line_freqs: np.ndarray, half_width: int) -> np.ndarray:
-    """Boolean over rfft bins: within ``half_width`` bins of any of ``line_freqs``."""
-    mask = np.zeros(freqs.size, bool)
-    df = freqs[1] - freqs[0]
-    for f in np.atleast_1d(line_freqs):
-        k = int(round(f / df))
-        mask[max(0, k - half_width) : k + half_width + 1] = True
-    return mask
-
-
 def filter_frequency(
     wave: np.ndarray,
     det: Detector,
@@ -449,12 +440,10 @@ def filter_frequency(
     """
     freqs = det.freqs()
     spec = sfft.rfft(wave, axis=1, workers=cfg.workers)
-    for p in range(3):
-        lines = notches.get(p)
-        if lines is not None and np.size(lines):
-            spec[det.plane_slice(p), line_mask(freqs, lines, cfg.notch_half_width)] = 0
-    for ch, lines in (extra_notches or {}).items():
-        spec[ch, line_mask(freqs, lines, cfg.notch_half_width)] = 0
+    rows = {p: det.plane_slice(p) for p in range(3)}
+    apply_notches(
+        spec, freqs[1] - freqs[0], det.n_ticks, cfg.notch_half_width, rows, notches, extra_notches
+    )
     filtered = sfft.irfft(spec, n=det.n_ticks, axis=1, workers=cfg.workers)
     charge, roi_wave = deconvolve(spec, det, cfg)
     return filtered, charge, roi_wave

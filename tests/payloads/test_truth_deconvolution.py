@@ -36,8 +36,11 @@ def test_a_mip_on_collection_wires_deconvolves_to_25000_electrons_per_wire():
     assert rec["n_tracks"] == 1
 
 
-def test_notches_remove_the_pickup_lines():
-    adc, _, static = simulate_apa(SimConfig(line_apas=(0,), signals=False), seed=61, event=0)
+@pytest.mark.parametrize("seed", [61, 65, pytest.param(66, marks=pytest.mark.slow)])
+def test_notches_remove_the_pickup_lines(seed):
+    # the generator puts each line anywhere within +-0.45 bin: off-bin lines leak far beyond
+    # the notched bins unless the notch takes the fitted line out first (payloads/dqm/notch.py)
+    adc, _, static = simulate_apa(SimConfig(line_apas=(0,), signals=False), seed=seed, event=0)
     bad = adcm.find_bad_channels(adcm.compute_channel_stats(adc), DET)
     excl = bad["dead"] | bad["noisy"]
     comb = (fftm.comb_score(fftm.compute_power(adc), DET.freqs()) > 3.0) & ~excl
