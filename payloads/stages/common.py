@@ -152,7 +152,20 @@ def output_name(job: JobSpec, kind: str, raw: Path | storage.Location, suffix: s
 def find_parent_output(job: JobSpec, kind: str, group: str | None = None) -> Path | None:
     """The first parent output (HDF5) whose ``kind`` attribute is ``kind``, if any; with
     ``group``, the first that also holds that group (a split parent has one output per part)."""
+    for path in parent_outputs(job, kind):
+        if group is None:
+            return path
+        with h5py.File(path, "r") as h5:
+            if group in h5:
+                return path
+    return None
+
+
+def parent_outputs(job: JobSpec, kind: str) -> list[Path]:
+    """Every parent output (HDF5) whose ``kind`` attribute is ``kind``, in part order (a split
+    parent has one output per part; an empty part has none)."""
     urls = [u for urls in job.parents.values() for u in urls] or job.inputs[1:]
+    found = []
     for url in urls:
         try:
             path = url_to_path(url)
@@ -162,11 +175,42 @@ def find_parent_output(job: JobSpec, kind: str, group: str | None = None) -> Pat
             continue
         try:
             with h5py.File(path, "r") as h5:
-                if h5.attrs.get("kind") == kind and (group is None or group in h5):
-                    return path
+                if h5.attrs.get("kind") == kind:
+                    found.append(path)
         except OSError as exc:
             raise InputError(f"parent output {path} cannot be read as HDF5 ({exc})") from exc
-    return None
+    return found
+
+
+def parent_shares(
+    job: JobSpec, kind: str, args: argparse.Namespace
+) -> list[tuple[Path, list[int], list[int]]]:
+    """This job's share of the parent outputs of ``kind``: ``(path, events, apas)`` per
+    output, the events and APAs its ``events``/``apas`` attributes list, narrowed by
+    ``--split`` as :func:`apply_split` narrows a raw file (APAs: ``sorted(all)[K::N]`` over
+    every output's APAs, so a stage split like its parent reads the part of its own APAs;
+    events: the K-th of N contiguous ranges of all the events). Outputs left with nothing are
+    left out; raises :class:`EmptyShare` when nothing is left at all."""
+    rows = []
+    for path in parent_outputs(job, kind):
+        with h5py.File(path, "r") as h5:
+            rows.append(
+                (path, [int(e) for e in h5.attrs["events"]], [int(a) for a in h5.attrs["apas"]])
+            )
+    if not getattr(args, "split", None):
+        return rows
+    by, k, n = parse_split(args.split)
+    if by == "apa":
+        mine = set(sorted({a for _, _, apas in rows for a in apas})[k::n])
+        out = [(p, ev, [a for a in apas if a in mine]) for p, ev, apas in rows]
+    else:
+        events = sorted({e for _, ev, _ in rows for e in ev})
+        mine = set(events[len(events) * k // n : len(events) * (k + 1) // n])
+        out = [(p, [e for e in ev if e in mine], apas) for p, ev, apas in rows]
+    out = [r for r in out if r[1] and r[2]]
+    if not out:
+        raise EmptyShare(f"share {args.split} of the parent outputs ({kind}) is empty")
+    return out
 
 
 def labels_of(job: JobSpec, attrs: dict) -> dict[str, str]:

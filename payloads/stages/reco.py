@@ -35,8 +35,8 @@ def main(argv: list[str] | None = None) -> int:
 
     def body(job, args, result):
         det = DEFAULT
-        src = common.find_parent_output(job, sigstage.KIND)
-        if src is None:
+        shares = common.parent_shares(job, sigstage.KIND, args)
+        if not shares:
             raise InputError(
                 "dqm-reco needs a dqm-sig parent output (kind p3s-sig/1); none among "
                 f"the job's parent outputs {job.parents or job.inputs[1:]}"
@@ -50,63 +50,54 @@ def main(argv: list[str] | None = None) -> int:
         per_apa: dict[int, list[tuple[int, int, float]]] = {}
         t0 = time.perf_counter()
         first = True
-        with h5py.File(src, "r") as h5, h5py.File(dest, "w") as oh:
+        with h5py.File(dest, "w") as oh:
             oh.attrs["kind"] = KIND
-            oh.attrs["source"] = str(src)
-            for ev in h5.attrs["events"]:
-                for apa in h5.attrs["apas"]:
-                    name = f"event_{int(ev)}/apa_{int(apa)}"
-                    if name not in h5:
-                        raise InputError(f"{src}: missing {name} listed in its attributes")
-                    g = h5[name]
-                    rec = reconstruct_collection(
-                        g["deconvolved"][()], g["rms_deconvolved"][()], det, cfg
+            oh.attrs["source"] = ";".join(str(src) for src, _, _ in shares)
+            for ev, apa, g in _groups(shares):
+                rec = reconstruct_collection(
+                    g["deconvolved"][()], g["rms_deconvolved"][()], det, cfg
+                )
+                og = oh.require_group(f"event_{int(ev)}").create_group(f"apa_{int(apa)}")
+                og.create_dataset("hits", data=rec["hits"])
+                og.attrs["n_clusters"] = rec["n_clusters"]
+                og.attrs["n_tracks"] = rec["n_tracks"]
+                charge = float(np.median(rec["hits"]["integral"])) if rec["hits"].size else 0.0
+                per_apa.setdefault(int(apa), []).append((rec["hits"].size, rec["n_tracks"], charge))
+                if first and not args.no_plots:
+                    first = False
+                    hits = rec["hits"]
+                    f = plots.plot_event_display(
+                        {
+                            "deconvolved collection [electrons/tick] with hits": g["deconvolved"][
+                                det.plane_slice(2)
+                            ]
+                        },
+                        f"event {int(ev)} APA {int(apa)}: {hits.size} hits, {rec['n_tracks']} tracks",
+                        out / f"{stem}-ev{int(ev)}-apa{int(apa)}-hits.png",
+                        hits=_local(hits, det),
                     )
-                    og = oh.require_group(f"event_{int(ev)}").create_group(f"apa_{int(apa)}")
-                    og.create_dataset("hits", data=rec["hits"])
-                    og.attrs["n_clusters"] = rec["n_clusters"]
-                    og.attrs["n_tracks"] = rec["n_tracks"]
-                    charge = float(np.median(rec["hits"]["integral"])) if rec["hits"].size else 0.0
-                    per_apa.setdefault(int(apa), []).append(
-                        (rec["hits"].size, rec["n_tracks"], charge)
+                    result.add_product(
+                        f,
+                        "png",
+                        f"event {int(ev)} APA {int(apa)} hits and tracks",
+                        apa=int(apa),
+                        plane="x",
                     )
-                    if first and not args.no_plots:
-                        first = False
-                        hits = rec["hits"]
-                        f = plots.plot_event_display(
-                            {
-                                "deconvolved collection [electrons/tick] with hits": g[
-                                    "deconvolved"
-                                ][det.plane_slice(2)]
-                            },
-                            f"event {int(ev)} APA {int(apa)}: {hits.size} hits, {rec['n_tracks']} tracks",
-                            out / f"{stem}-ev{int(ev)}-apa{int(apa)}-hits.png",
-                            hits=_local(hits, det),
-                        )
-                        result.add_product(
-                            f,
-                            "png",
-                            f"event {int(ev)} APA {int(apa)} hits and tracks",
-                            apa=int(apa),
-                            plane="x",
-                        )
-                        fig = plots.bokeh_scatter(
-                            hits["channel"],
-                            hits["peak_tick"],
-                            f"event {int(ev)} APA {int(apa)}: collection hits",
-                            "channel",
-                            "peak tick",
-                        )
-                        f = plots.save_bokeh(
-                            fig, out / f"{stem}-ev{int(ev)}-apa{int(apa)}-hits.json"
-                        )
-                        result.add_product(
-                            f,
-                            "bokeh",
-                            f"event {int(ev)} APA {int(apa)} hits (interactive)",
-                            apa=int(apa),
-                            plane="x",
-                        )
+                    fig = plots.bokeh_scatter(
+                        hits["channel"],
+                        hits["peak_tick"],
+                        f"event {int(ev)} APA {int(apa)}: collection hits",
+                        "channel",
+                        "peak tick",
+                    )
+                    f = plots.save_bokeh(fig, out / f"{stem}-ev{int(ev)}-apa{int(apa)}-hits.json")
+                    result.add_product(
+                        f,
+                        "bokeh",
+                        f"event {int(ev)} APA {int(apa)} hits (interactive)",
+                        apa=int(apa),
+                        plane="x",
+                    )
         result.add_output(dest)
         for apa, rows in per_apa.items():
             arr = np.array(rows, dtype=float)
@@ -117,6 +108,19 @@ def main(argv: list[str] | None = None) -> int:
         result.add_metric("reco_seconds", time.perf_counter() - t0, **labels)
 
     return common.run_stage("dqm-reco", parser, argv, body)
+
+
+def _groups(shares):
+    """``(event, apa, group)`` over this job's share of the SIG outputs, the file
+    open while its groups are read."""
+    for src, events, apas in shares:
+        with h5py.File(src, "r") as h5:
+            for ev in events:
+                for apa in apas:
+                    name = f"event_{ev}/apa_{apa}"
+                    if name not in h5:
+                        raise InputError(f"{src}: missing {name} listed in its attributes")
+                    yield ev, apa, h5[name]
 
 
 def _local(hits: np.ndarray, det) -> np.ndarray:

@@ -83,3 +83,62 @@ def test_an_empty_share_succeeds_with_nothing_to_do(run_job, two_apa_file, capsy
     code, res = run_job(adcfft.main, inputs=[data], args=["--split", "apa:2/3"], job_id=20)
     assert code == 0 and res == {"outputs": [], "metrics": [], "products": []}
     assert "nothing to do" in capsys.readouterr().out
+
+
+def _reco_apas(res):
+    with h5py.File(url_to_path(res["outputs"][0])) as h5:
+        return sorted({int(a.split("_")[1]) for ev in h5.values() for a in ev})
+
+
+def test_split_sig_parts_feed_one_reco_and_vis_or_reco_parts_of_their_own(run_job, two_apa_file):
+    from payloads.stages import reco, vis
+
+    data = two_apa_file.path.resolve().as_uri()
+    outs = []
+    for k in range(2):  # two SIG parts, each with its own adcfft part as parent
+        code, res = run_job(
+            adcfft.main,
+            inputs=[data],
+            args=["--no-plots", "--split", f"apa:{k}/2"],
+            stage="adcfft",
+            job_id=30 + k,
+        )
+        assert code == 0
+        code, res = run_job(
+            sig.main,
+            inputs=[data],
+            parents={"adcfft": res["outputs"]},
+            args=["--no-plots", "--split", f"apa:{k}/2"],
+            fraction=0.5,
+            stage="sig",
+            job_id=40 + k,
+        )
+        assert code == 0
+        with h5py.File(url_to_path(res["outputs"][0])) as h5:
+            assert list(h5.attrs["apas"]) == [k]
+        outs.append(res["outputs"][0])
+    # one RECO and one VIS over both parts: every APA
+    code, res = run_job(
+        reco.main, inputs=[data], parents={"sig": outs}, args=["--no-plots"], job_id=50
+    )
+    assert code == 0 and _reco_apas(res) == [0, 1]
+    assert {m["labels"]["apa"] for m in res["metrics"] if "apa" in m["labels"]} == {"0", "1"}
+    code, res = run_job(
+        vis.main, inputs=[data], parents={"sig": outs, "reco": res["outputs"]}, job_id=51
+    )
+    assert code == 0
+    assert {p["labels"].get("apa") for p in res["products"]} == {"0", "1"}
+    # RECO split like SIG: each part its own APA; a part beyond the APAs has nothing to do
+    for k in range(2):
+        code, res = run_job(
+            reco.main,
+            inputs=[data],
+            parents={"sig": outs},
+            args=["--no-plots", "--split", f"apa:{k}/2"],
+            job_id=60 + k,
+        )
+        assert code == 0 and _reco_apas(res) == [k]
+    code, res = run_job(
+        reco.main, inputs=[data], parents={"sig": outs}, args=["--split", "apa:2/3"], job_id=62
+    )
+    assert code == 0 and res["outputs"] == []
