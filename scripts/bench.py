@@ -12,7 +12,8 @@ Sections
 - wake-up: from a file announcement to an idle long-polling pilot holding the job;
 - hotpath: report-and-claim jobs/s, server-side claim latency, wake-up, heartbeats, and the
   claim at 1k/100k/1M waiting jobs (scripts/bench_hotpath.py);
-- warm: file arrival to last product, warm vs cold pilots (scripts/bench_warm.py);
+- warm: file arrival to last product, warm vs cold pilots, and a 6-APA file on six pilots
+  split by APA (scripts/bench_warm.py; ``--modes whole6`` there for the same file unsplit);
 - payloads: from scripts/bench_payloads.py when present;
 - replay: scripts/replay.py --short (scripts/bench_replay.py), DQM latency at 2x capacity.
 """
@@ -495,7 +496,9 @@ def main() -> int:
     if "warm" in only:  # issue 12: scripts/bench_warm.py
         import bench_warm  # type: ignore[import-not-found]
 
-        data["warm"] = bench_warm.run(files=2 if args.quick else 4)
+        # the 6-APA file unsplit ("whole6") only on request: bench_warm.py --modes
+        modes = ("warm", "cold", "split6")
+        data["warm"] = bench_warm.run(2 if args.quick else 4, modes, 1 if args.quick else 2)
     if "payloads" in only:
         try:
             import bench_payloads  # type: ignore[import-not-found]
