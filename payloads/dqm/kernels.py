@@ -35,42 +35,32 @@ def _mask_rows_py(adc, rows, baseline, thr, pad, e2):
 if HAVE_NUMBA:
 
     @numba.njit(cache=True, nogil=True, fastmath=True)
-    def _block_max_abs(w, lo, hi):  # pragma: no cover - compiled
-        m = np.float32(0.0)
-        for t in range(lo, hi):
-            m = max(m, abs(w[t]))
-        return m
-
-    @numba.njit(cache=True, nogil=True, fastmath=True)
-    def _dot2(a, b, c):  # pragma: no cover - compiled
-        """``(a . b, a . c)`` in float32, one pass over ``a``."""
-        s = np.float32(0.0)
-        u = np.float32(0.0)
-        for t in range(a.size):
-            s += a[t] * b[t]
-            u += a[t] * c[t]
-        return s, u
+    def _subtract_flag(src, b, th, wi, flags):  # pragma: no cover - compiled
+        """``wi = src - b`` and ``flags = |wi| > th``: one loop the compiler vectorises."""
+        for t in range(src.size):
+            v = np.float32(src[t]) - b
+            wi[t] = v
+            flags[t] = abs(v) > th
 
     @numba.njit(cache=True, nogil=True)
-    def _mask_row(src, b, th, pad, e2, wi, out_row):  # pragma: no cover - compiled
+    def _mask_row(src, b, th, pad, e2, wi, out_row, flags):  # pragma: no cover - compiled
         """``wi = src - b`` zeroed within ``pad`` ticks of a sample above ``th``; the sums of
-        ``e2``'s columns over those ticks added to ``out_row``. Returns the ticks left out."""
+        ``e2``'s columns over those ticks added to ``out_row``. Returns the ticks left out.
+        ``flags``: a uint8 buffer of ``n_ticks`` rounded up to 8, zero beyond ``n_ticks``."""
         n_t = src.size
         m = e2.shape[1]
-        for t in range(n_t):
-            wi[t] = src[t] - b
-        # intervals merged as the samples above the threshold are met; blocks without one
-        # are skipped by their largest |w|
-        blk = 32
+        _subtract_flag(src, b, th, wi, flags)
+        # intervals merged as the samples above the threshold are met; words of 8 flags
+        # without one are skipped
+        words = flags.view(np.uint64)
         start = -1
         end = -2
         n_out = 0
-        for t0 in range(0, n_t, blk):
-            t1 = min(t0 + blk, n_t)
-            if _block_max_abs(wi, t0, t1) <= th:
+        for k in range(words.size):
+            if words[k] == 0:
                 continue
-            for t in range(t0, t1):
-                if abs(wi[t]) > th:
+            for t in range(8 * k, min(8 * k + 8, n_t)):
+                if flags[t]:
                     lo = max(t - pad, 0)
                     if lo > end + 1:
                         for u in range(start, end + 1):  # the finished interval
@@ -88,47 +78,24 @@ if HAVE_NUMBA:
         return n_out
 
     @numba.njit(cache=True, nogil=True)
-    def _mask_rows_nb(adc, rows, baseline, thr, pad, e2):  # pragma: no cover - compiled
-        n = rows.size
+    def _mask_tile_nb(adc, rows, baseline, thr, pad, e2, w, out, kept, hot):  # pragma: no cover
+        """The masking of :func:`mask_rows` into the caller's buffers (a tile kept in cache)."""
         n_t = adc.shape[1]
-        w = np.empty((n, n_t), np.float32)
-        out = np.zeros((n, e2.shape[1]), np.float64)
-        kept = np.empty(n, np.float64)
-        hot = np.zeros(n, np.bool_)
-        for i in range(n):
-            n_out = _mask_row(adc[rows[i]], baseline[i], thr[i], pad, e2, w[i], out[i])
+        flags = np.zeros(-(-n_t // 8) * 8, np.uint8)
+        for i in range(rows.size):
+            n_out = _mask_row(adc[rows[i]], baseline[i], thr[i], pad, e2, w[i], out[i], flags)
             kept[i] = n_t - n_out
             hot[i] = n_out > 0
-        return w, out, kept, hot
 
     @numba.njit(cache=True, nogil=True)
-    def _masked_projections_nb(
-        adc, rows, baseline, thr, pad, e2, ph, need, force
-    ):  # pragma: no cover - compiled
+    def _mask_rows_nb(adc, rows, baseline, thr, pad, e2):  # pragma: no cover - compiled
         n = rows.size
-        n_t = adc.shape[1]
-        n_l = need.shape[1]
-        n_f = ph.shape[0] // 2
-        proj = np.zeros((n, ph.shape[0]), np.float64)
+        w = np.empty((n, adc.shape[1]), np.float32)
         out = np.zeros((n, e2.shape[1]), np.float64)
         kept = np.empty(n, np.float64)
         hot = np.zeros(n, np.bool_)
-        tile = 8  # rows masked together, then projected frequency by frequency (in cache)
-        wt = np.empty((tile, n_t), np.float32)
-        for i0 in range(0, n, tile):
-            i1 = min(i0 + tile, n)
-            for i in range(i0, i1):
-                n_out = _mask_row(adc[rows[i]], baseline[i], thr[i], pad, e2, wt[i - i0], out[i])
-                kept[i] = n_t - n_out
-                hot[i] = n_out > 0
-            for c in range(n_f):
-                j = c % n_l
-                for i in range(i0, i1):
-                    if need[i, j] and (hot[i] or force[i]):
-                        re, im = _dot2(wt[i - i0], ph[2 * c], ph[2 * c + 1])
-                        proj[i, 2 * c] = re
-                        proj[i, 2 * c + 1] = im
-        return proj, out, kept, hot
+        _mask_tile_nb(adc, rows, baseline, thr, pad, e2, w, out, kept, hot)
+        return w, out, kept, hot
 
 
 def mask_rows(
@@ -194,8 +161,52 @@ def masked_projections(
     need = np.ascontiguousarray(need, np.bool_)
     force = np.ascontiguousarray(force, np.bool_)
     if HAVE_NUMBA:
-        return _masked_projections_nb(adc, rows, baseline, thr, int(pad), e2, ph, need, force)
+        return _masked_projections_tiled(adc, rows, baseline, thr, int(pad), e2, ph, need, force)
     return _masked_projections_py(adc, rows, baseline, thr, int(pad), e2, ph, need, force)
+
+
+def _masked_projections_tiled(adc, rows, baseline, thr, pad, e2, ph, need, force, tile=64):
+    """:func:`masked_projections` by tiles of ``tile`` rows: masked (compiled) into one buffer
+    that stays in cache, then projected by one float32 matrix product (BLAS) on the columns of
+    ``ph`` the tile's rows need (a product is throughput-bound where a dot product per row
+    and frequency waits on its one accumulator)."""
+    n, n_t = rows.size, adc.shape[1]
+    n_l = need.shape[1]
+    col_line = (np.arange(ph.shape[0]) // 2) % n_l  # the line of each row of ph
+    proj = np.zeros((n, ph.shape[0]), np.float64)
+    out = np.zeros((n, e2.shape[1]), np.float64)
+    kept = np.empty(n, np.float64)
+    hot = np.zeros(n, np.bool_)
+    w = np.empty((min(tile, max(n, 1)), n_t), np.float32)
+    tables: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}
+    for i0 in range(0, n, tile):
+        i1 = min(i0 + tile, n)
+        m = i1 - i0
+        _mask_tile_nb(
+            adc,
+            rows[i0:i1],
+            baseline[i0:i1],
+            thr[i0:i1],
+            pad,
+            e2,
+            w,
+            out[i0:i1],
+            kept[i0:i1],
+            hot[i0:i1],
+        )
+        live = hot[i0:i1] | force[i0:i1]
+        lines = need[i0:i1][live].any(axis=0)
+        if not lines.any():
+            continue
+        key = lines.tobytes()
+        if key not in tables:
+            cols = np.flatnonzero(lines[col_line])
+            tables[key] = (cols, np.ascontiguousarray(ph[cols].T))
+        cols, pht = tables[key]
+        p = w[:m] @ pht
+        use = live[:, None] & need[i0:i1][:, col_line[cols]]
+        proj[i0:i1, cols] = np.where(use, p, np.float32(0.0))
+    return proj, out, kept, hot
 
 
 def _code_stats_py(adc, stride, quantiles):
