@@ -235,57 +235,83 @@ def _code_stats_py(adc, stride, quantiles):
 if HAVE_NUMBA:
 
     @numba.njit(cache=True, nogil=True)
-    def _code_stats_nb(adc, stride, quantiles):  # pragma: no cover - compiled
-        n, nt = adc.shape
+    def row_code_stats(row, stride, quantiles, mean, ptp, qs, sums, i, hist, h_low, h_high):
+        """:func:`code_stats` of one row into row ``i`` of the outputs; ``hist`` (65,536),
+        ``h_low`` (64) and ``h_high`` (1,024) int64 buffers, zero, are left zero."""  # noqa: D401
+        nt = row.size
         nq = quantiles.size
-        mean = np.empty(n, np.float64)
-        ptp = np.empty(n, np.int64)
-        qs = np.empty((n, nq), np.float64)
-        sums = np.zeros((n, 15), np.float64)
-        hist = np.zeros(65536, np.int64)
         m = (nt + stride - 1) // stride
-        for i in range(n):
-            s = 0
-            lo = np.int64(adc[i, 0])
-            hi = lo
-            for t in range(nt):
-                v = np.int64(adc[i, t])
-                s += v
-                if v < lo:
-                    lo = v
-                if v > hi:
-                    hi = v
-            mean[i] = s / nt
-            ptp[i] = hi - lo
-            for t in range(0, nt, stride):
-                hist[np.int64(adc[i, t]) + 32768] += 1
-            # quantiles with each code spread over its unit interval, then the code classes
-            cum = 0
-            k = 0
-            for c in range(lo, hi + 1):
-                cnt = hist[c + 32768]
-                if cnt == 0:
-                    continue
-                below = cum
-                cum += cnt
-                while k < nq and cum >= quantiles[k] * m:
-                    qs[i, k] = c - 0.5 + (quantiles[k] * m - below) / cnt
-                    k += 1
-                low = c & 63
-                for b in range(12):
-                    if (c >> b) & 1:
-                        sums[i, b] += cnt
-                if low == 0 or low == 63:
-                    sums[i, 12] += cnt
-                elif low == 1:
-                    sums[i, 13] += cnt
-                elif low == 62:
-                    sums[i, 14] += cnt
-                hist[c + 32768] = 0
-            while k < nq:  # pragma: no cover - only for q = 1 with rounding
-                qs[i, k] = hi + 0.5
+        s = np.int64(0)
+        lo16 = row[0]
+        hi16 = lo16
+        for t in range(nt):  # vectorised: int16 minimum and maximum
+            v = row[t]
+            s += v
+            lo16 = min(lo16, v)
+            hi16 = max(hi16, v)
+        lo = np.int64(lo16)
+        hi = np.int64(hi16)
+        mean[i] = s / nt
+        ptp[i] = hi - lo
+        for t in range(0, nt, stride):
+            hist[np.int64(row[t]) - lo] += 1
+        # quantiles with each code spread over its unit interval; counts by the low six bits
+        # and by the high bits (no branch per code: empty codes are frequent and random)
+        cum = 0
+        k = 0
+        acc = 0
+        for c in range(lo, hi + 1):
+            cnt = hist[c - lo]
+            hist[c - lo] = 0
+            below = cum
+            cum += cnt
+            while k < nq and cum >= quantiles[k] * m:
+                qs[i, k] = c - 0.5 + (quantiles[k] * m - below) / cnt
                 k += 1
-        return mean, ptp, qs, sums, m
+            h_low[c & 63] += cnt
+            acc += cnt
+            if (c & 63) == 63:
+                h_high[(c >> 6) + 512] += acc
+                acc = 0
+        h_high[(hi >> 6) + 512] += acc
+        while k < nq:  # pragma: no cover - only for q = 1 with rounding
+            qs[i, k] = hi + 0.5
+            k += 1
+        for low in range(64):  # bits 0-5 and the code classes
+            cnt = h_low[low]
+            h_low[low] = 0
+            for b in range(6):
+                if (low >> b) & 1:
+                    sums[i, b] += cnt
+            if low == 0 or low == 63:
+                sums[i, 12] += cnt
+            elif low == 1:
+                sums[i, 13] += cnt
+            elif low == 62:
+                sums[i, 14] += cnt
+        for h in range((lo >> 6) + 512, (hi >> 6) + 513):  # bits 6-11
+            cnt = h_high[h]
+            h_high[h] = 0
+            for b in range(6):
+                if ((h - 512) >> b) & 1:
+                    sums[i, 6 + b] += cnt
+
+    @numba.njit(cache=True, nogil=True)
+    def _code_stats_nb(adc, stride, quantiles, mean, ptp, qs, sums, hist, h_low, h_high):
+        for i in range(adc.shape[0]):  # pragma: no cover - compiled
+            row_code_stats(adc[i], stride, quantiles, mean, ptp, qs, sums, i, hist, h_low, h_high)
+
+
+def stats_buffers(n: int, nq: int) -> tuple[tuple, tuple]:
+    """The outputs ``(mean, ptp, quantiles, sums)`` of :func:`row_code_stats` for ``n`` rows
+    and ``nq`` quantiles, and its zeroed scratch buffers ``(hist, h_low, h_high)``."""
+    outputs = (
+        np.empty(n, np.float64),
+        np.empty(n, np.int64),
+        np.empty((n, nq), np.float64),
+        np.zeros((n, 15), np.float64),
+    )
+    return outputs, (np.zeros(65536, np.int64), np.zeros(64, np.int64), np.zeros(1024, np.int64))
 
 
 def code_stats(
@@ -302,7 +328,9 @@ def code_stats(
     """
     q = np.asarray(quantiles, np.float64)
     if HAVE_NUMBA:
-        return _code_stats_nb(np.ascontiguousarray(adc, np.int16), int(stride), q)
+        outputs, scratch = stats_buffers(adc.shape[0], q.size)
+        _code_stats_nb(np.ascontiguousarray(adc, np.int16), int(stride), q, *outputs, *scratch)
+        return (*outputs, (adc.shape[1] + int(stride) - 1) // int(stride))
     return _code_stats_py(adc, int(stride), q)
 
 
