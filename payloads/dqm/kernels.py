@@ -97,6 +97,62 @@ if HAVE_NUMBA:
         _mask_tile_nb(adc, rows, baseline, thr, pad, e2, w, out, kept, hot)
         return w, out, kept, hot
 
+    @numba.njit(cache=True, nogil=True, fastmath=True)
+    def _project4(w, r, p, q):  # pragma: no cover - compiled
+        """``(w[r + i] . p, w[r + i] . q)`` for ``i < 4``, float32: eight accumulators, so the
+        products run at the machine's throughput, not the latency of one running sum."""
+        r0, r1, r2, r3 = w[r], w[r + 1], w[r + 2], w[r + 3]
+        a0 = a1 = a2 = a3 = b0 = b1 = b2 = b3 = np.float32(0.0)
+        for t in range(p.size):
+            pt = p[t]
+            qt = q[t]
+            a0 += r0[t] * pt
+            b0 += r0[t] * qt
+            a1 += r1[t] * pt
+            b1 += r1[t] * qt
+            a2 += r2[t] * pt
+            b2 += r2[t] * qt
+            a3 += r3[t] * pt
+            b3 += r3[t] * qt
+        return (a0, b0, a1, b1, a2, b2, a3, b3)
+
+    @numba.njit(cache=True, nogil=True)
+    def _masked_projections_nb(
+        adc, rows, baseline, thr, pad, e2, ph, need, force
+    ):  # pragma: no cover - compiled
+        n = rows.size
+        n_t = adc.shape[1]
+        n_l = need.shape[1]
+        n_f = ph.shape[0] // 2
+        proj = np.zeros((n, ph.shape[0]), np.float64)
+        out = np.zeros((n, e2.shape[1]), np.float64)
+        kept = np.empty(n, np.float64)
+        hot = np.zeros(n, np.bool_)
+        tile = 64  # rows masked together (in cache), then projected four at a time
+        w = np.zeros((tile, n_t), np.float32)
+        for i0 in range(0, n, tile):
+            i1 = min(i0 + tile, n)
+            sl = slice(i0, i1)
+            _mask_tile_nb(
+                adc, rows[sl], baseline[sl], thr[sl], pad, e2, w, out[sl], kept[sl], hot[sl]
+            )
+            for r in range(0, i1 - i0, 4):
+                top = min(r + 4, i1 - i0)
+                for c in range(n_f):
+                    j = c % n_l
+                    use = False
+                    for i in range(i0 + r, i0 + top):
+                        use |= need[i, j] and (hot[i] or force[i])
+                    if not use:
+                        continue
+                    v = _project4(w, r, ph[2 * c], ph[2 * c + 1])
+                    for i in range(i0 + r, i0 + top):
+                        if need[i, j] and (hot[i] or force[i]):
+                            k = 2 * (i - i0 - r)
+                            proj[i, 2 * c] = v[k]
+                            proj[i, 2 * c + 1] = v[k + 1]
+        return proj, out, kept, hot
+
 
 def mask_rows(
     adc: np.ndarray,
@@ -161,52 +217,8 @@ def masked_projections(
     need = np.ascontiguousarray(need, np.bool_)
     force = np.ascontiguousarray(force, np.bool_)
     if HAVE_NUMBA:
-        return _masked_projections_tiled(adc, rows, baseline, thr, int(pad), e2, ph, need, force)
+        return _masked_projections_nb(adc, rows, baseline, thr, int(pad), e2, ph, need, force)
     return _masked_projections_py(adc, rows, baseline, thr, int(pad), e2, ph, need, force)
-
-
-def _masked_projections_tiled(adc, rows, baseline, thr, pad, e2, ph, need, force, tile=64):
-    """:func:`masked_projections` by tiles of ``tile`` rows: masked (compiled) into one buffer
-    that stays in cache, then projected by one float32 matrix product (BLAS) on the columns of
-    ``ph`` the tile's rows need (a product is throughput-bound where a dot product per row
-    and frequency waits on its one accumulator)."""
-    n, n_t = rows.size, adc.shape[1]
-    n_l = need.shape[1]
-    col_line = (np.arange(ph.shape[0]) // 2) % n_l  # the line of each row of ph
-    proj = np.zeros((n, ph.shape[0]), np.float64)
-    out = np.zeros((n, e2.shape[1]), np.float64)
-    kept = np.empty(n, np.float64)
-    hot = np.zeros(n, np.bool_)
-    w = np.empty((min(tile, max(n, 1)), n_t), np.float32)
-    tables: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}
-    for i0 in range(0, n, tile):
-        i1 = min(i0 + tile, n)
-        m = i1 - i0
-        _mask_tile_nb(
-            adc,
-            rows[i0:i1],
-            baseline[i0:i1],
-            thr[i0:i1],
-            pad,
-            e2,
-            w,
-            out[i0:i1],
-            kept[i0:i1],
-            hot[i0:i1],
-        )
-        live = hot[i0:i1] | force[i0:i1]
-        lines = need[i0:i1][live].any(axis=0)
-        if not lines.any():
-            continue
-        key = lines.tobytes()
-        if key not in tables:
-            cols = np.flatnonzero(lines[col_line])
-            tables[key] = (cols, np.ascontiguousarray(ph[cols].T))
-        cols, pht = tables[key]
-        p = w[:m] @ pht
-        use = live[:, None] & need[i0:i1][:, col_line[cols]]
-        proj[i0:i1, cols] = np.where(use, p, np.float32(0.0))
-    return proj, out, kept, hot
 
 
 def _code_stats_py(adc, stride, quantiles):
