@@ -90,6 +90,8 @@ def stats_and_power(
         work = np.empty((rows, n), dtype=np.float32)
     q = np.asarray(quantiles, np.float64)
     outputs, scratch = kernels.stats_buffers(n_ch, q.size)
+    mean, ptp, qs, sums = outputs
+    hist, h_low, h_high = scratch
     labels = (det.asic * 3 + det.plane_index).astype(np.int64)
     n_groups = det.n_fembs * det.asics_per_femb * 3
     asic_sum = np.zeros((n_groups, nf), np.float32)
@@ -98,7 +100,7 @@ def stats_and_power(
     for s in range(0, n_ch, rows):
         e = min(s + rows, n_ch)
         x = work[: e - s]
-        _convert_stats_nb(adc, s, e, stride, q, *outputs, x, *scratch)
+        _convert_stats_nb(adc, s, e, stride, q, mean, ptp, qs, sums, x, hist, h_low, h_high)
         spec = sfft.rfft(x, axis=1, workers=workers, overwrite_x=True)
         _power_nb(spec, s, scale, out, labels, asic_sum, coarse, COARSE_FACTOR)
     codes = (*outputs, (n + stride - 1) // stride)
