@@ -9,7 +9,9 @@ from payloads.detector import Detector
 N_BITS = 12
 
 
-def compute_channel_stats(adc: np.ndarray, stride: int = 4) -> dict[str, np.ndarray]:
+def compute_channel_stats(
+    adc: np.ndarray, stride: int = 4, codes: tuple | None = None
+) -> dict[str, np.ndarray]:
     """Per-channel statistics of one APA-event.
 
     Parameters
@@ -20,6 +22,9 @@ def compute_channel_stats(adc: np.ndarray, stride: int = 4) -> dict[str, np.ndar
         Percentiles, stuck-code counts and bit occupancy use every ``stride``-th tick (4: 1,500
         samples per channel; the RMS then has a statistical error of about 3 %). Mean and
         max - min use every tick.
+    codes : tuple, optional
+        :func:`payloads.dqm.kernels.code_stats` of ``adc`` already taken (by the one pass of
+        :func:`payloads.dqm.onepass.stats_and_power`).
 
     Returns
     -------
@@ -43,7 +48,9 @@ def compute_channel_stats(adc: np.ndarray, stride: int = 4) -> dict[str, np.ndar
     """
     from payloads.dqm.kernels import code_stats
 
-    mean64, ptp64, qs, sums, m = code_stats(adc, stride, (0.16, 0.5, 0.84))
+    if codes is None:
+        codes = code_stats(adc, stride, (0.16, 0.5, 0.84))
+    mean64, ptp64, qs, sums, m = codes
     mean = mean64.astype(np.float32)
     ptp = ptp64.astype(np.int32)
     p16, p50, p84 = (qs[:, j].astype(np.float32) for j in range(3))

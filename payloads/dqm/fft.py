@@ -77,7 +77,10 @@ def _asic_blocks(det: Detector) -> tuple[int, int, int] | None:
 
 
 def average_spectra(
-    power: np.ndarray, det: Detector, exclude: np.ndarray | None = None
+    power: np.ndarray,
+    det: Detector,
+    exclude: np.ndarray | None = None,
+    asic_sum: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Mean spectra per ASIC-plane group ``(n_fembs x 8 x 3, nf)``, FEMB-plane group
     ``(n_fembs x 3, nf)``, plane ``(3, nf)`` and APA ``(nf,)``.
@@ -86,7 +89,8 @@ def average_spectra(
     ``exclude`` (boolean over channels, e.g. dead or noisy) leaves channels out of the means;
     ``counts_asic`` and ``counts_femb`` give the channels used. The per-ASIC sums are one pass over
     the per-channel power (the groups are contiguous runs of the offline order); FEMB, plane and
-    APA means are sums of those.
+    APA means are sums of those. ``asic_sum``: the per-ASIC-plane sums over every channel,
+    already taken (:func:`payloads.dqm.onepass.stats_and_power`).
     """
     keep = np.ones(power.shape[0], bool) if exclude is None else ~np.asarray(exclude, bool)
     nf = power.shape[1]
@@ -95,7 +99,11 @@ def average_spectra(
     group_of = det.asic * 3 + det.plane_index
     counts_asic = np.bincount(group_of[keep], minlength=n_asic * 3).astype(float)
     sizes = _asic_blocks(det)
-    if sizes is not None:
+    if asic_sum is not None:
+        asic[:] = asic_sum
+        for ch in np.flatnonzero(~keep):
+            asic[group_of[ch]] -= power[ch]
+    elif sizes is not None:
         for p in range(3):
             sl = det.plane_slice(p)
             block = power[sl].reshape(n_asic, sizes[p], nf).sum(axis=1)
@@ -110,6 +118,7 @@ def average_spectra(
             (np.ones(rows.size), (group_of[rows], rows)), shape=(n_asic * 3, power.shape[0])
         )
         asic[:] = m @ power
+    asic[counts_asic == 0] = 0.0  # all excluded: exactly 0, not the sum's rounding residue
     apg = det.asics_per_femb
     femb_sum = asic.reshape(det.n_fembs, apg, 3, nf).sum(axis=1)
     femb_sum = femb_sum.reshape(det.n_fembs * 3, nf)

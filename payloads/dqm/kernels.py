@@ -35,42 +35,32 @@ def _mask_rows_py(adc, rows, baseline, thr, pad, e2):
 if HAVE_NUMBA:
 
     @numba.njit(cache=True, nogil=True, fastmath=True)
-    def _block_max_abs(w, lo, hi):  # pragma: no cover - compiled
-        m = np.float32(0.0)
-        for t in range(lo, hi):
-            m = max(m, abs(w[t]))
-        return m
-
-    @numba.njit(cache=True, nogil=True, fastmath=True)
-    def _dot2(a, b, c):  # pragma: no cover - compiled
-        """``(a . b, a . c)`` in float32, one pass over ``a``."""
-        s = np.float32(0.0)
-        u = np.float32(0.0)
-        for t in range(a.size):
-            s += a[t] * b[t]
-            u += a[t] * c[t]
-        return s, u
+    def _subtract_flag(src, b, th, wi, flags):  # pragma: no cover - compiled
+        """``wi = src - b`` and ``flags = |wi| > th``: one loop the compiler vectorises."""
+        for t in range(src.size):
+            v = np.float32(src[t]) - b
+            wi[t] = v
+            flags[t] = abs(v) > th
 
     @numba.njit(cache=True, nogil=True)
-    def _mask_row(src, b, th, pad, e2, wi, out_row):  # pragma: no cover - compiled
+    def _mask_row(src, b, th, pad, e2, wi, out_row, flags):  # pragma: no cover - compiled
         """``wi = src - b`` zeroed within ``pad`` ticks of a sample above ``th``; the sums of
-        ``e2``'s columns over those ticks added to ``out_row``. Returns the ticks left out."""
+        ``e2``'s columns over those ticks added to ``out_row``. Returns the ticks left out.
+        ``flags``: a uint8 buffer of ``n_ticks`` rounded up to 8, zero beyond ``n_ticks``."""
         n_t = src.size
         m = e2.shape[1]
-        for t in range(n_t):
-            wi[t] = src[t] - b
-        # intervals merged as the samples above the threshold are met; blocks without one
-        # are skipped by their largest |w|
-        blk = 32
+        _subtract_flag(src, b, th, wi, flags)
+        # intervals merged as the samples above the threshold are met; words of 8 flags
+        # without one are skipped
+        words = flags.view(np.uint64)
         start = -1
         end = -2
         n_out = 0
-        for t0 in range(0, n_t, blk):
-            t1 = min(t0 + blk, n_t)
-            if _block_max_abs(wi, t0, t1) <= th:
+        for k in range(words.size):
+            if words[k] == 0:
                 continue
-            for t in range(t0, t1):
-                if abs(wi[t]) > th:
+            for t in range(8 * k, min(8 * k + 8, n_t)):
+                if flags[t]:
                     lo = max(t - pad, 0)
                     if lo > end + 1:
                         for u in range(start, end + 1):  # the finished interval
@@ -88,18 +78,43 @@ if HAVE_NUMBA:
         return n_out
 
     @numba.njit(cache=True, nogil=True)
+    def _mask_tile_nb(adc, rows, baseline, thr, pad, e2, w, out, kept, hot):  # pragma: no cover
+        """The masking of :func:`mask_rows` into the caller's buffers (a tile kept in cache)."""
+        n_t = adc.shape[1]
+        flags = np.zeros(-(-n_t // 8) * 8, np.uint8)
+        for i in range(rows.size):
+            n_out = _mask_row(adc[rows[i]], baseline[i], thr[i], pad, e2, w[i], out[i], flags)
+            kept[i] = n_t - n_out
+            hot[i] = n_out > 0
+
+    @numba.njit(cache=True, nogil=True)
     def _mask_rows_nb(adc, rows, baseline, thr, pad, e2):  # pragma: no cover - compiled
         n = rows.size
-        n_t = adc.shape[1]
-        w = np.empty((n, n_t), np.float32)
+        w = np.empty((n, adc.shape[1]), np.float32)
         out = np.zeros((n, e2.shape[1]), np.float64)
         kept = np.empty(n, np.float64)
         hot = np.zeros(n, np.bool_)
-        for i in range(n):
-            n_out = _mask_row(adc[rows[i]], baseline[i], thr[i], pad, e2, w[i], out[i])
-            kept[i] = n_t - n_out
-            hot[i] = n_out > 0
+        _mask_tile_nb(adc, rows, baseline, thr, pad, e2, w, out, kept, hot)
         return w, out, kept, hot
+
+    @numba.njit(cache=True, nogil=True, fastmath=True)
+    def _project4(w, r, p, q):  # pragma: no cover - compiled
+        """``(w[r + i] . p, w[r + i] . q)`` for ``i < 4``, float32: eight accumulators, so the
+        products run at the machine's throughput, not the latency of one running sum."""
+        r0, r1, r2, r3 = w[r], w[r + 1], w[r + 2], w[r + 3]
+        a0 = a1 = a2 = a3 = b0 = b1 = b2 = b3 = np.float32(0.0)
+        for t in range(p.size):
+            pt = p[t]
+            qt = q[t]
+            a0 += r0[t] * pt
+            b0 += r0[t] * qt
+            a1 += r1[t] * pt
+            b1 += r1[t] * qt
+            a2 += r2[t] * pt
+            b2 += r2[t] * qt
+            a3 += r3[t] * pt
+            b3 += r3[t] * qt
+        return (a0, b0, a1, b1, a2, b2, a3, b3)
 
     @numba.njit(cache=True, nogil=True)
     def _masked_projections_nb(
@@ -113,21 +128,29 @@ if HAVE_NUMBA:
         out = np.zeros((n, e2.shape[1]), np.float64)
         kept = np.empty(n, np.float64)
         hot = np.zeros(n, np.bool_)
-        tile = 8  # rows masked together, then projected frequency by frequency (in cache)
-        wt = np.empty((tile, n_t), np.float32)
+        tile = 64  # rows masked together (in cache), then projected four at a time
+        w = np.zeros((tile, n_t), np.float32)
         for i0 in range(0, n, tile):
             i1 = min(i0 + tile, n)
-            for i in range(i0, i1):
-                n_out = _mask_row(adc[rows[i]], baseline[i], thr[i], pad, e2, wt[i - i0], out[i])
-                kept[i] = n_t - n_out
-                hot[i] = n_out > 0
-            for c in range(n_f):
-                j = c % n_l
-                for i in range(i0, i1):
-                    if need[i, j] and (hot[i] or force[i]):
-                        re, im = _dot2(wt[i - i0], ph[2 * c], ph[2 * c + 1])
-                        proj[i, 2 * c] = re
-                        proj[i, 2 * c + 1] = im
+            sl = slice(i0, i1)
+            _mask_tile_nb(
+                adc, rows[sl], baseline[sl], thr[sl], pad, e2, w, out[sl], kept[sl], hot[sl]
+            )
+            for r in range(0, i1 - i0, 4):
+                top = min(r + 4, i1 - i0)
+                for c in range(n_f):
+                    j = c % n_l
+                    use = False
+                    for i in range(i0 + r, i0 + top):
+                        use |= need[i, j] and (hot[i] or force[i])
+                    if not use:
+                        continue
+                    v = _project4(w, r, ph[2 * c], ph[2 * c + 1])
+                    for i in range(i0 + r, i0 + top):
+                        if need[i, j] and (hot[i] or force[i]):
+                            k = 2 * (i - i0 - r)
+                            proj[i, 2 * c] = v[k]
+                            proj[i, 2 * c + 1] = v[k + 1]
         return proj, out, kept, hot
 
 
@@ -224,57 +247,83 @@ def _code_stats_py(adc, stride, quantiles):
 if HAVE_NUMBA:
 
     @numba.njit(cache=True, nogil=True)
-    def _code_stats_nb(adc, stride, quantiles):  # pragma: no cover - compiled
-        n, nt = adc.shape
+    def row_code_stats(row, stride, quantiles, mean, ptp, qs, sums, i, hist, h_low, h_high):
+        """:func:`code_stats` of one row into row ``i`` of the outputs; ``hist`` (65,536),
+        ``h_low`` (64) and ``h_high`` (1,024) int64 buffers, zero, are left zero."""  # noqa: D401
+        nt = row.size
         nq = quantiles.size
-        mean = np.empty(n, np.float64)
-        ptp = np.empty(n, np.int64)
-        qs = np.empty((n, nq), np.float64)
-        sums = np.zeros((n, 15), np.float64)
-        hist = np.zeros(65536, np.int64)
         m = (nt + stride - 1) // stride
-        for i in range(n):
-            s = 0
-            lo = np.int64(adc[i, 0])
-            hi = lo
-            for t in range(nt):
-                v = np.int64(adc[i, t])
-                s += v
-                if v < lo:
-                    lo = v
-                if v > hi:
-                    hi = v
-            mean[i] = s / nt
-            ptp[i] = hi - lo
-            for t in range(0, nt, stride):
-                hist[np.int64(adc[i, t]) + 32768] += 1
-            # quantiles with each code spread over its unit interval, then the code classes
-            cum = 0
-            k = 0
-            for c in range(lo, hi + 1):
-                cnt = hist[c + 32768]
-                if cnt == 0:
-                    continue
-                below = cum
-                cum += cnt
-                while k < nq and cum >= quantiles[k] * m:
-                    qs[i, k] = c - 0.5 + (quantiles[k] * m - below) / cnt
-                    k += 1
-                low = c & 63
-                for b in range(12):
-                    if (c >> b) & 1:
-                        sums[i, b] += cnt
-                if low == 0 or low == 63:
-                    sums[i, 12] += cnt
-                elif low == 1:
-                    sums[i, 13] += cnt
-                elif low == 62:
-                    sums[i, 14] += cnt
-                hist[c + 32768] = 0
-            while k < nq:  # pragma: no cover - only for q = 1 with rounding
-                qs[i, k] = hi + 0.5
+        s = np.int64(0)
+        lo16 = row[0]
+        hi16 = lo16
+        for t in range(nt):  # vectorised: int16 minimum and maximum
+            v = row[t]
+            s += v
+            lo16 = min(lo16, v)
+            hi16 = max(hi16, v)
+        lo = np.int64(lo16)
+        hi = np.int64(hi16)
+        mean[i] = s / nt
+        ptp[i] = hi - lo
+        for t in range(0, nt, stride):
+            hist[np.int64(row[t]) - lo] += 1
+        # quantiles with each code spread over its unit interval; counts by the low six bits
+        # and by the high bits (no branch per code: empty codes are frequent and random)
+        cum = 0
+        k = 0
+        acc = 0
+        for c in range(lo, hi + 1):
+            cnt = hist[c - lo]
+            hist[c - lo] = 0
+            below = cum
+            cum += cnt
+            while k < nq and cum >= quantiles[k] * m:
+                qs[i, k] = c - 0.5 + (quantiles[k] * m - below) / cnt
                 k += 1
-        return mean, ptp, qs, sums, m
+            h_low[c & 63] += cnt
+            acc += cnt
+            if (c & 63) == 63:
+                h_high[(c >> 6) + 512] += acc
+                acc = 0
+        h_high[(hi >> 6) + 512] += acc
+        while k < nq:  # pragma: no cover - only for q = 1 with rounding
+            qs[i, k] = hi + 0.5
+            k += 1
+        for low in range(64):  # bits 0-5 and the code classes
+            cnt = h_low[low]
+            h_low[low] = 0
+            for b in range(6):
+                if (low >> b) & 1:
+                    sums[i, b] += cnt
+            if low == 0 or low == 63:
+                sums[i, 12] += cnt
+            elif low == 1:
+                sums[i, 13] += cnt
+            elif low == 62:
+                sums[i, 14] += cnt
+        for h in range((lo >> 6) + 512, (hi >> 6) + 513):  # bits 6-11
+            cnt = h_high[h]
+            h_high[h] = 0
+            for b in range(6):
+                if ((h - 512) >> b) & 1:
+                    sums[i, 6 + b] += cnt
+
+    @numba.njit(cache=True, nogil=True)
+    def _code_stats_nb(adc, stride, quantiles, mean, ptp, qs, sums, hist, h_low, h_high):
+        for i in range(adc.shape[0]):  # pragma: no cover - compiled
+            row_code_stats(adc[i], stride, quantiles, mean, ptp, qs, sums, i, hist, h_low, h_high)
+
+
+def stats_buffers(n: int, nq: int) -> tuple[tuple, tuple]:
+    """The outputs ``(mean, ptp, quantiles, sums)`` of :func:`row_code_stats` for ``n`` rows
+    and ``nq`` quantiles, and its zeroed scratch buffers ``(hist, h_low, h_high)``."""
+    outputs = (
+        np.empty(n, np.float64),
+        np.empty(n, np.int64),
+        np.empty((n, nq), np.float64),
+        np.zeros((n, 15), np.float64),
+    )
+    return outputs, (np.zeros(65536, np.int64), np.zeros(64, np.int64), np.zeros(1024, np.int64))
 
 
 def code_stats(
@@ -291,7 +340,9 @@ def code_stats(
     """
     q = np.asarray(quantiles, np.float64)
     if HAVE_NUMBA:
-        return _code_stats_nb(np.ascontiguousarray(adc, np.int16), int(stride), q)
+        outputs, scratch = stats_buffers(adc.shape[0], q.size)
+        _code_stats_nb(np.ascontiguousarray(adc, np.int16), int(stride), q, *outputs, *scratch)
+        return (*outputs, (adc.shape[1] + int(stride) - 1) // int(stride))
     return _code_stats_py(adc, int(stride), q)
 
 
@@ -334,9 +385,63 @@ if HAVE_NUMBA:
         if kth < 0:
             return ratio
         out = np.empty((n, 1), np.float32)
-        for i in range(n):
-            out[i, 0] = np.sort(ratio[i])[centre.size - kth]
+        buf = np.empty(centre.size, np.float32)
+        for i in range(n):  # the kth largest by kth passes (no sort, no allocation per row)
+            buf[:] = ratio[i]
+            best = np.float32(0.0)
+            for _ in range(kth):
+                j = np.argmax(buf)
+                best = buf[j]
+                buf[j] = -np.inf
+            out[i, 0] = best
         return out
+
+
+if HAVE_NUMBA:
+
+    @numba.njit(cache=True, nogil=True)
+    def _line_windows_nb(power, s, e, k, hw, offs, wide_offs):  # pragma: no cover - compiled
+        n = e - s
+        win = np.empty((n, 2 * hw + 1), np.float32)
+        ring = np.empty(n, np.float64)
+        wide = np.empty(n, np.float64)
+        for i in range(n):
+            row = power[s + i]
+            for j in range(2 * hw + 1):
+                win[i, j] = row[k - hw + j]
+            a = 0.0
+            for o in offs:
+                a += row[k + o]
+            ring[i] = a / offs.size
+            a = 0.0
+            for o in wide_offs:
+                a += row[k + o]
+            wide[i] = a / wide_offs.size
+        return win, ring, wide
+
+
+def line_windows(
+    power: np.ndarray, rows: slice, k: int, hw: int, offs: np.ndarray, wide_offs: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row of ``power[rows]``: bins ``k - hw .. k + hw`` (float32), and the float64 means
+    of bins ``k + offs`` and ``k + wide_offs`` (sums of float32 in float64: exact, so equal
+    to numpy's whatever the order); one compiled pass instead of three gathers."""
+    if not HAVE_NUMBA or power.dtype != np.float32:
+        p = power[rows]
+        return (
+            p[:, k - hw : k + hw + 1],
+            p[:, k + offs].mean(axis=1, dtype=np.float64),
+            p[:, k + wide_offs].mean(axis=1, dtype=np.float64),
+        )
+    return _line_windows_nb(
+        power,
+        rows.start,
+        rows.stop,
+        int(k),
+        int(hw),
+        np.asarray(offs, np.int64),
+        np.asarray(wide_offs, np.int64),
+    )
 
 
 def coarse_sums(power: np.ndarray, factor: int) -> np.ndarray | None:

@@ -154,8 +154,7 @@ def line_fit(
     """
     n_l = f.size
     z = proj[:, 0::2] + 1j * proj[:, 1::2]
-    t = np.arange(n_t) * tick_s
-    s2_all = np.exp(-2j * np.pi * 2 * f[None, :] * t[:, None]).sum(axis=0)
+    s2_all = geometric_sum(-2 * np.pi * 2 * f * tick_s, n_t)
     s2 = s2_all[None, :] - (s2_out[:, 0::2] + 1j * s2_out[:, 1::2])
     s0 = np.maximum(np.asarray(kept, np.float64), 1.0)[:, None]
     zl = z[:, :n_l]
@@ -165,3 +164,13 @@ def line_fit(
     zo = z[:, n_l:].reshape(proj.shape[0], len(OFF_BINS), n_l)
     floor = (np.abs(zo) ** 2).mean(axis=1) * (2.0 / s0) ** 2
     return a2, floor
+
+
+def geometric_sum(theta: np.ndarray, n: int) -> np.ndarray:
+    """``sum_{t < n} e^{i theta t}`` per angle: ``(1 - e^{i n theta}) / (1 - e^{i theta})``,
+    ``n`` where ``e^{i theta}`` is 1 (float64: ~1e-12 relative of the sum over 6,000 ticks)."""
+    r = np.exp(1j * np.asarray(theta, float))
+    one = np.abs(1 - r) < 1e-12
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = (1 - r**n) / (1 - r)
+    return np.where(one, complex(n), out)

@@ -250,11 +250,12 @@ def _measure(power, sl, k, half_width, offs, wide_offs, keep, channel_z) -> dict
     power in the window and ``L`` its mean share per ring bin, ``window = A^2 F + n bg`` and
     ``ring = bg + A^2 L`` give ``A^2 = (window - n ring) / (F - n L)``.
     """
+    from payloads.dqm import kernels
+
     nb = 2 * half_width + 1
-    win = power[sl, k - half_width : k + half_width + 1]
+    win, ring, wide = kernels.line_windows(power, sl, k, half_width, offs, wide_offs)
     tiny = np.finfo(np.float32).tiny
-    wide = np.maximum(power[sl][:, k + wide_offs].mean(axis=1, dtype=np.float64), tiny)
-    ring = power[sl][:, k + offs].mean(axis=1, dtype=np.float64)
+    wide = np.maximum(wide, tiny)
     # the smaller of the two: a track's spectrum under the line is over-estimated more often
     # than under-estimated by a ring (the noise part, tiny next to a line, hardly matters)
     bg = np.maximum(np.minimum(ring, wide), tiny)

@@ -33,6 +33,7 @@ from payloads.dqm import adc as adcm
 from payloads.dqm import boards as boardm
 from payloads.dqm import fft as fftm
 from payloads.dqm import lines as linem
+from payloads.dqm import onepass
 from payloads.jobio import Result
 from payloads.rawio import FORMAT_TPC, RawFile, select_events
 from payloads.stages import adcfft_products, common
@@ -77,11 +78,14 @@ def analyse_apa(
     comb_threshold: float = 3.0,
     bands: dict | None = None,
     waves=None,
+    partial: dict | None = None,
 ) -> dict:
     """Everything dqm-adcfft derives for one APA from its channel statistics and mean power.
 
     ``waves``: the events' ADC arrays (or a callable returning them), for the signal-free
-    per-channel line amplitudes (:func:`payloads.dqm.lines.localise_lines`).
+    per-channel line amplitudes (:func:`payloads.dqm.lines.localise_lines`). ``partial``: the
+    per-ASIC sums and coarse map of ``power`` taken with it
+    (:func:`payloads.dqm.onepass.stats_and_power`).
 
     Returns
     -------
@@ -93,7 +97,8 @@ def analyse_apa(
     freqs = det.freqs()
     bad = adcm.find_bad_channels(stats, det)
     excl = bad["dead"] | bad["noisy"]
-    spectra = fftm.average_spectra(power, det, exclude=excl)
+    part = partial or {}
+    spectra = fftm.average_spectra(power, det, exclude=excl, asic_sum=part.get("asic_sum"))
     found = linem.localise_lines(
         power,
         spectra,
@@ -119,7 +124,7 @@ def analyse_apa(
         "spectra": spectra,
         "lines": singles,
         "combs": combs,
-        "coarse": fftm.coarse_spectra(power),
+        "coarse": part["coarse"] if "coarse" in part else fftm.coarse_spectra(power),
         "comb_score": score,
         "comb": comb,
         "comb_base_hz": base,
@@ -131,9 +136,9 @@ def analyse_event(adc: np.ndarray, det: Detector = DEFAULT, workers: int = 1, **
     """:func:`analyse_apa` of one APA-event in memory (``adc`` int16 ``(n_channels, n_ticks)``):
     statistics, power spectrum, and everything derived, the event its own line-fit data.
     ``options`` are :func:`analyse_apa`'s."""
-    stats = adcm.compute_channel_stats(adc)
-    power = fftm.compute_power(adc, workers=workers)
-    return analyse_apa(stats, power, det, waves=[adc], **options)
+    codes, power, partial = onepass.stats_and_power(adc, det, workers)
+    stats = adcm.compute_channel_stats(adc, codes=codes)
+    return analyse_apa(stats, power, det, waves=[adc], partial=partial, **options)
 
 
 def analyse_file(
@@ -159,16 +164,26 @@ def analyse_file(
     for apa in raw.apas:
         per_event = []
         power_sum = np.zeros((det.n_channels, det.n_freqs), dtype=np.float32)
+        part_sum: dict[str, np.ndarray] | None = {}
         kept: list[np.ndarray] = []  # events for the lines' signal-free fit
         for i, pos in enumerate(positions):
             adc = raw.read_apa(int(pos), apa, out=buf)
-            per_event.append(adcm.compute_channel_stats(adc))
-            power_sum += fftm.compute_power(adc, workers=workers, out=pbuf, work=work)
+            codes, p, part = onepass.stats_and_power(adc, det, workers, out=pbuf, work=work)
+            per_event.append(adcm.compute_channel_stats(adc, codes=codes))
+            power_sum += p
+            if part is None or part_sum is None:
+                part_sum = None
+            else:
+                for k, v in part.items():
+                    part_sum[k] = part_sum[k] + v if k in part_sum else v
+
             if len(positions) == 1:
                 kept = [adc]  # no copy: nothing overwrites it before analyse_apa
             elif i < fit_events:
                 kept.append(adc.copy())
         power = power_sum / len(positions)
+        if part_sum:
+            part_sum = {k: v / np.float32(len(positions)) for k, v in part_sum.items()}
         out[apa] = analyse_apa(
             adcm.combine_stats(per_event),
             power,
@@ -178,6 +193,7 @@ def analyse_file(
             comb_threshold,
             bands,
             waves=kept,
+            partial=part_sum or None,
         )
     return out
 

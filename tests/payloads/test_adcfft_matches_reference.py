@@ -32,9 +32,11 @@ RTOL_FIT = 5e-5
 ATOL_FIT = 1e-3
 
 
-@pytest.fixture(scope="module")
-def ref():
-    return adcfft_reference.load(adcfft_reference.BASELINE)
+@pytest.fixture
+def ref(monkeypatch):
+    mod = adcfft_reference.load(adcfft_reference.BASELINE)
+    monkeypatch.setattr(mod.fftm, "average_spectra", without_residue(mod))
+    return mod
 
 
 def old_result(ref, adc):
@@ -43,6 +45,24 @@ def old_result(ref, adc):
     stats = mod.compute_channel_stats(adc)
     power = fftm.compute_power(adc, workers=1)
     return ref.analyse_apa(stats, power, ref.DEFAULT, waves=[adc])
+
+
+def without_residue(ref):
+    """The reference with today's one fix of its results: an ASIC-plane group whose channels
+    are all excluded (dead or noisy) has a mean spectrum of exactly 0. The reference computed
+    it as the group's sum less every channel, a float32 rounding residue (~1e-5) that the line
+    search then divided by an empty FEMB's background (the smallest float32): on the
+    board-fault event about 100 lines per plane of significance ~1e20, all artefacts, whose
+    set changes with the rounding of the power."""
+    fftm = sys.modules[ref.__name__.rsplit(".", 2)[0] + ".dqm.fft"]
+    plain = fftm.average_spectra
+
+    def average_spectra(power, det, exclude=None):
+        out = plain(power, det, exclude=exclude)
+        out["asic"][out["counts_asic"] == 0] = 0.0
+        return out
+
+    return average_spectra
 
 
 def assert_same(new, old, path="", rtol=RTOL):

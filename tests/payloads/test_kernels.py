@@ -87,3 +87,29 @@ def test_coarse_spectra_and_comb_score_match_their_numpy_forms(monkeypatch):
     for f, s in zip(fast, slow, strict=True):
         np.testing.assert_allclose(f, s, rtol=2e-6)
     assert (slow[1][:8] > 5).all() and (slow[1][8:] < 3).all()
+
+
+def test_one_pass_gives_the_separate_statistics_power_sums_and_coarse_map():
+    from payloads.detector import DEFAULT as DET
+    from payloads.dqm import adc as adcm
+    from payloads.dqm import fft as fftm
+    from payloads.dqm import onepass
+
+    rng = np.random.default_rng(11)
+    adc = np.rint(rng.normal(900, 4, (DET.n_channels, 600))).astype(np.int16)
+    adc[5] = 1700  # a constant (dead-like) channel
+    codes, power, part = onepass.stats_and_power(adc, DET, block=48)
+    want = adcm.compute_channel_stats(adc)
+    got = adcm.compute_channel_stats(adc, codes=codes)
+    for k in want:
+        assert np.array_equal(got[k], want[k]), k
+    np.testing.assert_allclose(power, fftm.compute_power(adc), rtol=2e-6, atol=1e-12)
+    if part is None:
+        pytest.skip("without numba the one pass is the separate functions")
+    excl = np.zeros(DET.n_channels, bool)
+    excl[[5, 17]] = True
+    a = fftm.average_spectra(power, DET, exclude=excl, asic_sum=part["asic_sum"])
+    b = fftm.average_spectra(power, DET, exclude=excl)
+    for k in ("asic", "femb", "plane", "apa"):
+        np.testing.assert_allclose(a[k], b[k], rtol=1e-5, atol=1e-9, err_msg=k)
+    np.testing.assert_allclose(part["coarse"], fftm.coarse_spectra(power), rtol=1e-5, atol=1e-12)
