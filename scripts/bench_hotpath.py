@@ -293,36 +293,27 @@ def _scale_db(n: int) -> tuple[str, int]:
     return url, pilot
 
 
-EVENT_SQL = (
-    "INSERT INTO jobs_jobevent (job_id, at, from_state, to_state, actor, reason, attempt) "
-    "VALUES (%s, now(), 'waiting', 'dispatched', 'bench', '', %s)"
-)
-PILOT_SQL = "UPDATE pilots_pilot SET job_id = %s, state = 'busy', last_seen = now() WHERE id = %s"
-
-
 def claim_latencies(url: str, pilot: int, claims: int) -> tuple[list[float], str]:
-    """``claims`` claims (statement, event row, pilot row, commit) on the database at ``url``:
+    """``claims`` claims (the one statement: job, event row, pilot row; commit) on the database at ``url``:
     their latencies in ms and the EXPLAIN ANALYZE of one more. The claimed jobs are put back
     afterwards, so the next measurement sees the same queue."""
     import psycopg2
 
-    from p3s.jobs.claim import EXECUTE_POSTGRES, PREPARE_POSTGRES
+    from p3s.jobs.claim import EXECUTE_POSTGRES, prepare_postgres
 
     lat = []
     conn = psycopg2.connect(url)
     cur = conn.cursor()
-    cur.execute(PREPARE_POSTGRES)
+    cur.execute(prepare_postgres())
     conn.commit()
     for _ in range(claims):
         t0 = time.perf_counter()
-        cur.execute(EXECUTE_POSTGRES, [pilot, datetime.now(UTC), None, ["default"], 30.0])
-        row = cur.fetchone()
-        cur.execute(EVENT_SQL, (row[0], row[1]))
-        cur.execute(PILOT_SQL, (row[0], pilot))
+        cur.execute(EXECUTE_POSTGRES, [pilot, datetime.now(UTC), None, ["default"], 30.0, "bench"])
+        cur.fetchone()
         conn.commit()
         lat.append((time.perf_counter() - t0) * 1000)
-    args = (pilot, datetime.now(UTC), None, ["default"], 30.0)
-    cur.execute("EXPLAIN (ANALYZE, BUFFERS) EXECUTE p3s_claim(%s, %s, %s, %s, %s)", args)
+    args = (pilot, datetime.now(UTC), None, ["default"], 30.0, "bench")
+    cur.execute("EXPLAIN (ANALYZE, BUFFERS) EXECUTE p3s_claim(%s, %s, %s, %s, %s, %s)", args)
     plan = "\n".join(r[0] for r in cur.fetchall())
     conn.rollback()
     cur.execute(
