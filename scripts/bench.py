@@ -249,7 +249,9 @@ def bench_claim(quick: bool) -> dict:
         for conns in (1, 8):
             r = raw_claim_rate(db_url, pilots, conns, seconds, full)
             r["what"] = (
-                "full claim (one statement: job + event + pilot)" if full else "claim statement alone"
+                "full claim (one statement: job + event + pilot)"
+                if full
+                else "claim statement alone"
             )
             log(f"claim: {r['what']}, {conns} conn: {r['per_s']}/s")
             results.append(r)

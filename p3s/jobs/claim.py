@@ -32,6 +32,7 @@ _PICK = """
     LIMIT 1
 """
 
+
 # PostgreSQL: the whole claim is one statement, prepared once per connection (planning
 # costs ten times the execution): pick and mark the job, record its event, make the pilot
 # busy, and return the job and its file (the job spec needs both), so a claim is one round
@@ -146,7 +147,9 @@ def claim_next(
         if connection.vendor == "postgresql":
             with connection.cursor() as cur:
                 ensure_prepared(cur, connection.connection)
-                cur.execute(EXECUTE_POSTGRES, [pilot_id, now, time_left, list(queues), grace, actor])
+                cur.execute(
+                    EXECUTE_POSTGRES, [pilot_id, now, time_left, list(queues), grace, actor]
+                )
                 row = cur.fetchone()
             if row is None:
                 return None
