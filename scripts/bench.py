@@ -91,8 +91,9 @@ def server_env(db_url: str, var: Path, port: int) -> dict[str, str]:
         "P3S_DATA_ROOT": str(var / "data"),
         "P3S_SECRET_KEY": "bench-" + uuid.uuid4().hex,
         "P3S_BIND": f"127.0.0.1:{port}",
-        "P3S_WORKERS": "4",
-        "P3S_THREADS": "20",
+        # gunicorn's processes x threads (p3s/gunicorn.conf.py); the bench can try others.
+        "P3S_WORKERS": os.environ.get("P3S_BENCH_WORKERS", "4"),
+        "P3S_THREADS": os.environ.get("P3S_BENCH_THREADS", "20"),
         "P3S_LOG_LEVEL": "WARNING",
         "P3S_CONN_MAX_AGE": "600",
     }

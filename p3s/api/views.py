@@ -22,7 +22,7 @@ from rest_framework.views import APIView
 
 from p3s.accounts import roles
 from p3s.accounts.models import ApiToken
-from p3s.api import log_views
+from p3s.api import admission, log_views
 from p3s.api import schema_docs as sd
 from p3s.api import serializers as s
 from p3s.api.filters import UTCDateTimeFilter
@@ -231,7 +231,8 @@ class PilotViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
                 touched = now
             if now >= deadline:
                 return Response(status=204)
-            wakeup.wait_for_change(seen, deadline - now)
+            with admission.idle():  # a waiting long poll holds a thread, not a working slot
+                wakeup.wait_for_change(seen, deadline - now)
 
     @extend_schema(
         request=s.ExitSerializer, responses={200: s.PilotSerializer}, parameters=[sd.PILOT_KEY]
