@@ -15,24 +15,52 @@ bounded: it mostly waits for its bytes, and a slow one must not hold a slot mean
 from __future__ import annotations
 
 import threading
+from collections import deque
 from contextlib import contextmanager
 
 from django.conf import settings
 
+
+class Slots:
+    """A semaphore that hands a freed slot to the longest waiter (no barging: a request
+    arriving just as a slot frees does not take it from one that has waited)."""
+
+    def __init__(self, size: int):
+        self._free = size
+        self._lock = threading.Lock()
+        self._waiters: deque[threading.Event] = deque()
+
+    def acquire(self) -> None:
+        with self._lock:
+            if self._free > 0 and not self._waiters:
+                self._free -= 1
+                return
+            turn = threading.Event()
+            self._waiters.append(turn)
+        turn.wait()  # set by release(), which passed its slot on to this waiter
+
+    def release(self) -> None:
+        with self._lock:
+            if self._waiters:
+                self._waiters.popleft().set()
+            else:
+                self._free += 1
+
+
 _lock = threading.Lock()
-_slots: threading.Semaphore | None = None
+_slots: Slots | None = None
 _size = 0
 _held = threading.local()
 BIG_BODY = 64 * 1024
 
 
-def _semaphore() -> threading.Semaphore | None:
+def _semaphore() -> Slots | None:
     global _slots, _size
     size = settings.P3S["ACTIVE_REQUESTS"]
     if size != _size:
         with _lock:
             if size != _size:
-                _slots, _size = (threading.Semaphore(size) if size > 0 else None), size
+                _slots, _size = (Slots(size) if size > 0 else None), size
     return _slots
 
 

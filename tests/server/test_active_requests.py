@@ -86,3 +86,24 @@ def test_a_long_poll_gives_its_slot_back_while_it_waits(slots):
     assert admission.ActiveRequests(quick)(RequestFactory().post("/q/")).content == b"quick"
     poller.join(5)
     assert not poller.is_alive()
+
+
+def test_a_freed_slot_goes_to_the_longest_waiter():
+    slots = admission.Slots(1)
+    slots.acquire()
+    order: list[int] = []
+
+    def wait(i: int) -> None:
+        slots.acquire()
+        order.append(i)
+        slots.release()
+
+    threads = []
+    for i in range(3):
+        threads.append(threading.Thread(target=wait, args=(i,)))
+        threads[-1].start()
+        time.sleep(0.05)  # they queue in this order
+    slots.release()
+    for t in threads:
+        t.join(5)
+    assert order == [0, 1, 2]
