@@ -102,7 +102,7 @@ P3S = {
     # Pilot hot path: seconds a pilot token stays cached per process (p3s.accounts.token_cache).
     "TOKEN_CACHE_SECONDS": env_float("P3S_TOKEN_CACHE_SECONDS", 5.0, 0.0),
     # Requests one server process works on at once; more wait for a slot (p3s.api.admission).
-    "ACTIVE_REQUESTS": env_int("P3S_ACTIVE_REQUESTS", 4, 0),
+    "ACTIVE_REQUESTS": env_int("P3S_ACTIVE_REQUESTS", 0, 0),
     # Seconds between health checks of a persistent PostgreSQL connection (p3s.postgres).
     "CONN_CHECK_SECONDS": env_float("P3S_CONN_CHECK_SECONDS", 10.0, 0.0),
     "NO_RETRY_EXIT_CODES": [int(c) for c in env_list("P3S_NO_RETRY_EXIT_CODES", "2,127")],
