@@ -43,6 +43,10 @@ _db = dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("P3S_CONN_MAX_AGE
 # A persistent connection cut under us (database restarted) is replaced at the next request,
 # not reused to answer 500s until CONN_MAX_AGE runs out.
 _db["CONN_HEALTH_CHECKS"] = True
+if _db["ENGINE"] in ("django.db.backends.postgresql", "django.db.backends.postgresql_psycopg2"):
+    # Django's back end with the health check run at most every P3S_CONN_CHECK_SECONDS
+    # instead of before every request (p3s/postgres/base.py).
+    _db["ENGINE"] = "p3s.postgres"
 if _db["ENGINE"] == "django.db.backends.sqlite3":
     Path(_db["NAME"]).parent.mkdir(parents=True, exist_ok=True)
     # IMMEDIATE transactions take the write lock at BEGIN: the claim and every state change
@@ -97,6 +101,10 @@ P3S = {
     # Payload exit codes that mean "this input will never work": failed, not retried.
     # Pilot hot path: seconds a pilot token stays cached per process (p3s.accounts.token_cache).
     "TOKEN_CACHE_SECONDS": env_float("P3S_TOKEN_CACHE_SECONDS", 5.0, 0.0),
+    # Requests one server process works on at once; more wait for a slot (p3s.api.admission).
+    "ACTIVE_REQUESTS": env_int("P3S_ACTIVE_REQUESTS", 0, 0),
+    # Seconds between health checks of a persistent PostgreSQL connection (p3s.postgres).
+    "CONN_CHECK_SECONDS": env_float("P3S_CONN_CHECK_SECONDS", 10.0, 0.0),
     "NO_RETRY_EXIT_CODES": [int(c) for c in env_list("P3S_NO_RETRY_EXIT_CODES", "2,127")],
 }
 
@@ -139,7 +147,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "p3s.api.middleware.ApiLimits",  # first: size limits before anything reads the body
+    "p3s.api.admission.ActiveRequests",  # a bound on requests worked on at once (per process)
+    "p3s.api.middleware.ApiLimits",  # size limits before anything reads the body
     "django.middleware.security.SecurityMiddleware",
     "p3s.front.csp.ContentSecurityPolicy",  # pages only; see p3s/front/csp.py
     "django.contrib.sessions.middleware.SessionMiddleware",

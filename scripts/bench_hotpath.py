@@ -61,6 +61,45 @@ def pct(values: list[float], p: float) -> float | None:
 # -- dispatch with report-and-claim ------------------------------------------------------
 
 
+def _cpu_of(pids: list[int]) -> float:
+    """CPU seconds (user + system) used so far by these processes (Linux /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / tick
+
+
+def _server_pids(master: int) -> list[int]:
+    """The gunicorn master and its workers."""
+    kids = Path(f"/proc/{master}/task/{master}/children")
+    return [master, *(int(p) for p in kids.read_text().split())] if kids.exists() else [master]
+
+
+def _database_pids(name: str) -> list[int]:
+    """PostgreSQL's backends serving database ``name`` (by their process title)."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                title = (proc / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if f" {name} ".encode() in title:
+                pids.append(int(proc.name))
+    return pids
+
+
+def _machine_busy() -> float:
+    """CPU seconds the whole machine spent busy so far (every process: /proc/stat)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")  # minus idle, iowait
+
+
 def _rc_pilots(url: str, token: str, nthreads: int, seconds: float, results) -> None:
     import requests
 
@@ -114,12 +153,19 @@ def _rc_pilots(url: str, token: str, nthreads: int, seconds: float, results) -> 
         t.start()
     for t in threads:
         t.join()
-    results.put((sum(done), len(errors)))
+    cpu = os.times()
+    results.put((sum(done), len(errors), cpu.user + cpu.system))
 
 
 def _server_times(log: Path) -> dict[str, list[float]]:
     """Server-side request times (ms) by kind, from gunicorn's access log."""
-    kinds: dict[str, list[float]] = {"report_claim": [], "report": [], "claim": [], "hb": []}
+    kinds: dict[str, list[float]] = {
+        "report_claim": [],
+        "report": [],
+        "claim": [],
+        "hb": [],
+        "announce": [],
+    }
     for line in log.read_text(errors="replace").splitlines():
         parts = line.split()
         if len(parts) < 4 or parts[0] != "POST" or not parts[-1].isdigit():
@@ -133,6 +179,8 @@ def _server_times(log: Path) -> dict[str, list[float]]:
             kinds["claim"].append(ms)
         elif path.endswith("/heartbeat/?"):
             kinds["hb"].append(ms)
+        elif path.endswith("/files/?"):
+            kinds["announce"].append(ms)
     return kinds
 
 
@@ -155,10 +203,16 @@ def bench_dispatch(quick: bool, n_pilots: int = 64) -> dict:
         seconds = 8.0 if quick else 20.0
         bench.log(f"hotpath: {n_pilots} pilots, report-and-claim, {seconds:.0f} s")
         access.write_text("")
+        server = _server_pids(gunicorn.pid)
+        backends0 = {p: _cpu_of([p]) for p in _database_pids(name)}
+        cpu0, busy0 = _cpu_of(server), _machine_busy()
         got, elapsed = bench.run_pilot_processes(_rc_pilots, url, token, n_pilots, seconds)
+        cpu, busy = _cpu_of(server) - cpu0, _machine_busy() - busy0
+        db_cpu = sum(_cpu_of([p]) - backends0.get(p, 0.0) for p in _database_pids(name))
         time.sleep(0.5)  # let the access log flush
         times = _server_times(access)
         jobs = sum(g[0] for g in got)
+        client = sum(g[2] for g in got)
         out: dict = {
             "pilots": n_pilots,
             "seconds": round(elapsed, 2),
@@ -174,11 +228,23 @@ def bench_dispatch(quick: bool, n_pilots: int = 64) -> dict:
             "report_p50_ms": pct(times["report"], 0.5),
             "report_p99_ms": pct(times["report"], 0.99),
             "samples": len(times["report_claim"]),
+            # CPU per job: the gunicorn processes, the simulated pilots (Python requests, on
+            # the same cores), and the whole machine (PostgreSQL and anyone else included).
+            "server_cpu_ms_per_job": round(1000 * cpu / max(jobs, 1), 2),
+            "client_cpu_ms_per_job": round(1000 * client / max(jobs, 1), 2),
+            "database_cpu_ms_per_job": round(1000 * db_cpu / max(jobs, 1), 2),
+            "machine_cpu_ms_per_job": round(1000 * busy / max(jobs, 1), 2),
+            "client_cpu_share": round(client / busy, 2) if busy else None,
         }
         bench.log(f"hotpath: {out['jobs_per_s']} jobs/s, claim p50 {out['claim_p50_ms']} ms")
+        access.write_text("")
         out["wakeup"] = bench.bench_wakeup(env, port, token)
+        time.sleep(0.5)
+        # Of the wake-up, the announcement itself (its request, server side): the rest is
+        # the commit's NOTIFY reaching the waiting claim, the claim, and the answer.
+        out["wakeup"]["announce_p50_ms"] = pct(_server_times(access)["announce"], 0.5)
         bench.log(f"hotpath: wake-up median {out['wakeup']['median_ms']} ms")
-        out["heartbeat"] = bench_heartbeats(url, env, quick, access)
+        out["heartbeat"] = bench_heartbeats(url, env, quick, access, server)
     finally:
         gunicorn.terminate()
         gunicorn.wait(20)
@@ -187,7 +253,9 @@ def bench_dispatch(quick: bool, n_pilots: int = 64) -> dict:
     return out
 
 
-def bench_heartbeats(url: str, env: dict[str, str], quick: bool, access: Path) -> dict:
+def bench_heartbeats(
+    url: str, env: dict[str, str], quick: bool, access: Path, server: list[int]
+) -> dict:
     token = bench.manage(env, "p3s_token", "--role", "pilot", "bench-hb")
     pilots, procs_n = 200, 4
     seconds = 6.0 if quick else 15.0
@@ -200,19 +268,23 @@ def bench_heartbeats(url: str, env: dict[str, str], quick: bool, access: Path) -
         )
         for _ in range(procs_n)
     ]
+    cpu0, busy0 = _cpu_of(server), _machine_busy()
     for p in procs:
         p.start()
     got = [results.get(timeout=seconds + 300) for _ in procs]
+    cpu, busy = _cpu_of(server) - cpu0, _machine_busy() - busy0
     for p in procs:
         p.join()
     client = sorted(x * 1000 for lat, _ in got for x in lat)
-    server = _server_times(access)["hb"]
+    served = _server_times(access)["hb"]
     return {
         "pilots": pilots,
         "heartbeats_per_s": round(len(client) / seconds, 1),
         "p50_ms": round(pct(client, 0.5) or 0, 1),
         "p99_ms": round(pct(client, 0.99) or 0, 1),
-        "server_p99_ms": pct(server, 0.99),
+        "server_p99_ms": pct(served, 0.99),
+        "server_cpu_ms_per_beat": round(1000 * cpu / max(len(client), 1), 3),
+        "machine_cpu_ms_per_beat": round(1000 * busy / max(len(client), 1), 3),
         "errors": sum(e for _, e in got),
     }
 
@@ -293,36 +365,27 @@ def _scale_db(n: int) -> tuple[str, int]:
     return url, pilot
 
 
-EVENT_SQL = (
-    "INSERT INTO jobs_jobevent (job_id, at, from_state, to_state, actor, reason, attempt) "
-    "VALUES (%s, now(), 'waiting', 'dispatched', 'bench', '', %s)"
-)
-PILOT_SQL = "UPDATE pilots_pilot SET job_id = %s, state = 'busy', last_seen = now() WHERE id = %s"
-
-
 def claim_latencies(url: str, pilot: int, claims: int) -> tuple[list[float], str]:
-    """``claims`` claims (statement, event row, pilot row, commit) on the database at ``url``:
+    """``claims`` claims (the one statement: job, event row, pilot row; commit) on the database at ``url``:
     their latencies in ms and the EXPLAIN ANALYZE of one more. The claimed jobs are put back
     afterwards, so the next measurement sees the same queue."""
     import psycopg2
 
-    from p3s.jobs.claim import EXECUTE_POSTGRES, PREPARE_POSTGRES
+    from p3s.jobs.claim import EXECUTE_POSTGRES, prepare_postgres
 
     lat = []
     conn = psycopg2.connect(url)
     cur = conn.cursor()
-    cur.execute(PREPARE_POSTGRES)
+    cur.execute(prepare_postgres())
     conn.commit()
     for _ in range(claims):
         t0 = time.perf_counter()
-        cur.execute(EXECUTE_POSTGRES, [pilot, datetime.now(UTC), None, ["default"], 30.0])
-        row = cur.fetchone()
-        cur.execute(EVENT_SQL, (row[0], row[1]))
-        cur.execute(PILOT_SQL, (row[0], pilot))
+        cur.execute(EXECUTE_POSTGRES, [pilot, datetime.now(UTC), None, ["default"], 30.0, "bench"])
+        cur.fetchone()
         conn.commit()
         lat.append((time.perf_counter() - t0) * 1000)
-    args = (pilot, datetime.now(UTC), None, ["default"], 30.0)
-    cur.execute("EXPLAIN (ANALYZE, BUFFERS) EXECUTE p3s_claim(%s, %s, %s, %s, %s)", args)
+    args = (pilot, datetime.now(UTC), None, ["default"], 30.0, "bench")
+    cur.execute("EXPLAIN (ANALYZE, BUFFERS) EXECUTE p3s_claim(%s, %s, %s, %s, %s, %s)", args)
     plan = "\n".join(r[0] for r in cur.fetchall())
     conn.rollback()
     cur.execute(
@@ -415,12 +478,20 @@ def report_lines(h: dict) -> list[str]:
             f"| plain claim requests server side ({d['plain_claims']}), p50 / p99 ms | "
             f"{d['plain_claim_p50_ms']} / {d['plain_claim_p99_ms']} | |",
             f"| requests per job | {d['requests_per_job']} | |",
+            f"| CPU ms per job: server (gunicorn) / PostgreSQL / simulated pilots / whole machine | "
+            f"{d['server_cpu_ms_per_job']} / {d['database_cpu_ms_per_job']} / "
+            f"{d['client_cpu_ms_per_job']} / "
+            f"{d['machine_cpu_ms_per_job']} (pilots: {d['client_cpu_share']:.0%} of the machine) | |",
             f"| report running server side, p50 / p99 ms | {d['report_p50_ms']} / {d['report_p99_ms']} | |",
-            f"| wake-up median ms | {_fig(d['wakeup']['median_ms'], GOALS['wakeup_median_ms'], 'low')} | |",
+            f"| wake-up median ms (of it, the announcement request server side: "
+            f"{d['wakeup'].get('announce_p50_ms')}) | "
+            f"{_fig(d['wakeup']['median_ms'], GOALS['wakeup_median_ms'], 'low')} | |",
             f"| heartbeats/s, {hb['pilots']} pilots | "
             f"{_fig(hb['heartbeats_per_s'], GOALS['heartbeats_per_s'], 'high')} | {ratio(hb['heartbeats_per_s'])} |",
             f"| heartbeat p99 ms (client; server {hb['server_p99_ms']}) | "
             f"{_fig(hb['p99_ms'], GOALS['heartbeat_p99_ms'], 'low')} | |",
+            f"| CPU ms per heartbeat: server (gunicorn) / whole machine | "
+            f"{hb['server_cpu_ms_per_beat']} / {hb['machine_cpu_ms_per_beat']} | |",
             f"| errors | {d['errors']} + {hb['errors']} | |",
         ]
     s = h.get("scale")

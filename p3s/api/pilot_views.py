@@ -23,6 +23,7 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
+from p3s.api import limits
 from p3s.api import schema_docs as sd
 from p3s.api import serializers as s
 from p3s.dqm import services as dqm
@@ -34,6 +35,24 @@ from p3s.pilots.models import Pilot, PilotState
 
 # Actions whose pilot lookup re-checks revocation: they may use the token cache.
 PILOT_HOT_ACTIONS = ("heartbeat", "claim", "exit", "report", "products", "metrics")
+
+
+def lean_beat(data) -> tuple[int | None, dict | None] | None:
+    """``(job, progress)`` of a heartbeat body that is plainly valid, else None: the
+    serializer then reads it and answers anything wrong with its usual 400."""
+    if not isinstance(data, dict):
+        return None
+    job, progress = data.get("job"), data.get("progress")
+    if job is not None and type(job) is not int:
+        return None
+    if progress is not None:
+        if type(progress) is not dict:
+            return None
+        try:
+            limits.bounded_json(progress, "progress")
+        except ValidationError:
+            return None
+    return job, progress
 
 
 def next_job_spec(pilot: Pilot, time_left: float | None, request) -> dict | None:

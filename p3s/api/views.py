@@ -22,13 +22,13 @@ from rest_framework.views import APIView
 
 from p3s.accounts import roles
 from p3s.accounts.models import ApiToken
-from p3s.api import log_views
+from p3s.api import admission, log_views
 from p3s.api import schema_docs as sd
 from p3s.api import serializers as s
 from p3s.api.filters import UTCDateTimeFilter
 from p3s.api.health import HealthView
 from p3s.api.parsers import PlainYAMLParser, SafeJSONParser, TextYAMLParser, YAMLParser
-from p3s.api.pilot_views import PILOT_HOT_ACTIONS, ReportMixin
+from p3s.api.pilot_views import PILOT_HOT_ACTIONS, ReportMixin, lean_beat
 from p3s.api.renderers import YAMLRenderer
 from p3s.conditions.services import condition_urls
 from p3s.dags import flow, history, spec
@@ -63,6 +63,13 @@ def _job_id(pk) -> int:
 
 def _pilot_key(request) -> str | None:
     return request.META.get(PILOT_KEY_HEADER)
+
+
+def _pilot_id(pk) -> int:
+    try:
+        return int(pk)
+    except (TypeError, ValueError):
+        raise NotYours(f"no pilot {pk!r}") from None
 
 
 # -- files ---------------------------------------------------------------------------------
@@ -155,11 +162,7 @@ class PilotViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         return [roles.IsOperator()]
 
     def _me(self, request, pk, beat_job: int | None = None) -> Pilot:
-        try:
-            pilot_id = int(pk)
-        except (TypeError, ValueError):
-            raise NotYours(f"no pilot {pk!r}") from None
-        return pilots.authenticate(pilot_id, _token(request), _pilot_key(request), beat_job)
+        return pilots.authenticate(_pilot_id(pk), _token(request), _pilot_key(request), beat_job)
 
     @extend_schema(
         request=s.PilotRegisterSerializer,
@@ -186,6 +189,11 @@ class PilotViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     )
     @action(detail=True, methods=["post"])
     def heartbeat(self, request, pk=None):
+        lean = lean_beat(request.data)
+        if lean is not None:  # a plain, valid body: the beat in one statement when it can
+            done = pilots.beat(_pilot_id(pk), _token(request), _pilot_key(request), *lean)
+            if done is not None:
+                return Response({"command": done[0], "heartbeat_interval": done[1]})
         # The job the beat is about, read with the pilot (checked again by the serializer).
         raw = request.data.get("job") if isinstance(request.data, dict) else None
         pilot = self._me(request, pk, raw if type(raw) is int else None)
@@ -223,7 +231,8 @@ class PilotViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
                 touched = now
             if now >= deadline:
                 return Response(status=204)
-            wakeup.wait_for_change(seen, deadline - now)
+            with admission.idle():  # a waiting long poll holds a thread, not a working slot
+                wakeup.wait_for_change(seen, deadline - now)
 
     @extend_schema(
         request=s.ExitSerializer, responses={200: s.PilotSerializer}, parameters=[sd.PILOT_KEY]

@@ -134,11 +134,6 @@ def _create_job(
     return made
 
 
-def version_graph(version_id: int) -> dict[str, Any]:
-    """A version's graph, without loading the rest of the row."""
-    return DagVersion.objects.values_list("graph", flat=True).get(pk=version_id)
-
-
 def on_job_finished(job: Job, actor: str) -> list[Job]:
     """Create the children whose parents have all finished; settle the run. Returns them.
 
@@ -146,8 +141,14 @@ def on_job_finished(job: Job, actor: str) -> list[Job]:
     graph and the job states are read as plain values, and settings and file are loaded
     only when a child is created.
     """
-    run = DagRun.objects.select_for_update().get(pk=job.dagrun_id)
-    graph = version_graph(run.version_id)
+    # The run's row lock and its version's graph in one query (versions never change).
+    run = (
+        DagRun.objects.select_for_update(of=("self",))
+        .select_related("version")
+        .only("id", "state", "ended", "template_id", "file_id", "version__graph")
+        .get(pk=job.dagrun_id)
+    )
+    graph = run.version.graph
     jobs = list(
         Job.objects.filter(dagrun_id=run.pk).values_list(
             "stage", "part", "state", "outputs", "drop_reason"

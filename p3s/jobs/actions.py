@@ -6,6 +6,7 @@ Each function locks the job row, checks who is asking, moves the state through
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -40,8 +41,17 @@ def _tail(text: str) -> str:
     return text[-limit:] if text else ""
 
 
-def report(job_id: int, pilot_id: int, rep: Report, actor: str) -> Job:
-    """Apply a pilot's report. Repeats are harmless; a job no longer this pilot's is a Conflict."""
+def report(
+    job_id: int,
+    pilot_id: int,
+    rep: Report,
+    actor: str,
+    on_finished: Callable[[Job], None] | None = None,
+) -> Job:
+    """Apply a pilot's report. Repeats are harmless; a job no longer this pilot's is a Conflict.
+
+    ``on_finished(job)`` runs in the same transaction when this report finishes the job
+    (the report's metrics are stored so, :func:`p3s.dqm.services.apply_report`)."""
     if rep.state not in REPORTABLE:
         raise IllegalTransition(
             f"unknown report state {rep.state!r}: use one of {', '.join(sorted(REPORTABLE))}"
@@ -94,6 +104,8 @@ def report(job_id: int, pilot_id: int, rep: Report, actor: str) -> Job:
 
             drop_superseded_products(job)  # (imported here: dqm imports this module)
             drop_superseded_metrics(job)
+            if on_finished is not None:
+                on_finished(job)
             flow.on_job_finished(job, actor)
             return job
         if rep.state == "released":

@@ -23,6 +23,7 @@ def move(job: Job, to: str, *, actor: str, reason: str = "", **fields: Any) -> J
         raise IllegalTransition(f"job {job.pk} cannot go from {src} to {to}")
     now = timezone.now()
     job.state = to
+    changed = {"state", "updated", *fields}  # only these columns are written
     for name, value in fields.items():
         setattr(job, name, value)
     if to in (
@@ -33,15 +34,17 @@ def move(job: Job, to: str, *, actor: str, reason: str = "", **fields: Any) -> J
         JobState.CANCELLED,
     ):
         job.ended_at = now
+        changed.add("ended_at")
     if to == JobState.WAITING:
         job.pilot = None
         job.deadline = None
         job.dispatched_at = None
         job.started_at = None
         job.ended_at = None
+        changed.update(("pilot", "deadline", "dispatched_at", "started_at", "ended_at"))
         wakeup.notify_claimable()
     job.updated = now
-    job.save()
+    job.save(update_fields=changed)
     JobEvent.objects.create(
         job=job, from_state=src, to_state=to, actor=actor, reason=reason[:2000], attempt=job.attempt
     )
