@@ -61,6 +61,7 @@ def remove_line(
         power = float(np.sum(np.abs(core @ d.conj()) ** 2)) / float(np.sum(np.abs(d) ** 2))
         if power > best_power:
             best_nu, best_power, best_d = nu, power, d
+    assert best_d is not None  # steps >= 1: the loop ran
     amp = ((core @ best_d.conj()) / np.sum(np.abs(best_d) ** 2)).astype(np.complex64)
     k = np.arange(nbins)
     pos = dirichlet(best_nu - k, n).astype(np.complex64)
