@@ -23,9 +23,11 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db import transaction
+from django.db import models, transaction
 from django.db.models import Exists, Min, OuterRef, Q
+from django.db.models.deletion import Collector
 from django.db.models.functions import Coalesce
+from django.db.models.signals import post_delete, pre_delete
 from django.utils import timezone
 
 from p3s.archive import conf
@@ -102,7 +104,7 @@ def prune(now: datetime | None = None, limit: int | None = None, dry_run: bool =
         return out
     if job_ids:
         with transaction.atomic():
-            deleted = Job.objects.filter(pk__in=job_ids).delete()[1]
+            deleted = delete_jobs(job_ids)
             out.jobs = deleted.get("jobs.Job", 0)
             out.events = deleted.get("jobs.JobEvent", 0)
     empty = DagRun.objects.filter(pk__in=runs).exclude(
@@ -124,6 +126,38 @@ def prune(now: datetime | None = None, limit: int | None = None, dry_run: bool =
             cutoff.isoformat(timespec="seconds"),
         )
     return out
+
+
+def delete_jobs(ids: list[int]) -> dict[str, int]:
+    """Delete the jobs ``ids`` and the rows that cascade from them (in the caller's
+    transaction); rows deleted per model label, as ``QuerySet.delete`` counts them.
+
+    ``QuerySet.delete`` loads every job as a model instance and builds its child filters
+    from those instances: about 60 % of a 5,000-job batch's time in the profile. When every
+    relation to a job cascades and the job has no delete signal listeners, each child table
+    (and then the job table) is emptied by one ``DELETE ... WHERE job_id IN`` of the ids, as
+    Django's own collector does for its "fast deletes"; a child that has relations or
+    listeners of its own goes through ``QuerySet.delete``. Anything else (a SET_NULL, a
+    PROTECT, a signal on Job) takes the ordinary ``QuerySet.delete`` of the whole batch."""
+    rels = [r for r in Job._meta.related_objects if r.on_delete is not models.DO_NOTHING]
+    if (
+        pre_delete.has_listeners(Job)
+        or post_delete.has_listeners(Job)
+        or any(r.on_delete is not models.CASCADE for r in rels)
+    ):
+        return dict(Job.objects.filter(pk__in=ids).delete()[1])
+    counts: dict[str, int] = {}
+    collector = Collector(using=Job.objects.db)
+    for rel in rels:
+        qs = rel.related_model._base_manager.filter(**{f"{rel.field.name}__in": ids})
+        if collector.can_fast_delete(qs):
+            n = {rel.related_model._meta.label: qs._raw_delete(qs.db)}
+        else:
+            n = qs.delete()[1]
+        for label, k in n.items():
+            counts[label] = counts.get(label, 0) + k
+    counts["jobs.Job"] = Job._base_manager.filter(pk__in=ids)._raw_delete(Job.objects.db)
+    return counts
 
 
 def _prunable_files(cutoff: datetime, leaving: list[int]):

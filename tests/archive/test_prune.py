@@ -96,3 +96,41 @@ def test_the_sweeper_prunes_at_most_once_per_interval(staged, monkeypatch):
     assert sweep_once(later + timedelta(minutes=5)).counts["archive_and_prune"] == 0
     assert sweep_once(later + timedelta(hours=2)).counts["archive_and_prune"] > 0
     assert not Job.objects.exists()
+
+
+def test_the_fast_job_delete_removes_what_the_orm_delete_removes(
+    staged, django_capture_on_commit_callbacks
+):
+    """prune.delete_jobs (one DELETE per child table) against QuerySet.delete on the same
+    jobs, with products, metrics, events and a log present: the same rows per model, all
+    gone, and the log's file too (its delete signal still runs)."""
+    from django.db import transaction
+
+    from p3s.archive.prune import delete_jobs
+    from p3s.logs.models import JobLog
+    from p3s.logs.store import path_of
+
+    staged(files=2, metrics=True)
+    ids = list(Job.objects.values_list("pk", flat=True))
+    name = f"2026/11/01/job{ids[0]}-1.log.gz"
+    path_of(name).parent.mkdir(parents=True, exist_ok=True)
+    path_of(name).write_bytes(b"log")
+    JobLog.objects.create(
+        job_id=ids[0], attempt=1, name=name, size=3, compressed_size=3, sha256="0" * 64
+    )
+    assert Metric.objects.filter(job_id__in=ids).exists()
+
+    def nonzero(counts):
+        return {k: v for k, v in counts.items() if v}
+
+    with transaction.atomic():
+        orm = nonzero(Job.objects.filter(pk__in=ids).delete()[1])
+        transaction.set_rollback(True)
+    assert Job.objects.count() == len(ids)  # rolled back
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        fast = nonzero(delete_jobs(ids))
+    assert fast == orm
+    assert {"jobs.Job", "jobs.JobEvent", "dqm.Product", "dqm.Metric", "logs.JobLog"} <= set(fast)
+    assert not path_of(name).exists()
+    assert not Job.objects.exists() and not JobEvent.objects.exists()
+    assert not Metric.objects.exists()
