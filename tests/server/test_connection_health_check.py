@@ -39,3 +39,28 @@ def test_zero_checks_before_every_request_as_django_does(settings):
     connection = connections["default"]
     connection.ensure_connection()
     assert checks(connection, 3) == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_cut_connection_is_replaced_before_the_request_uses_it(settings):
+    """Within the interval, a backend the server terminated is seen by the socket poll: the
+    full check runs and the request gets a fresh connection instead of a 503."""
+    import time
+
+    import psycopg2
+
+    settings.P3S = {**settings.P3S, "CONN_CHECK_SECONDS": 3600.0}
+    connection = connections["default"]
+    connection.ensure_connection()
+    pid = connection.connection.get_backend_pid()
+    params = connection.get_connection_params()
+    killer = psycopg2.connect(**params)
+    killer.autocommit = True
+    with killer.cursor() as cur:
+        cur.execute("SELECT pg_terminate_backend(%s)", [pid])
+    killer.close()
+    time.sleep(0.3)  # the FATAL message and the close reach the socket
+    assert checks(connection, 1) == 1
+    with connection.cursor() as cur:  # the request's first query
+        cur.execute("SELECT pg_backend_pid()")
+        assert cur.fetchone()[0] != pid
