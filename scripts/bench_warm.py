@@ -104,13 +104,13 @@ def one_mode(mode: str, files: int) -> dict:
         for i in range(n_pilots):
             log = var / f"pilot{i}.log"
             logs.append(log)
-            argv = [sys.executable, "-m", "pilot.main", "--server", url, "--token", pilot_token]
+            argv = [sys.executable, "-m", "pilot.main", "--server", url]
             argv += ["--workdir", str(var / "pilots"), "--min-disk-mb", "0", "--idle-exit", "900"]
             argv += ["--wait", "30"] + ([] if warm else ["--no-warm"])
             pilots.append(
                 subprocess.Popen(
                     argv,
-                    env={**env, "P3S_DATA_ROOT": str(var / "data")},
+                    env={**env, "P3S_DATA_ROOT": str(var / "data"), "P3S_TOKEN": pilot_token},
                     cwd=bench.ROOT,
                     stderr=open(log, "wb"),
                     stdout=subprocess.DEVNULL,
@@ -132,8 +132,8 @@ def one_mode(mode: str, files: int) -> dict:
                 [str(bench.BIN / "p3s-daqsim"), "--out", str(out), "--files", "1"]
                 + ["--apas", str(n_apas)]
                 + ["--events", "1", "--run", str(100 + k), "--seed", str(k), "--quiet"]
-                + ["--announce", "--server", url, "--token", daq],
-                env=env,
+                + ["--announce", "--server", url],
+                env={**env, "P3S_TOKEN": daq},
                 check=True,
                 capture_output=True,
             )

@@ -317,12 +317,13 @@ def announce_files(args, env, url: str, daq_token: str) -> list[str]:
             "--announce",
             "--server",
             url,
-            "--token",
-            daq_token,
         ]
-        announce_streams(cmd, args)  # first: they are small, and the TPC stages match at once
-        say("writing synthetic raw files: " + " ".join(cmd[1:-2]) + " ...")
-        subprocess.run(cmd, env=env, check=True)
+        # The token goes in the environment, never on a command line: there it would show in
+        # process listings, and one that starts with "-" would be taken for an option.
+        daq_env = {**env, "P3S_TOKEN": daq_token}
+        announce_streams(cmd, args, daq_env)  # first: small, and the TPC stages match at once
+        say("writing synthetic raw files: " + " ".join(cmd[1:]) + " ...")
+        subprocess.run(cmd, env=daq_env, check=True)
         files = sorted(out.rglob("*.h5"))
         if XRD:
             return [XRD[0].url(p.relative_to(XRD[0].data).as_posix()) for p in files]
@@ -392,7 +393,7 @@ def streams_start(start: str) -> str:
     return datetime.fromtimestamp((s1 - 0.01) // grid * grid, UTC).isoformat()
 
 
-def announce_streams(tpc_cmd: list[str], args) -> None:
+def announce_streams(tpc_cmd: list[str], args, env: dict[str, str]) -> None:
     """The BI (one file per SPS supercycle) and CRT files of the TPC files' times, from the
     same history, so that the streams-dqm template matches them (p3s/dags/matching.py)."""
     span = 60.0 * args.files  # writer.SUBRUN_SECONDS per TPC file
@@ -404,7 +405,7 @@ def announce_streams(tpc_cmd: list[str], args) -> None:
     for stream, files in (("crt", args.files), ("bi", cycles)):
         cmd = [*base, "--stream", stream, "--files", str(files), "--quiet"]
         say(f"writing and announcing {files} {stream} file(s) on the same clock")
-        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL)
     say(
         "matched streams: the streams-dqm runs' products (beam-on/off activity, CRT residuals); "
         "strip charts ?metric=tpc_activity_on_off_ratio and ?metric=crt_tpc_match_fraction"
