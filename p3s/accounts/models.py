@@ -20,6 +20,14 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+def new_key() -> str:
+    """A random URL-safe key (256 bits) that does not start with "-": one that did (one in
+    64) would be taken for an option by every command line given ``--token KEY``."""
+    while (key := secrets.token_urlsafe(32)).startswith("-"):
+        pass
+    return key
+
+
 class ApiToken(models.Model):
     """A bearer token. Only its SHA-256 is stored; the key is shown once, at creation."""
 
@@ -52,7 +60,7 @@ class ApiToken(models.Model):
         """Create a token and return it with its key (the only time the key is seen)."""
         if role not in Role.values:
             raise ValueError(f"unknown role {role!r}: use one of {', '.join(Role.values)}")
-        key = secrets.token_urlsafe(32)
+        key = new_key()
         token = cls.objects.create(
             name=name, role=role, key_hash=hash_key(key), prefix=key[:8], user=user
         )

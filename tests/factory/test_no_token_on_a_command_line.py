@@ -1,4 +1,5 @@
-"""The project's own launchers hand API tokens over in the environment, never as ``--token``.
+"""API tokens on command lines: the launchers hand them over in the environment, never as
+``--token``, and a new key never starts with "-".
 
 A token on a command line shows in every process listing, and one that starts with "-" (a
 URL-safe token does, one time in 64) is taken by argparse for an option: the demo failed so in CI.
@@ -43,3 +44,11 @@ def test_the_check_sees_a_token_on_a_command_line(tmp_path):
     bad = tmp_path / "bad.py"
     bad.write_text('subprocess.run(["p3s-daqsim", "--announce", "--token", token])\n')
     assert token_options(bad) == [1]
+
+
+def test_a_new_key_never_starts_like_an_option(monkeypatch):
+    from p3s.accounts import models
+
+    drawn = iter(["-looks-like-an-option", "Ab3-rest"])
+    monkeypatch.setattr(models.secrets, "token_urlsafe", lambda n: next(drawn))
+    assert models.new_key() == "Ab3-rest"
