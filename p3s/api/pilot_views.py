@@ -55,18 +55,24 @@ def lean_beat(data) -> tuple[int | None, dict | None] | None:
     return job, progress
 
 
-def next_job_spec(pilot: Pilot, time_left: float | None, request) -> dict | None:
-    """The pilot's next job: one already dispatched to it (a lost answer), else a claim."""
+def next_job_spec(pilot: Pilot, reported: int, time_left: float | None, request) -> dict | None:
+    """The pilot's next job: one already dispatched to it (a lost answer), else a claim.
+
+    ``pilot`` is the row read before the report of job ``reported``. A claim binds the job
+    to the pilot (``pilot.job``), so only a pilot bound to another job than the one it
+    reports can hold one already: the repeat of a report-and-claim whose answer was lost.
+    The others (nearly every call) skip that read."""
     from p3s.api.views import job_spec
 
-    held = (
-        Job.objects.select_related("dagrun__file")
-        .filter(pilot_id=pilot.pk, state=JobState.DISPATCHED)
-        .order_by("dispatched_at", "id")
-        .first()
-    )
-    if held is not None:
-        return job_spec(held, request)
+    if pilot.job_id is not None and pilot.job_id != reported:
+        held = (
+            Job.objects.select_related("dagrun__file")
+            .filter(pilot_id=pilot.pk, state=JobState.DISPATCHED)
+            .order_by("dispatched_at", "id")
+            .first()
+        )
+        if held is not None:
+            return job_spec(held, request)
     if pilot.state not in (PilotState.IDLE, PilotState.BUSY):
         return None
     job = claim.claim_next(pilot.pk, pilot.queues, time_left, actor=f"pilot:{pilot.pk}")
@@ -112,5 +118,5 @@ class ReportMixin:
         job = dqm.apply_report(_job_id(pk), pilot.pk, rep, d["metrics"], f"pilot:{pilot.pk}")
         answer = {"id": job.pk, "state": job.state, "attempt": job.attempt, "dagrun": job.dagrun_id}
         if wanted is not None:
-            answer["next"] = next_job_spec(pilot, time_left, request)
+            answer["next"] = next_job_spec(pilot, job.pk, time_left, request)
         return Response(answer)

@@ -6,18 +6,19 @@ Each function locks the job row, checks who is asking, moves the state through
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from p3s.dags import flow
 from p3s.exceptions import Conflict, IllegalTransition, NotYours
-from p3s.jobs import breaker
+from p3s.jobs import breaker, rows
 from p3s.jobs.models import Job
 from p3s.jobs.states import ON_PILOT, JobState
 from p3s.jobs.transitions import move
@@ -34,6 +35,21 @@ class Report:
     message: str = ""
     log_tail: str = ""
     attempt: int | None = None  # the attempt the pilot ran; None: whatever it was given last
+
+
+@functools.cache
+def _locked_sql(for_update: bool) -> str:
+    lock = " FOR UPDATE" if for_update else ""  # SQLite: the transaction holds the write lock
+    return f"SELECT {rows.columns(Job, 'j')} FROM {Job._meta.db_table} j WHERE j.id = %s{lock}"
+
+
+def _locked(job_id: int) -> Job:
+    """The job's row, locked until the transaction ends: a report's first read, by hand
+    (:mod:`p3s.jobs.rows`), as every pilot report makes it."""
+    row = rows.fetch_one(_locked_sql(connection.features.has_select_for_update), [job_id])
+    if row is None:
+        raise Job.DoesNotExist(f"no job {job_id}")
+    return rows.from_row(Job, row)
 
 
 def _tail(text: str) -> str:
@@ -57,7 +73,7 @@ def report(
             f"unknown report state {rep.state!r}: use one of {', '.join(sorted(REPORTABLE))}"
         )
     with transaction.atomic():
-        job = Job.objects.select_for_update().get(pk=job_id)
+        job = _locked(job_id)
         if rep.attempt is not None and rep.attempt != job.attempt:
             # A late report of an older attempt: harmless if it repeats how that attempt ended.
             mine = job.events.filter(actor=actor, attempt=rep.attempt)

@@ -19,6 +19,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from p3s.jobs import rows
 from p3s.jobs.models import Job, JobEvent
 from p3s.jobs.states import JobState
 
@@ -39,10 +40,6 @@ _PICK = """
 # trip. $1 pilot id, $2 now, $3 time left (NULL: any), $4 queues, $5 timeout grace, $6 actor.
 # The first column says whether the pilot was still live (idle or busy) under its row lock:
 # when it is not (it said goodbye meanwhile), the caller rolls the claim back.
-def _returned(model, alias: str) -> str:
-    return ", ".join(f'{alias}."{f.column}"' for f in model._meta.concrete_fields)
-
-
 def prepare_postgres() -> str:
     """The PREPARE statement of the claim (the benchmarks run it too)."""
     from p3s.dags.models import DataFile
@@ -73,7 +70,7 @@ def prepare_postgres() -> str:
         UPDATE pilots_pilot AS p SET job_id = claimed.id, state = 'busy', last_seen = $2
         FROM claimed WHERE p.id = $1 AND p.state IN ('idle', 'busy')
         RETURNING p.id)
-    SELECT EXISTS (SELECT 1 FROM busy), {_returned(Job, "c")}, {_returned(DataFile, "f")}
+    SELECT EXISTS (SELECT 1 FROM busy), {rows.columns(Job, "c")}, {rows.columns(DataFile, "f")}
     FROM claimed c
     JOIN dags_dagrun r ON r.id = c.dagrun_id
     JOIN dags_datafile f ON f.id = r.file_id
@@ -94,25 +91,13 @@ def ensure_prepared(cur, raw_connection) -> None:
         _prepared.add(key)
 
 
-def _from_row(model, values):
-    """A model instance from raw column values, converted as the ORM would convert them."""
-    fields = model._meta.concrete_fields
-    out = []
-    for f, value in zip(fields, values, strict=True):
-        col = f.get_col(model._meta.db_table)
-        for conv in connection.ops.get_db_converters(col) + f.get_db_converters(connection):
-            value = conv(value, col, connection)
-        out.append(value)
-    return model.from_db(connection.alias, [f.attname for f in fields], out)
-
-
 def _job_of_row(row) -> Job:
     """The claimed job, its DAG run (id and file only) and its file, from the claim's row."""
     from p3s.dags.models import DagRun, DataFile
 
     n = len(Job._meta.concrete_fields)
-    job = _from_row(Job, row[:n])
-    datafile = _from_row(DataFile, row[n:])
+    job = rows.from_row(Job, row[:n])
+    datafile = rows.from_row(DataFile, row[n:])
     run = DagRun.from_db(connection.alias, ["id", "file_id"], [job.dagrun_id, datafile.pk])
     run.file = datafile
     job.dagrun = run

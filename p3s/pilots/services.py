@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import secrets
 from typing import Any
 
@@ -13,6 +14,7 @@ from rest_framework.exceptions import AuthenticationFailed
 
 from p3s.accounts.models import ApiToken, hash_key
 from p3s.exceptions import NotYours
+from p3s.jobs import rows
 from p3s.pilots.models import Pilot, PilotState
 
 
@@ -64,13 +66,29 @@ def _refuse_revoked(pilot: Pilot, token: ApiToken) -> None:
         raise AuthenticationFailed(f"token {token.prefix}... was revoked")
 
 
+@functools.cache
+def _by_key_sql() -> str:
+    # The newest pilot of this key and token (a key is drawn at random: there is one), and
+    # whether the token was revoked since it was cached.
+    return (
+        f"SELECT {rows.columns(Pilot, 'p')}, t.revoked"
+        f" FROM {Pilot._meta.db_table} p JOIN {ApiToken._meta.db_table} t ON t.id = p.token_id"
+        " WHERE p.key_hash = %s AND p.token_id = %s ORDER BY p.id DESC LIMIT 1"
+    )
+
+
 def by_key(token: ApiToken, key: str | None) -> Pilot:
+    """The caller's pilot, found by its key (the job calls: reports, products, metrics).
+
+    Every pilot call makes this read: it is written by hand (:mod:`p3s.jobs.rows`), and reads
+    the token's revocation in the same round trip."""
     if not key:
         raise NotYours("send the X-P3S-Pilot-Key header you got at registration")
-    pilots = Pilot.objects.annotate(token_revoked=F("token__revoked"))
-    pilot = pilots.filter(key_hash=hash_key(key), token=token).first()
-    if pilot is None:
+    row = rows.fetch_one(_by_key_sql(), [hash_key(key), token.pk])
+    if row is None:
         raise NotYours("unknown pilot key for this token")
+    pilot = rows.from_row(Pilot, row[:-1])
+    pilot.token_revoked = bool(row[-1])
     _refuse_revoked(pilot, token)
     return pilot
 
