@@ -101,6 +101,9 @@ P3S = {
     # Payload exit codes that mean "this input will never work": failed, not retried.
     # Pilot hot path: seconds a pilot token stays cached per process (p3s.accounts.token_cache).
     "TOKEN_CACHE_SECONDS": env_float("P3S_TOKEN_CACHE_SECONDS", 5.0, 0.0),
+    # Each server process keeps which condition versions are current (p3s.conditions.current),
+    # dropped when one is written; off: every claim reads the table.
+    "CONDITIONS_CACHE": env_bool("P3S_CONDITIONS_CACHE", True),
     # Requests one server process works on at once; more wait for a slot (p3s.api.admission).
     "ACTIVE_REQUESTS": env_int("P3S_ACTIVE_REQUESTS", 0, 0),
     # Seconds between health checks of a persistent PostgreSQL connection (p3s.postgres).

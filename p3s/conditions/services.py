@@ -42,7 +42,13 @@ def current_condition(name: str, run: int | None = None, at: datetime | None = N
 
 
 def current_versions(run: int | None = None, at: datetime | None = None) -> dict[str, int]:
-    """``{name: version}`` of every condition current for the run: one query, no data loaded."""
+    """``{name: version}`` of every condition current for the run: this process's copy of
+    the versions' validity (:mod:`p3s.conditions.current`) or one query, no data loaded."""
+    from p3s.conditions import current
+
+    kept = current.current_versions(run, at)
+    if kept is not None:
+        return kept
     out: dict[str, int] = {}
     rows = _valid(Condition.objects.all(), run, at).order_by("name", "-version")
     for name, version in rows.values_list("name", "version"):

@@ -22,6 +22,7 @@ from django.db import connection, transaction
 
 log = logging.getLogger(__name__)
 CHANNEL = "p3s_claimable"
+CONDITIONS = "p3s_conditions"  # a condition version was written (p3s.conditions.current)
 
 _cond = threading.Condition()
 _generation = 0
@@ -52,6 +53,28 @@ def notify_claimable() -> None:
         transaction.on_commit(_bump)
     else:
         transaction.on_commit(_signal_sockets)
+
+
+def notify_conditions() -> None:
+    """Call inside the transaction that writes a condition: every server process drops its
+    copy of the current versions (:mod:`p3s.conditions.current`) when it commits."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cur:
+            cur.execute("SELECT pg_notify(%s, %s)", [CONDITIONS, str(os.getpid())])
+    else:
+        transaction.on_commit(lambda: _signal_sockets(b"c%d" % os.getpid()))
+
+
+def listening() -> bool:
+    """Whether this process hears the others' notices (its listener is connected)."""
+    ensure_listener()
+    return _listener_ok.is_set()
+
+
+def _forget_conditions() -> None:
+    from p3s.conditions import current
+
+    current.forget()
 
 
 def wait_for_change(since: int, timeout: float) -> bool:
@@ -113,15 +136,20 @@ def _listen_postgres() -> None:
             )
             conn.set_isolation_level(psycopg2.extensions.ISOLATION_LEVEL_AUTOCOMMIT)
             with conn.cursor() as cur:
-                cur.execute(f"LISTEN {CHANNEL}")
+                cur.execute(f"LISTEN {CHANNEL}; LISTEN {CONDITIONS}")
+            # anything committed while we were not listening
+            _forget_conditions()
             _listener_ok.set()
             backoff = 0.5
-            _bump()  # anything committed while we were not listening
+            _bump()
             while not _stop.is_set():
                 if select.select([conn], [], [], 30.0) != ([], [], []):
                     conn.poll()
-                    if conn.notifies:
-                        conn.notifies.clear()
+                    notices = {(n.channel, n.payload) for n in conn.notifies}
+                    conn.notifies.clear()
+                    if any(c == CONDITIONS and p != str(os.getpid()) for c, p in notices):
+                        _forget_conditions()  # another process wrote a condition
+                    if any(c == CHANNEL for c, _ in notices):
                         _bump()
         except Exception as exc:  # reconnect: the database may restart under us
             _listener_ok.clear()
@@ -150,17 +178,27 @@ def _listen_socket() -> None:
     except OSError as exc:
         log.warning("no wake-up socket at %s (%s): claims re-check every 0.25 s", path, exc)
         return
+    _forget_conditions()  # what was written before this process listened
     _listener_ok.set()
     while True:
         try:
-            sock.recv(64)
+            data = sock.recv(64)
         except OSError:
             continue
+        if data.startswith(b"c"):
+            if data != b"c%d" % os.getpid():
+                _forget_conditions()  # another process wrote a condition
+        else:
+            _bump()
+
+
+def _signal_sockets(what: bytes = b"1") -> None:
+    """After commit: tell every server process (b"1": a job is claimable, b"c<pid>": process
+    pid wrote a condition)."""
+    if what.startswith(b"c"):
+        _forget_conditions()
+    else:
         _bump()
-
-
-def _signal_sockets() -> None:
-    _bump()
     try:
         folder = _socket_dir()
     except OSError:
@@ -170,7 +208,7 @@ def _signal_sockets() -> None:
     try:
         for sock_path in folder.glob("*.sock"):
             try:
-                sender.sendto(b"1", str(sock_path))
+                sender.sendto(what, str(sock_path))
             except (ConnectionRefusedError, FileNotFoundError):
                 sock_path.unlink(missing_ok=True)  # its process is gone
             except BlockingIOError:

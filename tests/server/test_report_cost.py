@@ -54,9 +54,13 @@ def running(daq, new_pilot, make_dag):
         assert daq.post("/api/v1/files/", f, format="json").status_code == 201
     pilot = new_pilot()
     job = pilot.post(f"/api/v1/pilots/{pilot.pilot_id}/claim/", {}, format="json").json()
-    r = pilot.post(f"/api/v1/jobs/{job['id']}/report/", {"state": "running"}, format="json")
-    assert r.status_code == 200, r.content
+    start(pilot, job["id"])
     return pilot, job["id"]
+
+
+def start(pilot, job_id):
+    r = pilot.post(f"/api/v1/jobs/{job_id}/report/", {"state": "running"}, format="json")
+    assert r.status_code == 200, r.content
 
 
 def test_a_fresh_report_and_claim_makes_no_read_for_a_held_job(running):
@@ -79,8 +83,7 @@ def test_outside_a_test_transaction_the_conditions_come_from_the_process_copy(ru
     pilot, job_id = running
     first, _ = finish(pilot, job_id)  # (loads the copy)
     nxt = first["next"]["id"]
-    r = pilot.post(f"/api/v1/jobs/{nxt}/report/", {"state": "running"}, format="json")
-    assert r.status_code == 200, r.content
+    start(pilot, nxt)
     answer, sql = finish(pilot, nxt)
     assert answer["next"] is not None and answer["next"]["conditions"]
     assert not [s for s in sql if "conditions_condition" in s], sql
