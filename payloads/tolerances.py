@@ -82,5 +82,5 @@ HIT_CHARGE_REL = 0.05
 #: collection plane's, i.e. the calibration factor over the factor the wire truth asks for,
 #: within this (issue 9's induction goal is INDUCTION_CHARGE_REL on the charge itself; the
 #: calibration measured 0.967-1.014 of the truth on seeds 31-38, FEMB 3/11/17; before the
-#: dead-band handling 0.70-1.50). The foreign responses are held to INDUCTION_CHARGE_REL.
+#: dead-band handling 0.70-1.33). The foreign responses are held to INDUCTION_CHARGE_REL.
 DEAD_BOARD_SCALE_REL = 0.05

@@ -3,7 +3,8 @@
 A dead FEMB (its channels' ADC rows zeroed: it carries 40 U, 40 V and 48 X wires, see
 DETECTOR.md) hides the charge of the tracks crossing its wires from each plane at other
 ticks, so the live-share correction of the induction calibration (payloads/dqm/calib.py) was
-wrong by up to 50 % on a few-track event (U 1.50 on seed 38, FEMB 11; 0.70 on seed 38, FEMB 3).
+wrong by up to 33 % on a few-track event (U 1.33 of the truth factor on seed 36, FEMB 17; 0.70
+on seed 38, FEMB 3).
 The events are those of the deconvolution truth tests (tracks at 0.3-12 ticks per wire on our
 generator, ``charge_truth``; and the foreign responses of ``foreign_sim``). Goals (issue 9):
 induction charge within ``INDUCTION_CHARGE_REL`` of the truth on every plane; on our generator
@@ -11,7 +12,8 @@ the factor within ``DEAD_BOARD_SCALE_REL`` of the one the wire truth asks for.
 
 Goal not met strictly (docs/charge-calibration.md, "Dead boards"): the foreign triangular shape,
 seed 11 with FEMB 17 dead, U 0.898 of the truth factor (without a dead board the same event
-is at 0.938; that shape's induction charge moves between windows); it is xfail(strict=True).
+is at 0.938, and the previous estimator had it at 1.063: that shape's induction charge moves
+between windows, and the ticks left out held more of it); it is xfail(strict=True).
 """
 
 from functools import cache
