@@ -76,3 +76,11 @@ FOREIGN_CHARGE_SPREAD_MAX = 0.15
 FOREIGN_TIME_WITHIN_MIN = 0.90
 #: RECO hit integral over the true charge of the wire crossing, collection (issue 9).
 HIT_CHARGE_REL = 0.05
+
+# --- dead front-end board (tests/payloads/test_truth_dead_board_calibration.py) ---
+#: On our generator with one FEMB zeroed: the induction planes' mean wire charge ratio over the
+#: collection plane's, i.e. the calibration factor over the factor the wire truth asks for,
+#: within this (issue 9's induction goal is INDUCTION_CHARGE_REL on the charge itself; the
+#: calibration measured 0.967-1.014 of the truth on seeds 31-38, FEMB 3/11/17; before the
+#: dead-band handling 0.70-1.33). The foreign responses are held to INDUCTION_CHARGE_REL.
+DEAD_BOARD_SCALE_REL = 0.05

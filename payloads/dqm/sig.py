@@ -79,6 +79,25 @@ class SigConfig:
     calibrate_bounds: tuple[float, float] = (0.5, 2.0)
     calibrate_pad: int = 40
     calibrate_sigma: float = 5.0
+    #: Dead bands (docs/charge-calibration.md, "Dead boards"; values measured there on seeds
+    #: 31-38 of p3s-daqsim and four foreign-response events, FEMB 3, 11, 17 zeroed): a run of at
+    #: least calibrate_band_min dead wires of a plane is a band (a FEMB holds 40 U/V, 48 X);
+    #: the calibrate_edge_wires live wires either side of it show the tracks crossing it, whose
+    #: ticks are left out unless fewer than calibrate_keep_min of the collection charge remains.
+    calibrate_band_min: int = 8
+    calibrate_edge_wires: int = 3
+    calibrate_keep_min: float = 0.3
+    #: Windows of calibrate_window signal ticks where a plane is short of the others (a track
+    #: inside a band) leave that plane's ratio: short by more than calibrate_tol_floor and
+    #: calibrate_tol_sigma x the window's relative noise in quadrature (log), iterated
+    #: calibrate_iterations times; used only if the kept windows' log ratios scatter by at most
+    #: calibrate_scatter_max (ours 0.03-0.09; the foreign responses 0.12-0.5, whose windows
+    #: trade charge with their neighbours).
+    calibrate_window: int = 25
+    calibrate_tol_floor: float = 0.1
+    calibrate_tol_sigma: float = 3.0
+    calibrate_iterations: int = 6
+    calibrate_scatter_max: float = 0.1
     workers: int = 1
 
 
