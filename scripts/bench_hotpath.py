@@ -275,7 +275,8 @@ def bench_heartbeats(
     cpu, busy = _cpu_of(server) - cpu0, _machine_busy() - busy0
     for p in procs:
         p.join()
-    client = sorted(x * 1000 for lat, _ in got for x in lat)
+    client = sorted(x * 1000 for lat, _, _ in got for x in lat)
+    client_cpu = sum(c for _, _, c in got)
     served = _server_times(access)["hb"]
     return {
         "pilots": pilots,
@@ -285,7 +286,9 @@ def bench_heartbeats(
         "server_p99_ms": pct(served, 0.99),
         "server_cpu_ms_per_beat": round(1000 * cpu / max(len(client), 1), 3),
         "machine_cpu_ms_per_beat": round(1000 * busy / max(len(client), 1), 3),
-        "errors": sum(e for _, e in got),
+        "client_cpu_ms_per_beat": round(1000 * client_cpu / max(len(client), 1), 3),
+        "client_cpu_share": round(client_cpu / busy, 2) if busy else None,
+        "errors": sum(e for _, e, _ in got),
     }
 
 
@@ -490,8 +493,10 @@ def report_lines(h: dict) -> list[str]:
             f"{_fig(hb['heartbeats_per_s'], GOALS['heartbeats_per_s'], 'high')} | {ratio(hb['heartbeats_per_s'])} |",
             f"| heartbeat p99 ms (client; server {hb['server_p99_ms']}) | "
             f"{_fig(hb['p99_ms'], GOALS['heartbeat_p99_ms'], 'low')} | |",
-            f"| CPU ms per heartbeat: server (gunicorn) / whole machine | "
-            f"{hb['server_cpu_ms_per_beat']} / {hb['machine_cpu_ms_per_beat']} | |",
+            f"| CPU ms per heartbeat: server (gunicorn) / simulated pilots / whole machine | "
+            f"{hb['server_cpu_ms_per_beat']} / {hb.get('client_cpu_ms_per_beat')} / "
+            f"{hb['machine_cpu_ms_per_beat']} (pilots: {hb.get('client_cpu_share') or 0:.0%} "
+            f"of the machine) | |",
             f"| errors | {d['errors']} + {hb['errors']} | |",
         ]
     s = h.get("scale")

@@ -10,7 +10,6 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -195,24 +194,32 @@ def _same(current: str, asked: str, job: Job) -> bool:
     return current == asked
 
 
+# The pilot lets go of the job (if it still holds it: it may hold its next one already) and
+# is idle again; written by hand, as every finished report makes it (SET sees the old row).
+_FREE_PILOT = """
+    UPDATE pilots_pilot SET
+        job_id = CASE WHEN job_id = %(job)s THEN NULL ELSE job_id END,
+        state = CASE WHEN job_id = %(job)s AND state = %(busy)s THEN %(idle)s ELSE state END,
+        last_seen = %(now)s, jobs_done = jobs_done + %(done)s
+    WHERE id = %(pilot)s
+"""
+
+
 def _free_pilot(job: Job, done: bool) -> None:
-    from p3s.pilots.models import Pilot, PilotState
+    from p3s.pilots.models import PilotState
 
     if job.pilot_id is None:
         return
-    from django.db.models import Case, F, Value, When
-
-    update: dict[str, Any] = {
-        "job": Case(When(job_id=job.pk, then=Value(None)), default=F("job")),
-        "state": Case(
-            When(job_id=job.pk, state=PilotState.BUSY, then=Value(PilotState.IDLE)),
-            default=F("state"),
-        ),
-        "last_seen": timezone.now(),
+    params = {
+        "job": job.pk,
+        "pilot": job.pilot_id,
+        "busy": PilotState.BUSY,
+        "idle": PilotState.IDLE,
+        "now": timezone.now(),
+        "done": int(done),
     }
-    if done:
-        update["jobs_done"] = F("jobs_done") + 1
-    Pilot.objects.filter(pk=job.pilot_id).update(**update)
+    with connection.cursor() as cur:
+        cur.execute(_FREE_PILOT, params)
 
 
 def _retry_if_attempts_left(job: Job, actor: str) -> bool:
