@@ -1,10 +1,11 @@
 """Model instances from hand-written SQL, for the few reads on the pilots' hot path.
 
-Building a query with the ORM costs more Python than the round trip it makes (the profile of
-the dispatch bench, docs/benchmarks.md: a one-row SELECT of a pilot spent more time compiling
-than waiting for PostgreSQL). The statements here are written once; the rows come back as
-model instances exactly as the ORM would make them (each column through the field's database
-converters), so the callers see no difference.
+Building a query with the ORM costs more Python than the round trip it makes (a py-spy
+profile of gunicorn under the dispatch bench: the one-row SELECT of a pilot spent more time
+compiling than waiting for PostgreSQL; docs/architecture.md, "The pilot hot path"). The
+statements here are written once; the rows come back as model instances exactly as the ORM
+would make them (each column through the field's database converters), so the callers see no
+difference.
 """
 
 from __future__ import annotations
