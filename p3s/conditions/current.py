@@ -13,6 +13,10 @@ is dropped
   thread (:mod:`p3s.jobs.wakeup`);
 - whenever that listener connects again (it may have missed a notice meanwhile).
 
+Writes that bypass the model's signals are not seen: the data migration that loads the
+shipped conditions (historical models send their own signals) runs before a server starts,
+and nothing else writes the table by ``QuerySet.update`` or raw SQL; keep it so.
+
 It is used only outside a transaction, while this process's listener is listening (otherwise
 every claim reads the table, as before) and when ``P3S_CONDITIONS_CACHE`` is on. A process
 ignores the notices of its own writes (it dropped its copy at their commit already). A claim that another process makes
