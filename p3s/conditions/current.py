@@ -19,9 +19,10 @@ and nothing else writes the table by ``QuerySet.update`` or raw SQL; keep it so.
 
 It is used only outside a transaction, while this process's listener is listening (otherwise
 every claim reads the table, as before) and when ``P3S_CONDITIONS_CACHE`` is on. A process
-ignores the notices of its own writes (it dropped its copy at their commit already). A claim that another process makes
-in the instant between a version's commit and the notice reaching it gets the version before:
-as if it had been made just before the commit. The job spec pins the version either way.
+ignores the notices of its own writes (it dropped its copy at their commit already). A claim
+that another process makes in the instant between a version's commit and the notice reaching
+it gets the version before: as if it had been made just before the commit. The job spec pins
+the version either way.
 """
 
 from __future__ import annotations

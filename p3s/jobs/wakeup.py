@@ -194,10 +194,8 @@ def _listen_socket() -> None:
 
 def _signal_sockets(what: bytes = b"1") -> None:
     """After commit: tell every server process (b"1": a job is claimable, b"c<pid>": process
-    pid wrote a condition)."""
-    if what.startswith(b"c"):
-        _forget_conditions()
-    else:
+    pid wrote a condition; it dropped its own copy already, p3s.conditions.current)."""
+    if not what.startswith(b"c"):
         _bump()
     try:
         folder = _socket_dir()

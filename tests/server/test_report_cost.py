@@ -104,7 +104,7 @@ def test_the_repeat_of_a_lost_answer_reads_the_held_job_and_hands_it_back(runnin
     assert Job.objects.filter(pilot_id=pilot.pilot_id, state="dispatched").count() == 1
 
 
-def test_the_pilot_read_also_reads_the_revocation(running):
+def test_a_revoked_token_s_report_is_refused_and_changes_nothing(running):
     pilot, job_id = running
     ApiToken.objects.filter(pilots__pk=pilot.pilot_id).update(revoked=True)
     r = pilot.post(f"/api/v1/jobs/{job_id}/report/", {"state": "finished"}, format="json")
