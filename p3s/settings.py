@@ -98,7 +98,6 @@ P3S = {
     # outnumbering its successes, within BREAKER_WINDOW seconds pause it (0: never).
     "BREAKER_FAILURES": env_int("P3S_BREAKER_FAILURES", 10, 0),
     "BREAKER_WINDOW": env_float("P3S_BREAKER_WINDOW", 3600.0, 1.0),
-    # Payload exit codes that mean "this input will never work": failed, not retried.
     # Pilot hot path: seconds a pilot token stays cached per process (p3s.accounts.token_cache).
     "TOKEN_CACHE_SECONDS": env_float("P3S_TOKEN_CACHE_SECONDS", 5.0, 0.0),
     # Each server process keeps which condition versions are current (p3s.conditions.current),
@@ -108,6 +107,9 @@ P3S = {
     "ACTIVE_REQUESTS": env_int("P3S_ACTIVE_REQUESTS", 0, 0),
     # Seconds between health checks of a persistent PostgreSQL connection (p3s.postgres).
     "CONN_CHECK_SECONDS": env_float("P3S_CONN_CHECK_SECONDS", 10.0, 0.0),
+    # A plainly valid heartbeat is answered before the API's own stack (p3s.api.beat_lane).
+    "BEAT_LANE": env_bool("P3S_BEAT_LANE", True),
+    # Payload exit codes that mean "this input will never work": failed, not retried.
     "NO_RETRY_EXIT_CODES": [int(c) for c in env_list("P3S_NO_RETRY_EXIT_CODES", "2,127")],
 }
 
@@ -154,6 +156,7 @@ MIDDLEWARE = [
     "p3s.api.middleware.ApiLimits",  # size limits before anything reads the body
     "django.middleware.security.SecurityMiddleware",
     "p3s.front.csp.ContentSecurityPolicy",  # pages only; see p3s/front/csp.py
+    "p3s.api.beat_lane.BeatLane",  # a plain heartbeat, answered here (PostgreSQL)
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

@@ -21,7 +21,7 @@ from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from p3s.accounts import roles
-from p3s.accounts.models import ApiToken
+from p3s.accounts.models import ApiToken, hash_key
 from p3s.api import admission, log_views
 from p3s.api import schema_docs as sd
 from p3s.api import serializers as s
@@ -39,6 +39,7 @@ from p3s.exceptions import NotYours
 from p3s.jobs import actions, breaker, claim, wakeup
 from p3s.jobs.models import Job
 from p3s.jobs.states import JobState
+from p3s.pilots import beat as beats
 from p3s.pilots import services as pilots
 from p3s.pilots.models import Pilot, PilotState
 from p3s.staging import areas as staging_areas
@@ -189,9 +190,9 @@ class PilotViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     )
     @action(detail=True, methods=["post"])
     def heartbeat(self, request, pk=None):
-        lean = lean_beat(request.data)
-        if lean is not None:  # a plain, valid body: the beat in one statement when it can
-            done = pilots.beat(_pilot_id(pk), _token(request), _pilot_key(request), *lean)
+        lean, key = lean_beat(request.data), _pilot_key(request)
+        if lean is not None and key:  # a plain, valid body: the beat in one statement when it can
+            done = beats.beat(_pilot_id(pk), _token(request).key_hash, hash_key(key), *lean)
             if done is not None:
                 return Response({"command": done[0], "heartbeat_interval": done[1]})
         # The job the beat is about, read with the pilot (checked again by the serializer).

@@ -78,17 +78,11 @@ def prepare_postgres() -> str:
 
 
 EXECUTE_POSTGRES = "EXECUTE p3s_claim(%s, %s, %s, %s, %s, %s)"
-_prepared: set[tuple[int, int]] = set()
 
 
-def ensure_prepared(cur, raw_connection) -> None:
+def ensure_prepared(cur) -> None:
     """PREPARE the claim on this database session unless it already is."""
-    key = (id(raw_connection), raw_connection.get_backend_pid())
-    if key not in _prepared:
-        cur.execute("SELECT 1 FROM pg_prepared_statements WHERE name = 'p3s_claim'")
-        if cur.fetchone() is None:
-            cur.execute(prepare_postgres())
-        _prepared.add(key)
+    rows.ensure_prepared(cur, "p3s_claim", prepare_postgres)
 
 
 def _job_of_row(row) -> Job:
@@ -131,7 +125,7 @@ def claim_next(
         now = timezone.now()
         if connection.vendor == "postgresql":
             with connection.cursor() as cur:
-                ensure_prepared(cur, connection.connection)
+                ensure_prepared(cur)
                 cur.execute(
                     EXECUTE_POSTGRES, [pilot_id, now, time_left, list(queues), grace, actor]
                 )

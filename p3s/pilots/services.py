@@ -119,65 +119,6 @@ def heartbeat(pilot: Pilot, job_id: int | None, progress: dict[str, Any] | None)
     return command
 
 
-# PostgreSQL: a heartbeat in one statement. The beat is recorded only when the pilot is the
-# token's, its key matches and the token is not revoked; it returns what the answer needs
-# (the pilot's state and interval, and whether the job the beat is about is still its own).
-_BEAT_POSTGRES = """
-    UPDATE pilots_pilot AS p SET last_seen = %(now)s{progress}
-    FROM accounts_apitoken t
-    WHERE p.id = %(pilot)s AND p.token_id = %(token)s AND p.key_hash = %(key)s
-      AND t.id = p.token_id AND NOT t.revoked
-    RETURNING p.state, p.heartbeat_interval,
-        EXISTS (SELECT 1 FROM jobs_job j
-                WHERE j.id = %(job)s AND j.pilot_id = p.id AND j.state IN %(on_pilot)s)
-"""
-_WITH_PROGRESS = (
-    ", resources = COALESCE(p.resources, '{}'::jsonb)"
-    " || jsonb_build_object('progress', %(progress)s::jsonb)"
-)
-
-
-def beat(
-    pilot_id: int, token: ApiToken, key: str | None, job_id: int | None, progress: Any
-) -> tuple[str, float] | None:
-    """A heartbeat in one round trip (PostgreSQL): ``(command, heartbeat interval)``.
-
-    None when this path cannot answer (SQLite, or a pilot that is not found, not this
-    token's, of another key, or a revoked token: nothing is written then): the caller takes
-    the ordinary path (:func:`authenticate`, :func:`heartbeat`), which says what was wrong."""
-    from django.db import connection
-
-    from p3s.jobs.states import ON_PILOT
-
-    if connection.vendor != "postgresql" or not key or not 0 < pilot_id <= MAX_ID:
-        return None
-    if job_id is not None and not 0 < job_id <= MAX_ID:
-        return None
-    import json
-
-    params = {
-        "now": timezone.now(),
-        "pilot": pilot_id,
-        "token": token.pk,
-        "key": hash_key(key),
-        "job": job_id,
-        "on_pilot": tuple(str(s) for s in ON_PILOT),
-        "progress": None if progress is None else json.dumps(progress),
-    }
-    sql = _BEAT_POSTGRES.format(progress="" if progress is None else _WITH_PROGRESS)
-    with connection.cursor() as cur:
-        cur.execute(sql, params)
-        row = cur.fetchone()
-    if row is None:
-        return None
-    state, interval, owned = row
-    if state in (PilotState.LOST, PilotState.EXITED, PilotState.INVALID):
-        return "exit", interval
-    if job_id is not None and not owned:
-        return "kill-job", interval
-    return "continue", interval
-
-
 def touch(pilot: Pilot) -> None:
     Pilot.objects.filter(pk=pilot.pk).update(last_seen=timezone.now())
 

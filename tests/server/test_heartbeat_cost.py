@@ -1,4 +1,4 @@
-"""The heartbeat's cost on the server: on PostgreSQL every beat is one statement (the beat,
+"""The heartbeat's cost on the server: on PostgreSQL every beat is one prepared statement (the beat,
 written only when the pilot key, the token and its revocation check out, returning the
 pilot's state and whether its job is still its own); on SQLite one read and one write. The
 commands are unchanged: continue, kill-job for a job no longer the pilot's, exit for a
@@ -42,7 +42,7 @@ def test_an_idle_and_a_busy_beat_are_one_statement_each_on_postgres(busy, new_pi
     idle = new_pilot(host="wn02")
     beat(idle, None)
     command, sql = beat(idle, None)
-    expected = ["UPDATE"] if connection.vendor == "postgresql" else ["SELECT", "UPDATE"]
+    expected = ["EXECUTE"] if connection.vendor == "postgresql" else ["SELECT", "UPDATE"]
     assert command == "continue" and [q.split()[0] for q in sql] == expected, sql
     command, sql = beat(busy, busy.job_id, {"elapsed": 2.5})
     assert command == "continue" and [q.split()[0] for q in sql] == expected, sql
