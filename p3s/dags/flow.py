@@ -19,9 +19,9 @@ from p3s.bus import outbox
 from p3s.dags import matching, overload, split
 from p3s.dags.models import DagRun, DagRunState, DagTemplate, DagVersion, DataFile, StageSettings
 from p3s.dags.spec import DagSpec
+from p3s.jobs import transitions
 from p3s.jobs.models import Job
 from p3s.jobs.states import LIVE, JobState
-from p3s.jobs.transitions import record_new
 
 PRESCALED = "prescaled"
 
@@ -80,10 +80,13 @@ def start_dagrun(
     run.file = datafile
     settings = {s.stage: s for s in template.stage_settings.all()}
     stages = version.graph["stages"]
-    for stage in version.graph["order"]:
-        if not stages[stage]["parents"]:
-            _create_job(run, stage, stages[stage], settings[stage], {}, actor)
-    settle_dagrun(run)
+    made = [
+        job
+        for stage in version.graph["order"]
+        if not stages[stage]["parents"]
+        for job in _create_job(run, stage, stages[stage], settings[stage], {}, actor)
+    ]
+    settle_dagrun(run, [(job.state, job.drop_reason) for job in made])  # its only jobs
     return run
 
 
@@ -110,7 +113,9 @@ def _create_job(
     inputs = [run.file.url] + [url for urls in parents.values() for url in urls]
     made = []
     for part in split.parts(st.split) if not drop else [""]:
-        job = Job.objects.create(
+        job = transitions.create(
+            actor=actor,
+            reason=drop[1] if drop else "",
             dagrun=run,
             stage=stage,
             part=part,
@@ -127,7 +132,6 @@ def _create_job(
             event_fraction=st.event_fraction,
             ended_at=timezone.now() if drop else None,
         )
-        record_new(job, actor=actor, reason=drop[1] if drop else "")
         if not drop and node.get("match"):  # wait for the other streams' files (matching.py)
             matching.hold(job, node["match"], run.file, actor)
         made.append(job)

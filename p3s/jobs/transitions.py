@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import DatabaseError, connection
-from django.db.models.sql import UpdateQuery
+from django.db.models.sql import InsertQuery, UpdateQuery
 from django.utils import timezone
 
 from p3s.exceptions import IllegalTransition
@@ -76,10 +76,42 @@ def _write_postgres(job: Job, changed: set[str], event: tuple[str, ...], now) ->
             raise DatabaseError(f"job {job.pk}: the move did not affect any rows")
 
 
-def record_new(job: Job, *, actor: str, reason: str = "") -> None:
-    """The creation event of a job (from nothing to its first state)."""
-    JobEvent.objects.create(
-        job=job, from_state="", to_state=job.state, actor=actor, reason=reason, attempt=job.attempt
+def create(*, actor: str, reason: str = "", **fields: Any) -> Job:
+    """A new job with its creation event (from nothing to its first state).
+
+    On PostgreSQL the row, its event and, for a waiting job, the wake-up notice are one
+    statement: the ORM's own compiled INSERT in a CTE that feeds the event's INSERT (every
+    announced file and every finished parent creates jobs, inside its transaction)."""
+    job = Job(**fields)
+    if connection.vendor != "postgresql":
+        job.save(force_insert=True)
+        JobEvent.objects.create(
+            job=job,
+            from_state="",
+            to_state=job.state,
+            actor=actor,
+            reason=reason,
+            attempt=job.attempt,
+        )
+        if job.state == JobState.WAITING:
+            wakeup.notify_claimable()
+        return job
+    query = InsertQuery(Job)
+    query.insert_values([f for f in Job._meta.local_concrete_fields if not f.primary_key], [job])
+    [(insert, params)] = query.get_compiler(connection=connection).as_sql()
+    notice = ", pg_notify(%s, '')" if job.state == JobState.WAITING else ""
+    sql = (
+        f"WITH made AS ({insert} RETURNING id, attempt), event AS ("
+        f"INSERT INTO {JobEvent._meta.db_table}"
+        " (job_id, at, from_state, to_state, actor, reason, attempt)"
+        " SELECT id, %s, '', %s, %s, %s, attempt FROM made) SELECT id" + notice + " FROM made"
     )
-    if job.state == JobState.WAITING:
-        wakeup.notify_claimable()
+    extra = [job.created, job.state, actor, reason[:2000]]
+    with connection.cursor() as cur:
+        cur.execute(sql, [*params, *extra, *([wakeup.CHANNEL] if notice else [])])
+        job.pk = cur.fetchone()[0]
+    job._state.adding = False
+    job._state.db = connection.alias
+    if notice:
+        wakeup.notified_in_statement()
+    return job

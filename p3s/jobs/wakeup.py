@@ -55,6 +55,12 @@ def notify_claimable() -> None:
         transaction.on_commit(_signal_sockets)
 
 
+def notified_in_statement() -> None:
+    """The caller's own statement ran ``pg_notify(CHANNEL, '')`` in this transaction (one
+    round trip less): wake this process's waiting claims too when it commits."""
+    transaction.on_commit(_bump)
+
+
 def notify_conditions() -> None:
     """Call inside the transaction that writes a condition: every server process drops its
     copy of the current versions (:mod:`p3s.conditions.current`) when it commits."""

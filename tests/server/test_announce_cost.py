@@ -1,0 +1,56 @@
+"""The cost of a file announcement, the first step of every wake-up: on PostgreSQL each new
+job is one statement (its row, its creation event and the wake-up notice), the DAG run is
+settled from the jobs just made, and the answer is built from the rows just written, not
+read back. The answer is the one a later GET gives, for one template and for several."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from p3s.jobs.models import Job, JobEvent
+
+pytestmark = pytest.mark.django_db
+
+ONE = """
+name: {name}
+trigger: {{stream: diag}}
+stages:
+  only: {{payload: diag, timeout: 60}}
+"""
+
+
+def post(daq, n: int, timestamp: str = "2026-11-22T01:00:00+01:00"):
+    f = {"url": f"file:///d/a{n}.h5", "stream": "diag", "run": 3, "timestamp": timestamp}
+    with CaptureQueriesContext(connection) as q:
+        r = daq.post("/api/v1/files/", f, format="json")
+    assert r.status_code == 201, r.content
+    sql = [x["sql"] for x in q.captured_queries]
+    return r.json(), [s for s in sql if s.split()[0] not in ("SAVEPOINT", "RELEASE")]
+
+
+def test_the_answer_is_what_a_later_read_gives(daq, operator, make_dag):
+    for name in ("first", "second", "third"):
+        make_dag(ONE.format(name=name))
+    answer, _ = post(daq, 1)
+    assert len(answer["dagruns"]) == 3
+    assert operator.get(f"/api/v1/files/{answer['id']}/").json() == answer
+    assert answer["timestamp"] == "2026-11-22T00:00:00Z"  # the offset normalised, as on a read
+
+
+def test_a_new_job_is_one_statement_with_its_event_and_its_notice(daq, make_dag):
+    make_dag(ONE.format(name="one"))
+    post(daq, 1)  # the token's last_used written once
+    answer, sql = post(daq, 2)
+    job = Job.objects.get(dagrun_id=answer["dagruns"][0]["id"])
+    assert job.state == "waiting" and job.created is not None
+    events = list(JobEvent.objects.filter(job=job).values_list("from_state", "to_state", "actor"))
+    assert [e[:2] for e in events] == [("", "waiting")] and events[0][2].startswith("daq:")
+    if connection.vendor != "postgresql":
+        return
+    assert not [s for s in sql if "dags_datafile" in s and s.startswith("SELECT")], sql
+    assert not [s for s in sql if "pg_notify" in s and s.startswith("SELECT pg_notify")], sql
+    # the token; the file; the templates; the run; its stage settings; the job with its
+    # event and notice; the stream matches this file may complete
+    assert len(sql) == 7, "\n".join(sql)
