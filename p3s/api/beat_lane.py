@@ -67,9 +67,9 @@ def _answer(request, pilot_id: int) -> HttpResponse | None:
     key = meta.get("HTTP_X_P3S_PILOT_KEY")
     if len(auth) != 2 or auth[0] != "Token" or not auth[1].isascii() or not key:
         return None
-    try:
-        lean = lean_beat(limits.loads_json(request.body))
-    except ParseError:
+    try:  # as the API's parser reads it: UTF-8, finite numbers, bounded depth
+        lean = lean_beat(limits.loads_json(request.body.decode("utf-8")))
+    except (UnicodeDecodeError, ParseError):
         return None
     if lean is None:
         return None

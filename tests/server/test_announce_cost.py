@@ -54,3 +54,31 @@ def test_a_new_job_is_one_statement_with_its_event_and_its_notice(daq, make_dag)
     # the token; the file; the templates; the run; its stage settings; the job with its
     # event and notice; the stream matches this file may complete
     assert len(sql) == 7, "\n".join(sql)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_one_statement_creation_wakes_the_other_server_processes(daq, make_dag):
+    if connection.vendor != "postgresql":
+        pytest.skip("the notice is PostgreSQL's NOTIFY")
+    import select
+
+    import psycopg2
+
+    from p3s.jobs import wakeup
+
+    make_dag(ONE.format(name="one"))
+    d = connection.settings_dict
+    other = psycopg2.connect(
+        dbname=d["NAME"], user=d["USER"], password=d["PASSWORD"], host=d["HOST"], port=d["PORT"]
+    )
+    other.autocommit = True
+    try:
+        other.cursor().execute(f"LISTEN {wakeup.CHANNEL}")
+        seen = wakeup.generation()
+        post(daq, 1)
+        select.select([other], [], [], 5)
+        other.poll()
+        assert [n.channel for n in other.notifies] == [wakeup.CHANNEL]
+        assert wakeup.generation() > seen  # and this process's own waiting claims
+    finally:
+        other.close()

@@ -29,7 +29,7 @@ def lane(settings):
 
 def post(client, body, **headers):
     url = f"/api/v1/pilots/{client.pilot_id}/heartbeat/"
-    raw = body if isinstance(body, str) else json.dumps(body)
+    raw = body if isinstance(body, str | bytes) else json.dumps(body)
     saved = client._credentials
     client.credentials(**{**saved, **headers})  # the client's credentials win over headers
     with CaptureQueriesContext(connection) as q:
@@ -87,6 +87,7 @@ def test_the_lane_says_kill_job_and_exit_as_the_view_does(lane, new_pilot, make_
         ("bad job", 400, "job"),
         ("NaN", 400, "NaN"),
         ("deep", 400, "nests"),
+        ("UTF-16", 400, "UTF-8"),
     ],
 )
 def test_what_the_lane_does_not_take_gets_the_views_answer_and_writes_nothing(
@@ -113,6 +114,8 @@ def test_what_the_lane_does_not_take_gets_the_views_answer_and_writes_nothing(
         body = '{"job": null, "progress": {"x": NaN}}'
     elif case == "deep":
         body = '{"job": null, "progress": ' + "[" * 200 + "]" * 200 + "}"
+    elif case == "UTF-16":
+        body = json.dumps({"job": None}).encode("utf-16")
     r, _ = post(pilot, body, **headers)
     assert r.status_code == status and says in r.json()["detail"], r.content
     if case == "unknown pilot":
