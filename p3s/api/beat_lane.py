@@ -78,6 +78,7 @@ def _answer(request, pilot_id: int) -> HttpResponse | None:
     except DatabaseError:
         return None  # the view meets the same error and answers it (503)
     if done is None:
+        request.beat_missed = True  # the view goes straight to its checks, no second try
         return None
     body = json.dumps({"command": done[0], "heartbeat_interval": done[1]}, separators=(",", ":"))
     response = HttpResponse(body, content_type="application/json")

@@ -196,7 +196,8 @@ class PilotViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     @action(detail=True, methods=["post"])
     def heartbeat(self, request, pk=None):
         lean, key = lean_beat(request.data), _pilot_key(request)
-        if lean is not None and key:  # a plain, valid body: the beat in one statement when it can
+        tried = getattr(request, "beat_missed", False)  # the lane's statement found no pilot
+        if lean is not None and key and not tried:  # a plain body: one statement when it can
             done = beats.beat(_pilot_id(pk), _token(request).key_hash, hash_key(key), *lean)
             if done is not None:
                 return Response({"command": done[0], "heartbeat_interval": done[1]})

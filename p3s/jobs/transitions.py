@@ -83,6 +83,7 @@ def create(*, actor: str, reason: str = "", **fields: Any) -> Job:
     statement: the ORM's own compiled INSERT in a CTE that feeds the event's INSERT (every
     announced file and every finished parent creates jobs, inside its transaction)."""
     job = Job(**fields)
+    reason = reason[:2000]  # as move() cuts it
     if connection.vendor != "postgresql":
         job.save(force_insert=True)
         JobEvent.objects.create(
@@ -106,7 +107,7 @@ def create(*, actor: str, reason: str = "", **fields: Any) -> Job:
         " (job_id, at, from_state, to_state, actor, reason, attempt)"
         " SELECT id, %s, '', %s, %s, %s, attempt FROM made) SELECT id" + notice + " FROM made"
     )
-    extra = [job.created, job.state, actor, reason[:2000]]
+    extra = [job.created, job.state, actor, reason]  # created: set by as_sql's pre_save
     with connection.cursor() as cur:
         cur.execute(sql, [*params, *extra, *([wakeup.CHANNEL] if notice else [])])
         job.pk = cur.fetchone()[0]

@@ -10,8 +10,9 @@ times its execution), and its commit does not wait for the WAL flush
 (``synchronous_commit`` off for this one transaction). A beat only moves ``last_seen``
 forward: if the database crashes, the beats of its last fraction of a second are lost
 and the next beat replaces them, while the sweeper declares a pilot lost only after
-``P3S_LOST_AFTER_BEATS`` heartbeat intervals of silence (30 s by default). Every other write keeps its flush, and
-PostgreSQL never lets an asynchronous commit be seen out of order with a synchronous one.
+``P3S_LOST_AFTER_BEATS`` intervals of silence (30 s by default). Every other write keeps
+its flush, and PostgreSQL never lets an asynchronous commit be seen out of order with a
+synchronous one.
 """
 
 from __future__ import annotations
@@ -24,10 +25,7 @@ from django.utils import timezone
 
 from p3s.accounts.models import Role
 from p3s.jobs import rows
-from p3s.pilots.models import PilotState
-from p3s.pilots.services import MAX_ID
-
-_LIVE_NOT = (PilotState.LOST, PilotState.EXITED, PilotState.INVALID)
+from p3s.pilots.services import MAX_ID, beat_command
 
 
 def _prepare() -> str:
@@ -82,8 +80,4 @@ def beat(
     if row is None:
         return None
     state, interval, owned = row
-    if state in _LIVE_NOT:
-        return "exit", interval
-    if job_id is not None and not owned:
-        return "kill-job", interval
-    return "continue", interval
+    return beat_command(state, job_id, owned), interval

@@ -93,6 +93,20 @@ def by_key(token: ApiToken, key: str | None) -> Pilot:
     return pilot
 
 
+GONE = (PilotState.LOST, PilotState.EXITED, PilotState.INVALID)
+
+
+def beat_command(state: str, job_id: int | None, owned: bool) -> str:
+    """What a beat is answered: exit for a pilot declared lost (its job was re-queued) or
+    gone, kill-job when the job it beats about is no longer its own (cancelled, or handed
+    to another pilot), else continue."""
+    if state in GONE:
+        return "exit"
+    if job_id is not None and not owned:
+        return "kill-job"
+    return "continue"
+
+
 def heartbeat(pilot: Pilot, job_id: int | None, progress: dict[str, Any] | None) -> str:
     """Note that the pilot lives; answer with a command: continue, kill-job or exit.
 
@@ -102,16 +116,13 @@ def heartbeat(pilot: Pilot, job_id: int | None, progress: dict[str, Any] | None)
     from p3s.jobs.models import Job
     from p3s.jobs.states import ON_PILOT
 
-    command = "continue"
-    if pilot.state in (PilotState.LOST, PilotState.EXITED, PilotState.INVALID):
-        command = "exit"  # declared lost (its job was re-queued) or gone: it must not go on
-    elif job_id is not None:
+    owned = True
+    if job_id is not None and pilot.state not in GONE:
         if getattr(pilot, "beat_job", None) == job_id:
             owned = bool(pilot.owns_beat_job)  # read with the pilot row
         else:
             owned = Job.objects.filter(pk=job_id, pilot_id=pilot.pk, state__in=ON_PILOT).exists()
-        if not owned:
-            command = "kill-job"  # cancelled, or handed to someone else
+    command = beat_command(pilot.state, job_id, owned)
     update: dict[str, Any] = {"last_seen": timezone.now()}
     if progress is not None:
         update["resources"] = {**pilot.resources, "progress": progress}
