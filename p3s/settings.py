@@ -109,6 +109,8 @@ P3S = {
     "CONN_CHECK_SECONDS": env_float("P3S_CONN_CHECK_SECONDS", 10.0, 0.0),
     # A plainly valid heartbeat is answered before the API's own stack (p3s.api.beat_lane).
     "BEAT_LANE": env_bool("P3S_BEAT_LANE", True),
+    # A file announcement on PostgreSQL is two statements (p3s.dags.announce_sql).
+    "LEAN_ANNOUNCE": env_bool("P3S_LEAN_ANNOUNCE", True),
     # Payload exit codes that mean "this input will never work": failed, not retried.
     "NO_RETRY_EXIT_CODES": [int(c) for c in env_list("P3S_NO_RETRY_EXIT_CODES", "2,127")],
 }

@@ -12,11 +12,12 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.conf import settings as django_settings
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from p3s.bus import outbox
-from p3s.dags import matching, overload, split
+from p3s.dags import announce_sql, matching, overload, split
 from p3s.dags.models import DagRun, DagRunState, DagTemplate, DagVersion, DataFile, StageSettings
 from p3s.dags.spec import DagSpec
 from p3s.jobs import transitions
@@ -42,6 +43,11 @@ def announce_file(fields: dict[str, Any], actor: str) -> Announcement:
         fields = {**fields, "data_ts_end": matching.derive_end(fields["url"])}
     try:
         with transaction.atomic():
+            if connection.vendor == "postgresql" and django_settings.P3S["LEAN_ANNOUNCE"]:
+                datafile = DataFile(**fields)
+                matched = announce_sql.templates(datafile)
+                if announce_sql.applies(matched):
+                    return _written(announce_sql.write(datafile, matched, actor))
             datafile = DataFile.objects.create(**fields)
             runs = [
                 start_dagrun(template, datafile, actor) for template in matching_templates(datafile)
@@ -53,6 +59,17 @@ def announce_file(fields: dict[str, Any], actor: str) -> Announcement:
         if existing is None:
             raise
         return Announcement(existing, False, list(existing.dagruns.all()))
+
+
+def _written(w: announce_sql.Written) -> Announcement:
+    """What flow's ORM path does after the writes: settle runs that ended at once, release
+    the held jobs this file completes."""
+    for run in w.runs:
+        if not any(state in LIVE for state, _ in w.states[run.pk]):
+            settle_dagrun(run, w.states[run.pk])
+    if w.match_waits:
+        matching.on_file_announced(w.file)
+    return Announcement(w.file, True, w.runs)
 
 
 def matching_templates(datafile: DataFile) -> list[DagTemplate]:
@@ -100,6 +117,41 @@ def prescale_selects(template: str, stage: str, file_url: str, fraction: float) 
     return int.from_bytes(digest[:8], "big") / 2**64 < fraction
 
 
+def stage_jobs(
+    template: str,
+    stage: str,
+    node: dict[str, Any],
+    st: StageSettings,
+    url: str,
+    parents: dict[str, list[str]],
+) -> list[tuple[dict[str, Any], str]]:
+    """The fields of a stage's new jobs on the file at ``url`` (one, or one per part when it
+    is split: p3s.dags.split; one dropped when prescale or overload drops it), each with its
+    creation event's reason. Both ways of writing them use it (and announce_sql)."""
+    drop = overload.prescale_drop(template, stage, url, st)
+    inputs = [url] + [u for urls in parents.values() for u in urls]
+    return [
+        (
+            dict(
+                stage=stage,
+                part=part,
+                payload=node["payload"],
+                args=list(node["args"]) + split.part_args(part),
+                queue=node["queue"],
+                priority=st.priority,
+                state=JobState.DROPPED if drop else JobState.WAITING,
+                drop_reason=drop[0] if drop else "",
+                inputs=inputs,
+                parents=parents,
+                event_fraction=st.event_fraction,
+                ended_at=timezone.now() if drop else None,
+            ),
+            drop[1] if drop else "",
+        )
+        for part in (split.parts(st.split) if not drop else [""])
+    ]
+
+
 def _create_job(
     run: DagRun,
     stage: str,
@@ -109,31 +161,13 @@ def _create_job(
     actor: str,
 ) -> list[Job]:
     """The stage's job, or its parts when it is split (p3s.dags.split)."""
-    drop = overload.prescale_drop(run.template.name, stage, run.file.url, st)
-    inputs = [run.file.url] + [url for urls in parents.values() for url in urls]
     made = []
-    for part in split.parts(st.split) if not drop else [""]:
+    for fields, reason in stage_jobs(run.template.name, stage, node, st, run.file.url, parents):
         job = transitions.create(
-            actor=actor,
-            reason=drop[1] if drop else "",
-            dagrun=run,
-            stage=stage,
-            part=part,
-            settings=st,
-            payload=node["payload"],
-            args=list(node["args"]) + split.part_args(part),
-            queue=node["queue"],
-            priority=st.priority,
-            data_ts=run.data_ts,
-            state=JobState.DROPPED if drop else JobState.WAITING,
-            drop_reason=drop[0] if drop else "",
-            inputs=inputs,
-            parents=parents,
-            event_fraction=st.event_fraction,
-            ended_at=timezone.now() if drop else None,
+            actor=actor, reason=reason, dagrun=run, settings=st, data_ts=run.data_ts, **fields
         )
-        if not drop and node.get("match"):  # wait for the other streams' files (matching.py)
-            matching.hold(job, node["match"], run.file, actor)
+        if job.state == JobState.WAITING and node.get("match"):  # wait for the other streams'
+            matching.hold(job, node["match"], run.file, actor)  # files (matching.py)
         made.append(job)
     return made
 

@@ -1,7 +1,7 @@
-"""The cost of a file announcement, the first step of every wake-up: on PostgreSQL each new
-job is one statement (its row, its creation event and the wake-up notice), the DAG run is
-settled from the jobs just made, and the answer is built from the rows just written, not
-read back. The answer is the one a later GET gives, for one template and for several."""
+"""The cost of a file announcement, the first step of every wake-up: on PostgreSQL it is a
+read of the templates and one statement writing the file, its runs, their jobs with their
+events and the wake-up notice (p3s.dags.announce_sql), and the answer is built from the rows
+just written, not read back. The answer is the one a later GET gives, for one template and for several."""
 
 from __future__ import annotations
 
@@ -51,9 +51,11 @@ def test_a_new_job_is_one_statement_with_its_event_and_its_notice(daq, make_dag)
         return
     assert not [s for s in sql if "dags_datafile" in s and s.startswith("SELECT")], sql
     assert not [s for s in sql if "pg_notify" in s and s.startswith("SELECT pg_notify")], sql
-    # the token; the file; the templates; the run; its stage settings; the job with its
-    # event and notice; the stream matches this file may complete
-    assert len(sql) == 7, "\n".join(sql)
+    # the token; the templates with their versions and stage settings (prepared); the file,
+    # the run, the job, its event, the notice and whether a held job waits for this file
+    # (p3s.dags.announce_sql)
+    assert len(sql) == 3, "\n".join(sql)
+    assert sql[1].startswith("EXECUTE p3s_templates") and sql[2].startswith("WITH f AS"), sql
 
 
 @pytest.mark.django_db(transaction=True)
