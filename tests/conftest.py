@@ -36,6 +36,12 @@ def pytest_collection_modifyitems(config, items):
                 item.add_marker(skip)
 
 
+def reads_token(sql: str) -> bool:
+    """Whether a captured statement reads an API token (by the ORM, or the prepared read of
+    p3s.accounts.auth on PostgreSQL)."""
+    return 'FROM "accounts_apitoken"' in sql or sql.startswith("EXECUTE p3s_token(")
+
+
 # -- personas -----------------------------------------------------------------------------
 
 
