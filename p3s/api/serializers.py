@@ -134,6 +134,46 @@ class FileSerializer(serializers.ModelSerializer):
         ]
 
 
+_TIME = serializers.DateTimeField()  # DRF's own representation of a time, for file_answer
+
+
+def file_answer(datafile: DataFile, runs: list[DagRun]) -> dict:
+    """What :class:`FileSerializer` answers for a file just announced (with its ``runs``,
+    newest first), built directly: setting up a ModelSerializer's fields for each answer
+    cost a fifth of the announcement (a profile; tests compare the two)."""
+
+    def time(value):
+        return None if value is None else _TIME.to_representation(value)
+
+    f = datafile
+    return {
+        "id": f.pk,
+        "url": f.url,
+        "name": f.name,
+        "stream": f.stream,
+        "run": f.run,
+        "subrun": f.subrun,
+        "timestamp": time(f.data_ts),
+        "data_ts_end": time(f.data_end),
+        "events": f.events,
+        "size": f.size,
+        "checksum": f.checksum,
+        "replicas": f.replicas,
+        "created": time(f.created),
+        "dagruns": [
+            {
+                "id": r.pk,
+                "template": r.template.name,
+                "version": r.version.number,
+                "state": r.state,
+                "created": time(r.created),
+                "ended": time(r.ended),
+            }
+            for r in runs
+        ],
+    }
+
+
 class JobEventSerializer(serializers.ModelSerializer):
     class Meta:
         model = JobEvent

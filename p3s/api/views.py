@@ -104,12 +104,10 @@ class FileViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         ser.is_valid(raise_exception=True)
         ann = flow.announce_file(ser.to_model_fields(), actor=roles.actor_of(request))
         if ann.created:  # the rows just written, with their templates and versions: no re-read
-            datafile = ann.file
             runs = sorted(ann.dagruns, key=lambda run: -run.pk)  # DagRun's ordering
-            datafile._prefetched_objects_cache = {"dagruns": runs}
-        else:
-            datafile = self.get_queryset().get(pk=ann.file.pk)
-        return Response(s.FileSerializer(datafile).data, status=201 if ann.created else 200)
+            return Response(s.file_answer(ann.file, runs), status=201)
+        datafile = self.get_queryset().get(pk=ann.file.pk)
+        return Response(s.FileSerializer(datafile).data, status=200)
 
 
 # -- pilots --------------------------------------------------------------------------------

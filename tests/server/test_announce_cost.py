@@ -84,3 +84,31 @@ def test_the_one_statement_creation_wakes_the_other_server_processes(daq, make_d
         assert wakeup.generation() > seen  # and this process's own waiting claims
     finally:
         other.close()
+
+
+def test_the_answer_of_an_ended_run_with_replicas_and_a_range_is_a_later_read(
+    daq, operator, make_dag
+):
+    from p3s.dags.models import StageSettings
+
+    make_dag(ONE.format(name="dropped"))
+    make_dag(ONE.format(name="kept"))
+    StageSettings.objects.filter(template__name="dropped").update(prescale=0.0)
+    f = {
+        "urls": ["root://a//d/r.h5", "file:///d/r.h5"],
+        "stream": "diag",
+        "run": 3,
+        "timestamp": "2026-11-22T01:00:00.123456+01:00",
+        "data_ts_end": "2026-11-22T01:00:05+01:00",
+        "size": 7,
+    }
+    r = daq.post("/api/v1/files/", f, format="json")
+    assert r.status_code == 201, r.content
+    answer = r.json()
+    assert {run["template"]: run["state"] for run in answer["dagruns"]} == {
+        "dropped": "succeeded",
+        "kept": "running",
+    }
+    assert [run["ended"] is None for run in answer["dagruns"]].count(False) == 1
+    assert answer["replicas"] == ["file:///d/r.h5"]
+    assert operator.get(f"/api/v1/files/{answer['id']}/").json() == answer
