@@ -485,8 +485,12 @@ def main() -> int:
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": f"{platform.node()}, {os.cpu_count()} cores, Python {platform.python_version()}",
     }
+    part_started: dict[str, float] = {}
+    bench_started = time.monotonic()
+    part_started["claim"] = time.monotonic()
     if "claim" in only:
         data["claim"] = bench_claim(args.quick)
+    part_started["http"] = time.monotonic()
     if "http" in only:
         data["http"] = bench_http(args.quick)
     if "claim" in data and "http" in data:
@@ -498,6 +502,7 @@ def main() -> int:
         data["ratio_http_to_raw"] = round(data["http"]["jobs_per_s"] / raw, 3)
         data["ratio_to_panda_node"] = round(data["http"]["jobs_per_s"] / 2.0, 1)
     sys.path.insert(0, str(ROOT / "scripts"))
+    part_started["hotpath"] = time.monotonic()
     if "hotpath" in only:  # issue 12: scripts/bench_hotpath.py
         import bench_hotpath  # type: ignore[import-not-found]
 
@@ -506,12 +511,14 @@ def main() -> int:
             (r["per_s"] for r in runs if r["connections"] == 8 and "full" in r["what"]), None
         )
         data["hotpath"] = bench_hotpath.run(args.quick, raw8)
+    part_started["warm"] = time.monotonic()
     if "warm" in only:  # issue 12: scripts/bench_warm.py
         import bench_warm  # type: ignore[import-not-found]
 
         # the 6-APA file unsplit ("whole6") only on request: bench_warm.py --modes
         modes = ("warm", "cold", "split6")
         data["warm"] = bench_warm.run(2 if args.quick else 4, modes, 1 if args.quick else 2)
+    part_started["payloads"] = time.monotonic()
     if "payloads" in only:
         try:
             import bench_payloads  # type: ignore[import-not-found]
@@ -519,11 +526,13 @@ def main() -> int:
             data["payloads"] = bench_payloads.run(quick=args.quick)
         except ImportError as exc:
             log(f"payloads: skipped ({exc})")
+    part_started["replay"] = time.monotonic()
     if "replay" in only:  # scripts/bench_replay.py: the short replay, its own process
         sys.path.insert(0, str(ROOT / "scripts"))
         import bench_replay  # type: ignore[import-not-found]
 
         data["replay"] = bench_replay.run(OUT, quick=args.quick)
+    part_started["storage"] = time.monotonic()
     if "storage" in only:
         sys.path.insert(0, str(ROOT / "scripts"))
         import bench_storage  # type: ignore[import-not-found]  # scripts/ is on the path
@@ -532,10 +541,19 @@ def main() -> int:
             data["storage"] = bench_storage.run(quick=args.quick)
         except (RuntimeError, OSError, ImportError) as exc:
             log(f"storage: skipped ({exc})")
+    part_started["prune"] = time.monotonic()
     if "prune" in only:  # issue 11: scripts/bench_prune.py, claim before/after pruning
         import bench_prune  # type: ignore[import-not-found]
 
         data["prune"] = bench_prune.run(rows=100_000 if args.quick else 1_000_000)
+    # wall seconds of each part: one part's start to the next one's (issue 12: under 10 min)
+    marks = sorted(part_started.items(), key=lambda kv: kv[1]) + [("", time.monotonic())]
+    data["part_seconds"] = {
+        part: round(marks[i + 1][1] - t, 1)
+        for i, (part, t) in enumerate(marks[:-1])
+        if part in only
+    }
+    data["bench_seconds"] = round(time.monotonic() - bench_started, 1)
     import bench_report  # type: ignore[import-not-found]  # scripts/ is on the path
 
     bench_report.write_report(data, OUT)
