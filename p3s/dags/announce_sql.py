@@ -41,7 +41,11 @@ from p3s.jobs.states import JobState
 
 @dataclass
 class Matched:
-    """A template that matched the file, with its current version and stage settings."""
+    """A template that matched the file, with its current version and stage settings.
+
+    The template and version are partial instances (the template's id, name and pattern;
+    the version's id, template, number and graph): enough for the runs, their answer and
+    flow.settle_dagrun, not for anything else."""
 
     template: DagTemplate
     version: DagVersion
