@@ -31,3 +31,6 @@ def test_the_quick_bench_runs_and_writes_its_reports(tmp_path):
     data = json.loads((tmp_path / "report.json").read_text())
     assert data["http"]["jobs_per_s"] > 0 and data["http"]["errors"] == 0
     assert data["payloads"]["sig_seconds_per_apa_event"] > 0
+    assert set(data["part_seconds"]) == {"claim", "http", "payloads"}, data["part_seconds"]
+    assert data["bench_seconds"] >= sum(data["part_seconds"].values()) - 1
+    assert "The bench took" in report
