@@ -38,6 +38,7 @@ from payloads.dqm.deconv import (  # noqa: F401  (re-exported: the SIG chain's p
     wiener_filter,
 )
 from payloads.dqm.notch import apply_notches
+from payloads.dqm.timecal import align_induction
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,15 @@ class SigConfig:
     calibrate_tol_sigma: float = 3.0
     calibrate_iterations: int = 6
     calibrate_scatter_max: float = 0.1
+    #: Time alignment of U and V on collection (:func:`align_induction`; 0: off): planes
+    #: 4.75 mm apart (protoDUNE-SP APA, JINST 15 (2020) P12004) at the drift speed of
+    #: payloads.detector (0.8 mm per tick) are 5.94 ticks apart; shifts up to align_max_ticks
+    #: when the plane profiles correlate by align_min_corr (0.87-0.96 measured on tracks),
+    #: less align_tolerance_ticks, collection's own uncertainty (docs/charge-calibration.md).
+    align_gap_ticks: float = 4.75 / 0.8
+    align_max_ticks: float = 2.0
+    align_min_corr: float = 0.7
+    align_tolerance_ticks: float = 0.5
     workers: int = 1
 
 
@@ -484,6 +494,8 @@ class SigResult:
     #: Per plane (U, V, X) factor the deconvolved charge was multiplied by (X: 1; U/V: 1 when
     #: the event had too little charge to calibrate on)
     induction_scale: np.ndarray = field(default_factory=lambda: np.ones(3))
+    #: Ticks subtracted from each plane's times by :func:`align_induction` (U, V, X).
+    time_shift: np.ndarray = field(default_factory=lambda: np.zeros(3))
 
 
 def process_apa(
@@ -567,6 +579,7 @@ def process_apa(
     restore_baselines(deconv, roi, cfg.baseline_edge, np.isin(det.plane_index, cfg.baseline_planes))
     deconv *= roi
     scale = calibrate_induction(deconv, roi, rms_d, bad, det, cfg)
+    shift = align_induction(deconv, det, cfg)
     return SigResult(
         filtered=filtered,
         deconvolved=deconv,
@@ -578,4 +591,5 @@ def process_apa(
         mended=mended,
         bad=bad,
         induction_scale=scale,
+        time_shift=shift,
     )

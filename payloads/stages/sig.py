@@ -5,7 +5,8 @@ when there is one (else finds them itself from the same events). Writes ``sig-<j
 (kind ``p3s-sig/1``): per event group ``event_<n>/apa_<k>`` with ``deconvolved`` (float32,
 electrons per tick, zero outside ROIs), ``filtered`` (int16 ADC, baseline 0, noise filtered; first ``--keep-filtered`` events only),
 ``rms_raw``, ``rms_filtered``, ``rms_deconvolved`` per channel and the ``bad`` channel mask;
-attributes ``mended`` and ``induction_scale`` (U, V, X factors applied to the charge).
+attributes ``mended``, ``induction_scale`` (U, V, X factors applied to the charge) and
+``time_shift`` (U, V, X ticks subtracted from the times).
 """
 
 from __future__ import annotations
@@ -170,6 +171,7 @@ def write_event(h5: h5py.File, event: int, apa: int, res: SigResult, filtered: b
         g.create_dataset(name, data=getattr(res, name))
     g.attrs["mended"] = res.mended
     g.attrs["induction_scale"] = res.induction_scale  # U, V, X factors applied to the charge
+    g.attrs["time_shift"] = res.time_shift  # U, V, X ticks subtracted from the times
 
 
 def summarize(res: SigResult, det: Detector) -> list[dict]:
@@ -185,6 +187,7 @@ def summarize(res: SigResult, det: Detector) -> list[dict]:
                 "coherent_rms": float(np.sqrt(np.mean(res.common[p::3] ** 2))),
                 "roi_fraction": float(res.roi[sl].mean()),
                 "induction_scale": float(res.induction_scale[p]),
+                "time_shift": float(res.time_shift[p]),
             }
         )
     return rows
@@ -312,6 +315,8 @@ def main(argv: list[str] | None = None) -> int:
             if plane != "x":
                 scales = [r["induction_scale"] for r in rs]
                 result.add_metric("sig_induction_scale", float(np.median(scales)), **lab)
+                shifts = [r["time_shift"] for r in rs]
+                result.add_metric("sig_time_shift", float(np.median(shifts)), **lab)
         for apa, n in mended.items():
             result.add_metric("sig_mended_samples", n / len(positions), **dict(labels, apa=apa))
         for apa, ci in info.items():

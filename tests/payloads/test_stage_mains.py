@@ -78,6 +78,7 @@ def test_tpc_chain_runs_through_the_job_contract(run_job, raw_file):
             "sig_rms_filtered",
             "sig_coherent_rms",
             "sig_roi_fraction",
+            "sig_time_shift",
             "sig_seconds_per_apa_event",
         ],
     )
