@@ -66,7 +66,9 @@ def align_induction(deconv: np.ndarray, det: Detector, cfg: SigConfig) -> np.nda
 
     Every drifting electron crosses U, V and X, so the charge per tick summed over a plane's
     wires has the same shape on the three planes, U ahead of collection by two plane gaps and
-    V by one (``cfg.align_gap_ticks``: the wire-plane spacing over the drift speed). A
+    V by one (``cfg.align_gap_ticks``: the wire-plane spacing over the drift speed), or by
+    none in a simulation that puts every plane at the same place (payloads.daqsim does; the
+    gap is three times ``cfg.align_max_ticks``, so the two readings never both fit). A
     one-dimensional deconvolution with a response whose centroid differs from the detector's
     displaces a plane's times by the difference of the centroids (a bipolar response of a
     shape unlike ours: 0.7 tick); collection's rests on its unipolar response, whose peak
@@ -74,7 +76,7 @@ def align_induction(deconv: np.ndarray, det: Detector, cfg: SigConfig) -> np.nda
     (:func:`profile_lag`) minus the geometric one is that displacement; the plane is shifted
     back when the profiles correlate by at least ``cfg.align_min_corr`` and the displacement
     is at most ``cfg.align_max_ticks`` (otherwise the plane keeps its times: too little
-    signal, or data whose planes do not sit one gap apart). Collection is a reference only to
+    signal, or data whose planes sit neither one gap apart nor together). Collection is a reference only to
     within ``cfg.align_tolerance_ticks`` (DETECTOR.md fixes its response's peak, not its
     centroid: ours and two foreign CR-(RC)^n responses peak on the same tick with centroids
     0.45-0.5 tick apart), so the plane moves by the displacement less that tolerance (a soft
@@ -92,7 +94,11 @@ def align_induction(deconv: np.ndarray, det: Detector, cfg: SigConfig) -> np.nda
     for p in (0, 1):
         sl = det.plane_slice(p)
         lag, corr = profile_lag(deconv[sl].sum(axis=0, dtype=np.float64), ref)
-        off = lag + (2 - p) * cfg.align_gap_ticks
+        # the planes crossed one gap apart (a detector), or at the same tick (a simulation
+        # that puts every plane at the same place, as payloads.daqsim does): the gap is many
+        # times align_max_ticks, so at most one of the two leaves a displacement in bounds
+        offs = [lag + (2 - p) * cfg.align_gap_ticks, lag]
+        off = min(offs, key=abs)
         if corr < cfg.align_min_corr or abs(off) > cfg.align_max_ticks:
             continue
         off = float(np.sign(off) * max(abs(off) - cfg.align_tolerance_ticks, 0.0))
