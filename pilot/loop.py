@@ -47,6 +47,8 @@ EXIT_UNREACHABLE = 2
 EXIT_INVALID_ENV = 3
 EXIT_REFUSED = 4
 EXIT_CRASH = 5
+#: Seconds between saves of a spool entry's progress while it is being sent (flush_spool).
+SPOOL_CHECKPOINT = 0.5
 
 
 @dataclass
@@ -423,8 +425,12 @@ class Pilot:
         """
         settled = 0
         for entry in self.spool.entries():
+            spent: dict[str, list[float]] = {}  # op -> [count, seconds sending, seconds saving]
+            saved = time.monotonic()
             while entry.actions:
                 action = entry.actions[0]
+                t0 = time.perf_counter()
+                took = spent.setdefault(action["op"], [0, 0.0, 0.0])
                 try:
                     self._send(entry.job, action)
                 except (Conflict, Forbidden, NotFound) as exc:
@@ -439,10 +445,29 @@ class Pilot:
                         exc,
                     )
                 entry.actions.pop(0)
-                if entry.actions:
+                t1 = time.perf_counter()
+                # Progress is saved at most every SPOOL_CHECKPOINT seconds, not after every
+                # action: each save rewrites (and fsyncs) the entry with all its metrics, and
+                # was 2.2 s of a 22-product ADC+FFT job's 3.7 s of reporting. Every action
+                # carries its key (a product, metrics or log sent twice is stored once; a
+                # report repeats harmlessly), so a pilot killed between checkpoints resends
+                # at most that much, and loses nothing.
+                if entry.actions and time.monotonic() - saved >= SPOOL_CHECKPOINT:
                     self.spool.save(entry)
+                    saved = time.monotonic()
+                took[0] += 1
+                took[1] += t1 - t0
+                took[2] += time.perf_counter() - t1
                 if action["op"] == "report":
-                    log.info("job %d: reported %s", entry.job, action["body"]["state"])
+                    log.info(
+                        "job %d: reported %s (%s)",
+                        entry.job,
+                        action["body"]["state"],
+                        ", ".join(
+                            f"{op} {n}x {a:.3f} s + spool {b:.3f} s"
+                            for op, (n, a, b) in spent.items()
+                        ),
+                    )
             self.spool.remove(entry)
             self._tidy(entry)
             settled += 1
