@@ -246,6 +246,20 @@ class FakeServer:
                 }
             )
 
+    def upload_products(
+        self, job_id: int, items: list[dict[str, Any]], attempt: int | None = None
+    ) -> None:
+        for item in items:  # recorded as single uploads: the tests read calls.products
+            self.upload_product(
+                job_id,
+                Path(item["path"]),
+                item["kind"],
+                item["title"],
+                item["labels"],
+                item.get("key", ""),
+                attempt,
+            )
+
     def post_metrics(
         self,
         job_id: int,

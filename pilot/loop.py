@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pilot import outcome, transfer
+from pilot import outcome, send, transfer
 from pilot.conditions import CACHE_DIR, ConditionsCache, HttpFetch
 from pilot.config import Config, describe_node
 from pilot.errors import (
@@ -380,32 +380,8 @@ class Pilot:
             nxt = answer.get("next") if ask and isinstance(answer, dict) else None
             if isinstance(nxt, dict) and "id" in nxt:
                 self._next = nxt  # report-and-claim: claim_one hands it out
-        elif op == "metrics":
-            self.transport.post_metrics(
-                job_id, action["metrics"], action.get("key", ""), action.get("attempt")
-            )
-        elif op == "product":
-            self.transport.upload_product(
-                job_id,
-                Path(action["path"]),
-                action["kind"],
-                action["title"],
-                action["labels"],
-                action.get("key", ""),
-                action.get("attempt"),
-            )
-        elif op == "log":
-            path = Path(action["path"])
-            if not path.is_file():  # the work dir went away (cleaned by hand): the report goes
-                log.warning("job %d: the packed log %s is gone, not sending it", job_id, path)
-                return
-            cut, key = int(action.get("cut", 0)), action.get("key", "")
-            try:
-                self.transport.upload_log(job_id, path, cut, key, action.get("attempt"))
-            except NotFound as exc:  # a server older than full logs: the report still goes
-                log.warning("job %d: the server takes no full log: %s", job_id, exc)
         else:
-            raise ValueError(f"unknown spool action {op!r}")
+            send.send_upload(self.transport, job_id, action)
 
     def _claim_with(self, body: dict[str, Any]) -> dict[str, Any] | None:
         """What to ask with a ``finished`` report: the next job, unless this pilot is about
@@ -431,8 +407,12 @@ class Pilot:
                 action = entry.actions[0]
                 t0 = time.perf_counter()
                 took = spent.setdefault(action["op"], [0, 0.0, 0.0])
+                n = send.products_ahead(entry.actions) or 1  # products go in batches
                 try:
-                    self._send(entry.job, action)
+                    if action["op"] == "product":
+                        send.send_products(self.transport, entry.job, entry.actions[:n])
+                    else:
+                        self._send(entry.job, action)
                 except (Conflict, Forbidden, NotFound) as exc:
                     log.warning("job %d is no longer ours, dropping it: %s", entry.job, exc)
                     entry.actions.clear()
@@ -444,7 +424,7 @@ class Pilot:
                         entry.job,
                         exc,
                     )
-                entry.actions.pop(0)
+                del entry.actions[:n]
                 t1 = time.perf_counter()
                 # Progress is saved at most every SPOOL_CHECKPOINT seconds, not after every
                 # action: each save rewrites (and fsyncs) the entry with all its metrics, and
@@ -455,7 +435,7 @@ class Pilot:
                 if entry.actions and time.monotonic() - saved >= SPOOL_CHECKPOINT:
                     self.spool.save(entry)
                     saved = time.monotonic()
-                took[0] += 1
+                took[0] += n
                 took[1] += t1 - t0
                 took[2] += time.perf_counter() - t1
                 if action["op"] == "report":

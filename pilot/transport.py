@@ -16,6 +16,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -69,6 +70,13 @@ class Transport(Protocol):
     ) -> None:
         """``POST jobs/{id}/products/`` (multipart). ``key`` makes a retry harmless (the
         server stores one product per key); ``attempt`` fences out a job's older attempts."""
+        ...
+
+    def upload_products(
+        self, job_id: int, items: list[dict[str, Any]], attempt: int | None = None
+    ) -> None:
+        """``POST jobs/{id}/products/batch/``: several products in one request, stored all or
+        none. ``items``: ``{path, kind, title, labels, key}`` each (the spool's actions)."""
         ...
 
     def post_metrics(
@@ -264,6 +272,23 @@ class HttpTransport:
             files = {"file": (path.name, fh, mime)}
             self._post(f"jobs/{job_id}/products/", what, data=data, files=files)
 
+    def upload_products(
+        self, job_id: int, items: list[dict[str, Any]], attempt: int | None = None
+    ) -> None:
+        what = f"upload of {len(items)} products for job {job_id}"
+        meta = [
+            {"kind": i["kind"], "title": i["title"], "labels": i["labels"], "key": i.get("key", "")}
+            for i in items
+        ]
+        data: dict[str, Any] = {"items": json.dumps(meta)} | _fencing("", attempt)
+        with ExitStack() as stack:
+            files = {}
+            for n, item in enumerate(items):
+                path = Path(item["path"])
+                mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+                files[f"file{n}"] = (path.name, stack.enter_context(open(path, "rb")), mime)
+            self._post(f"jobs/{job_id}/products/batch/", what, data=data, files=files)
+
     def post_metrics(
         self,
         job_id: int,
@@ -402,6 +427,14 @@ class Retrying:
         self._retry(
             f"product upload for job {job_id}",
             lambda: self.inner.upload_product(job_id, path, kind, title, labels, key, attempt),
+        )
+
+    def upload_products(
+        self, job_id: int, items: list[dict[str, Any]], attempt: int | None = None
+    ) -> None:
+        self._retry(  # each item carries its key: a batch sent twice is stored once
+            f"upload of {len(items)} products for job {job_id}",
+            lambda: self.inner.upload_products(job_id, items, attempt),
         )
 
     def post_metrics(

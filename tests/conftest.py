@@ -91,6 +91,21 @@ def anonymous(client_as):
 
 
 @pytest.fixture
+def running_job(daq, new_pilot, make_dag, settings, tmp_path):
+    """A pilot client whose claimed job (stage a of FANOUT_JOIN, on a diag file of run 4) is
+    running, with products stored under ``tmp_path``: (pilot, job dict)."""
+    settings.MEDIA_ROOT = tmp_path
+    make_dag(FANOUT_JOIN)
+    f = {"url": "file:///d/i.h5", "stream": "diag", "run": 4, "timestamp": "2026-11-22T10:00:00Z"}
+    assert daq.post("/api/v1/files/", f, format="json").status_code == 201
+    pilot = new_pilot()
+    job = pilot.post(f"/api/v1/pilots/{pilot.pilot_id}/claim/", {}, format="json").json()
+    r = pilot.post(f"/api/v1/jobs/{job['id']}/report/", {"state": "running"}, format="json")
+    assert r.status_code == 200, r.content
+    return pilot, job
+
+
+@pytest.fixture
 def new_pilot(client_as):
     """new_pilot(queues=["default"]) -> an APIClient registered as a pilot, with .pilot_id."""
 

@@ -136,3 +136,14 @@ def bounded_json(value: Any, what: str, max_bytes: int = 8192, max_depth: int = 
     if size > max_bytes:
         raise ValidationError(f"{what} is {size} bytes of JSON; at most {max_bytes}")
     return value
+
+
+def form_json(value: Any, what: str) -> Any:
+    """A form field's JSON text parsed (a field error when it is not JSON), or a value that
+    came parsed (a JSON body) as it is."""
+    if not isinstance(value, str | bytes):
+        return value
+    try:
+        return loads_json(value, what)
+    except ParseError as exc:
+        raise ValidationError(str(exc.detail)) from None

@@ -24,7 +24,7 @@ from p3s.api.limits import BAD_TEXT, excerpt
 
 log = logging.getLogger("p3s.api")
 FORM_SLACK = 64 * 1024  # multipart headers and the small fields around an uploaded file
-UPLOAD_PATH = re.compile(r"^/api/v1/jobs/[^/]+/products/$")
+UPLOAD_PATH = re.compile(r"^/api/v1/jobs/[^/]+/products/(batch/)?$")
 LOG_PATH = re.compile(r"^/api/v1/jobs/[^/]+/log/$")
 # gzip of a log that does not compress is a little bigger than the log (a 20 MB log: +7 KB)
 LOG_SLACK = 1 / 1000

@@ -34,7 +34,15 @@ from p3s.pilots import services as pilots
 from p3s.pilots.models import Pilot, PilotState
 
 # Actions whose pilot lookup re-checks revocation: they may use the token cache.
-PILOT_HOT_ACTIONS = ("heartbeat", "claim", "exit", "report", "products", "metrics")
+PILOT_HOT_ACTIONS = (
+    "heartbeat",
+    "claim",
+    "exit",
+    "report",
+    "products",
+    "products_batch",
+    "metrics",
+)
 
 
 def lean_beat(data) -> tuple[int | None, dict | None] | None:

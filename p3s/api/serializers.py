@@ -8,7 +8,6 @@ from urllib.parse import unquote, urlparse
 
 from django.conf import settings
 from rest_framework import serializers
-from rest_framework.exceptions import ParseError
 
 import storage
 from p3s.api import limits
@@ -457,12 +456,7 @@ class ProductUploadSerializer(serializers.Serializer):
     key = key_field()
 
     def validate_labels(self, value):
-        if isinstance(value, str):
-            try:
-                value = limits.loads_json(value, "labels")
-            except ParseError as exc:
-                raise serializers.ValidationError(str(exc.detail)) from None
-        return limits.check_labels(value)
+        return limits.check_labels(limits.form_json(value, "labels"))
 
     def validate_file(self, value):
         limit = settings.P3S["MAX_UPLOAD_BYTES"]

@@ -29,12 +29,12 @@ from p3s.api.filters import UTCDateTimeFilter
 from p3s.api.health import HealthView
 from p3s.api.parsers import PlainYAMLParser, SafeJSONParser, TextYAMLParser, YAMLParser
 from p3s.api.pilot_views import PILOT_HOT_ACTIONS, ReportMixin, lean_beat
+from p3s.api.product_views import ProductUploadMixin
 from p3s.api.renderers import YAMLRenderer
 from p3s.conditions.services import condition_urls
 from p3s.dags import flow, history, spec
 from p3s.dags.models import DagRun, DagTemplate, DataFile
 from p3s.dqm import services as dqm
-from p3s.dqm.services import BadProduct
 from p3s.exceptions import NotYours
 from p3s.jobs import actions, breaker, claim, wakeup
 from p3s.jobs.models import Job
@@ -266,6 +266,7 @@ class JobFilter(django_filters.FilterSet):
 
 class JobViewSet(
     ReportMixin,
+    ProductUploadMixin,
     log_views.LogMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
@@ -289,7 +290,12 @@ class JobViewSet(
         return qs
 
     def get_permissions(self):
-        if self.action in ("report", "products", "metrics") or log_views.pilot_call(self):
+        if self.action in (
+            "report",
+            "products",
+            "products_batch",
+            "metrics",
+        ) or log_views.pilot_call(self):
             return [roles.IsPilot()]
         return [roles.IsOperator()]
 
@@ -307,35 +313,6 @@ class JobViewSet(
         if key and not re.fullmatch(s.KEY_RE, key):
             raise ValidationError({"key": ["1 to 64 letters, digits or _.:-"]})
         return key
-
-    def _upload(self, request, pk, serializer_class) -> tuple[Job, dict, dict]:
-        """An upload of the job's current attempt: ``(job, fields, fencing)``, where
-        ``fencing`` holds the ``attempt``, ``key`` and ``fence`` the store calls take."""
-        job, pilot = self._my_job(request, pk)
-        actions.check_current_attempt(job, pilot.pk, None)  # before reading a big body
-        ser = serializer_class(data=request.data)
-        ser.is_valid(raise_exception=True)
-        d = ser.validated_data
-        actions.check_current_attempt(job, pilot.pk, d["attempt"])
-        attempt = d["attempt"] or job.attempt
-        key = self._client_key(request, d)
-        return job, d, {"attempt": attempt, "key": key, "fence": self._fence(pilot, attempt)}
-
-    @extend_schema(
-        request=s.ProductUploadSerializer,
-        responses={201: s.ProductSerializer},
-        parameters=[sd.PILOT_KEY],
-    )
-    @action(detail=True, methods=["post"], parser_classes=[MultiPartParser, FormParser])
-    def products(self, request, pk=None):
-        job, d, fencing = self._upload(request, pk, s.ProductUploadSerializer)
-        try:
-            product = dqm.store_product(
-                job, d["file"], d["kind"], d["title"], d["labels"], **fencing
-            )
-        except BadProduct as exc:
-            raise ValidationError({"file": [str(exc)]}) from None
-        return Response(s.ProductSerializer(product).data, status=200 if product.replayed else 201)
 
     @extend_schema(
         request=s.MetricsSerializer,

@@ -6,6 +6,7 @@ import errno
 import json
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,9 @@ product_listeners: list = []
 
 
 class BadProduct(ValueError):
-    pass
+    """A file whose content does not match its kind; ``index``: its place in a batch."""
+
+    index: int = 0
 
 
 def check_content(kind: str, head: bytes, read_all) -> None:
@@ -45,6 +48,17 @@ def check_content(kind: str, head: bytes, read_all) -> None:
         )
 
 
+@dataclass
+class Upload:
+    """One product of an upload: the file (a Django ``File``) and what describes it."""
+
+    file: Any
+    kind: str
+    title: str
+    labels: dict[str, str]
+    key: str = ""
+
+
 def store_product(
     job: Job,
     upload,
@@ -61,61 +75,122 @@ def store_product(
     ``replayed = True``. ``fence(job)`` runs under the job's row lock just before
     the row is written (the attempt check); whatever refuses the row removes the file.
     """
-    if key and (done := Product.objects.filter(job=job, key=key).first()) is not None:
-        done.replayed = True
-        return done
-    head = upload.read(16)
-    upload.seek(0)
+    return store_products(job, [Upload(upload, kind, title, labels, key)], attempt, fence)[0]
 
-    def read_all() -> bytes:
-        upload.seek(0)
-        data = upload.read()
-        upload.seek(0)
-        return data
 
-    check_content(kind, head, read_all)
-    slug = slugify(title)[:60] or "product"
-    existing = Product.objects.filter(job=job, attempt=attempt, slug__startswith=slug).count()
-    if existing:
-        slug = f"{slug}-{existing + 1}"
-    product = Product(
-        job=job,
-        run=job.dagrun.file.run,
-        kind=kind,
-        title=title,
-        slug=slug,
-        labels=labels,
-        size=upload.size,
-        data_ts=job.data_ts,
-        attempt=attempt,
-        key=key,
-    )
-    # File I/O happens here, outside any transaction that changes job state.
-    try:
-        product.file.save(f"{slug}", upload, save=False)
+def store_products(
+    job: Job,
+    uploads: list[Upload],
+    attempt: int = 1,
+    fence: Callable[[Job], None] | None = None,
+    _retried: bool = False,
+) -> list[Product]:
+    """Save several products of one job's attempt: all of them or none.
+
+    The contents are checked before anything is written (a bad one raises
+    :class:`BadProduct` naming its index, and nothing is stored); the files are written
+    outside any transaction, then every row in one transaction under the job's row lock
+    (``fence``), so a batch costs one lock and one commit instead of one per product
+    (issue 12: a 22-product ADC+FFT job spent 0.7-1.1 s in single uploads). Products whose
+    ``key`` is already stored come back marked ``replayed = True`` and are not written again.
+    """
+    keys = [u.key for u in uploads if u.key]
+    done = {p.key: p for p in Product.objects.filter(job=job, key__in=keys)} if keys else {}
+    todo = [(i, u) for i, u in enumerate(uploads) if u.key not in done]
+    bodies: dict[int, bytes] = {}
+    for i, u in todo:
+        try:
+            check_content(
+                u.kind, _head(u.file), lambda u=u, i=i: bodies.setdefault(i, _all(u.file))
+            )
+        except BadProduct as exc:
+            exc.index = i
+            raise
+    rows = _new_rows(job, todo, attempt)
+    saved: list[Product] = []
+    try:  # file I/O here, outside any transaction that changes job state
+        for (_, u), product in zip(todo, rows, strict=True):
+            product.file.save(product.slug, u.file, save=False)
+            saved.append(product)
     except OSError as exc:
+        for product in saved:
+            product.file.delete(save=False)
         if exc.errno in DISK_FULL:
-            _remove_partial(product, slug)
+            _remove_partial(rows[len(saved)], rows[len(saved)].slug)
         raise  # the API answers a full disk 503 (p3s.api.middleware): the pilot retries
     try:
         with transaction.atomic():
             if fence is not None:
                 fence(Job.objects.select_for_update().get(pk=job.pk))
-            product.save()
+            if rows:
+                Product.objects.bulk_create(rows)
     except IntegrityError:
-        product.file.delete(save=False)
-        done = Product.objects.filter(job=job, key=key).first() if key else None
-        if done is None:
+        for product in rows:
+            product.file.delete(save=False)
+        if not keys or _retried:
             raise
-        done.replayed = True  # a parallel identical upload won the race
-        return done
+        # a parallel identical upload won the race: the retry finds its rows by key
+        return store_products(job, uploads, attempt, fence, _retried=True)
     except BaseException:
-        product.file.delete(save=False)  # refused (fenced, bad labels): no file left behind
+        for product in rows:
+            product.file.delete(save=False)  # refused (fenced, bad labels): no file left behind
         raise
-    product.replayed = False
-    if kind == "json":
-        _notify(product_listeners, product, read_all())
-    return product
+    out: list[Product] = []
+    fresh = iter(rows)
+    for i, u in enumerate(uploads):
+        if u.key in done:
+            product = done[u.key]
+            product.replayed = True
+        else:
+            product = next(fresh)
+            product.replayed = False
+            if u.kind == "json":
+                _notify(product_listeners, product, bodies.get(i) or _all(u.file))
+        out.append(product)
+    return out
+
+
+def _head(upload) -> bytes:
+    head = upload.read(16)
+    upload.seek(0)
+    return head
+
+
+def _all(upload) -> bytes:
+    upload.seek(0)
+    data = upload.read()
+    upload.seek(0)
+    return data
+
+
+def _new_rows(job: Job, todo: list[tuple[int, Upload]], attempt: int) -> list[Product]:
+    """Unsaved rows, each with a slug unique within the attempt (``title``, ``title-2``...)."""
+    if not todo:
+        return []
+    taken = list(Product.objects.filter(job=job, attempt=attempt).values_list("slug", flat=True))
+    rows = []
+    run = job.dagrun.file.run
+    for _, u in todo:
+        slug = slugify(u.title)[:60] or "product"
+        existing = sum(1 for t in taken if t.startswith(slug))
+        if existing:
+            slug = f"{slug}-{existing + 1}"
+        taken.append(slug)
+        rows.append(
+            Product(
+                job=job,
+                run=run,
+                kind=u.kind,
+                title=u.title,
+                slug=slug,
+                labels=u.labels,
+                size=u.file.size,
+                data_ts=job.data_ts,
+                attempt=attempt,
+                key=u.key,
+            )
+        )
+    return rows
 
 
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)

@@ -11,6 +11,8 @@ from datetime import UTC, datetime
 
 import pytest
 
+from pilot import send
+from pilot.errors import ClientError, Unreachable
 from pilot.transport import HttpTransport, Retrying
 from tests.e2e.lossy_proxy import LossyProxy
 
@@ -105,3 +107,60 @@ def test_five_identical_parallel_uploads_make_one_product(live_p3s, claimed, tmp
     assert len(items) == 1
     files = [p for p in (live_p3s.workdir / "data" / "products").rglob("*") if p.is_file()]
     assert len(files) == 1
+
+
+def _items(jid: int, attempt: int, paths) -> list[dict]:
+    return [
+        {
+            "op": "product",
+            "path": str(p),
+            "kind": "json",
+            "title": p.stem,
+            "labels": {"n": str(i)},
+            "key": f"j{jid}-b{i}",
+            "attempt": attempt,
+        }
+        for i, p in enumerate(paths)
+    ]
+
+
+def _stored(live_p3s, jid: int) -> list[dict]:
+    products = live_p3s.get(f"/api/v1/products/?job={jid}").json()
+    return products["results"] if isinstance(products, dict) else products
+
+
+def test_a_batch_whose_answer_is_lost_is_stored_once(live_p3s, claimed, tmp_path):
+    direct, job = claimed
+    jid, attempt = job["id"], job["attempt"]
+    paths = []
+    for i in range(5):
+        paths.append(tmp_path / f"summary{i}.json")
+        paths[-1].write_text(f'{{"rms": {i}}}')
+    proxy = LossyProxy(port_of(live_p3s.url), lambda line: "/products/batch/" in line)
+    lossy = HttpTransport(proxy.url, live_p3s.tokens["pilot"])
+    lossy.pilot_key = direct.pilot_key
+    items = _items(jid, attempt, paths)
+    with pytest.raises(Unreachable):  # the server stored the batch; its answer was lost
+        lossy.upload_products(jid, items, attempt)
+    proxy.close()
+    send.send_products(direct, jid, items)  # the spool sends it again
+    stored = _stored(live_p3s, jid)
+    assert sorted(p["title"] for p in stored) == [p.stem for p in paths]
+    files = [p for p in (live_p3s.workdir / "data" / "products").rglob(f"job{jid}/*/*")]
+    assert len(files) == 5
+
+
+def test_a_batch_with_one_bad_product_is_sent_one_by_one_and_loses_only_that_one(
+    live_p3s, claimed, tmp_path
+):
+    direct, job = claimed
+    jid, attempt = job["id"], job["attempt"]
+    good, bad = tmp_path / "good.json", tmp_path / "bad.json"
+    good.write_text('{"ok": 1}')
+    bad.write_text("not json at all")
+    items = _items(jid, attempt, [good, bad])
+    with pytest.raises(ClientError):  # the batch alone is refused whole, naming the file
+        direct.upload_products(jid, items, attempt)
+    assert _stored(live_p3s, jid) == []
+    send.send_products(direct, jid, items)  # as the pilot does: refused, then one by one
+    assert [p["title"] for p in _stored(live_p3s, jid)] == ["good"]

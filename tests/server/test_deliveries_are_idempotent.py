@@ -7,29 +7,14 @@ import pytest
 
 from p3s.dqm.models import Metric, MetricBatch, Product
 from p3s.jobs.models import Job
-from tests.conftest import FANOUT_JOIN
 
 pytestmark = pytest.mark.django_db
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
-FILE = {"url": "file:///d/i.h5", "stream": "diag", "run": 4, "timestamp": "2026-11-22T10:00:00Z"}
 
 
-@pytest.fixture
-def running(daq, new_pilot, make_dag, settings, tmp_path):
-    """A pilot client whose claimed job is running: (pilot, job dict)."""
-    settings.MEDIA_ROOT = tmp_path
-    make_dag(FANOUT_JOIN)
-    daq.post("/api/v1/files/", FILE, format="json")
-    pilot = new_pilot()
-    job = pilot.post(f"/api/v1/pilots/{pilot.pilot_id}/claim/", {}, format="json").json()
-    r = pilot.post(f"/api/v1/jobs/{job['id']}/report/", {"state": "running"}, format="json")
-    assert r.status_code == 200
-    return pilot, job
-
-
-def test_a_finished_report_repeated_stores_its_metrics_once(running):
-    pilot, job = running
+def test_a_finished_report_repeated_stores_its_metrics_once(running_job):
+    pilot, job = running_job
     body = {
         "state": "finished",
         "attempt": 1,
@@ -43,8 +28,8 @@ def test_a_finished_report_repeated_stores_its_metrics_once(running):
     assert Job.objects.filter(dagrun_id=job["dagrun"]).count() == 3  # a, b, c: once
 
 
-def test_a_metrics_post_repeated_with_its_key_stores_once_and_says_so(running):
-    pilot, job = running
+def test_a_metrics_post_repeated_with_its_key_stores_once_and_says_so(running_job):
+    pilot, job = running_job
     url = f"/api/v1/jobs/{job['id']}/metrics/"
     body = {"metrics": [{"name": "rms", "value": 1.0}, {"name": "ped", "value": 900}], "key": "k1"}
     first = pilot.post(url, body, format="json")
@@ -59,8 +44,10 @@ def test_a_metrics_post_repeated_with_its_key_stores_once_and_says_so(running):
     assert Metric.objects.filter(job_id=job["id"]).count() == 4
 
 
-def test_a_product_upload_repeated_with_its_key_makes_one_product_and_one_file(running, tmp_path):
-    pilot, job = running
+def test_a_product_upload_repeated_with_its_key_makes_one_product_and_one_file(
+    running_job, tmp_path
+):
+    pilot, job = running_job
 
     def upload():
         f = io.BytesIO(PNG)
@@ -77,8 +64,8 @@ def test_a_product_upload_repeated_with_its_key_makes_one_product_and_one_file(r
     assert files == [tmp_path / product.file.name]
 
 
-def test_a_malformed_key_is_a_400(running):
-    pilot, job = running
+def test_a_malformed_key_is_a_400(running_job):
+    pilot, job = running_job
     body = {"metrics": [{"name": "rms", "value": 1.0}], "key": "no spaces/allowed"}
     r = pilot.post(f"/api/v1/jobs/{job['id']}/metrics/", body, format="json")
     assert r.status_code == 400 and "key" in r.json()["detail"]

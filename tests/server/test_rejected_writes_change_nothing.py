@@ -11,23 +11,10 @@ from p3s.dqm import services as dqm
 from p3s.dqm.models import Metric, Product
 from p3s.jobs import actions
 from p3s.jobs.models import Job
-from tests.conftest import FANOUT_JOIN
 
 pytestmark = pytest.mark.django_db
 
-FILE = {"url": "file:///d/t.h5", "stream": "diag", "run": 6, "timestamp": "2026-11-22T10:00:00Z"}
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x02" * 16
-
-
-@pytest.fixture
-def running(daq, new_pilot, make_dag, settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path
-    make_dag(FANOUT_JOIN)
-    daq.post("/api/v1/files/", FILE, format="json")
-    pilot = new_pilot()
-    job = pilot.post(f"/api/v1/pilots/{pilot.pilot_id}/claim/", {}, format="json").json()
-    pilot.post(f"/api/v1/jobs/{job['id']}/report/", {"state": "running"}, format="json")
-    return pilot, job
 
 
 def assert_unchanged(job):
@@ -37,8 +24,8 @@ def assert_unchanged(job):
     assert not Metric.objects.exists()
 
 
-def test_a_finished_report_with_a_nul_in_a_label_key_is_400_and_changes_nothing(running):
-    pilot, job = running
+def test_a_finished_report_with_a_nul_in_a_label_key_is_400_and_changes_nothing(running_job):
+    pilot, job = running_job
     body = {
         "state": "finished",
         "metrics": [{"name": "rms", "value": 1.0, "labels": {"ap\u0000a": "1"}}],
@@ -50,9 +37,9 @@ def test_a_finished_report_with_a_nul_in_a_label_key_is_400_and_changes_nothing(
 
 
 @pytest.mark.postgres
-def test_metrics_the_database_refuses_roll_the_report_back(running):
+def test_metrics_the_database_refuses_roll_the_report_back(running_job):
     """Past the serializer (called as the view does): PostgreSQL refuses a NUL in JSONB."""
-    _, job = running
+    _, job = running_job
     pilot_id = Job.objects.get(pk=job["id"]).pilot_id
     rep = actions.Report("finished", attempt=1)
     bad = [{"name": "rms", "value": 1.0, "labels": {"ap\u0000a": "1"}}]
@@ -61,8 +48,8 @@ def test_metrics_the_database_refuses_roll_the_report_back(running):
     assert_unchanged(job)
 
 
-def test_a_product_refused_for_its_labels_is_400_and_leaves_no_file(running, tmp_path):
-    pilot, job = running
+def test_a_product_refused_for_its_labels_is_400_and_leaves_no_file(running_job, tmp_path):
+    pilot, job = running_job
     f = io.BytesIO(PNG)
     f.name = "p.png"
     data = {"file": f, "kind": "png", "title": "t", "labels": '{"apa": "1\\u0000"}'}
@@ -73,8 +60,8 @@ def test_a_product_refused_for_its_labels_is_400_and_leaves_no_file(running, tmp
 
 
 @pytest.mark.postgres
-def test_a_product_row_the_database_refuses_takes_its_file_with_it(running, tmp_path):
-    _, job = running
+def test_a_product_row_the_database_refuses_takes_its_file_with_it(running_job, tmp_path):
+    _, job = running_job
     row = Job.objects.select_related("dagrun__file").get(pk=job["id"])
     upload = SimpleUploadedFile("p.png", PNG)
     with pytest.raises(DataError):
