@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from pathlib import PurePosixPath
 from urllib.parse import unquote, urlparse
 
@@ -361,8 +362,11 @@ class ExitSerializer(serializers.Serializer):
         return super().to_internal_value(data)
 
 
+METRIC_NAME_RE = r"^[A-Za-z_][A-Za-z0-9_.:-]{0,99}$"
+
+
 class MetricInSerializer(serializers.Serializer):
-    name = serializers.RegexField(r"^[A-Za-z_][A-Za-z0-9_.:-]{0,99}$")
+    name = serializers.RegexField(METRIC_NAME_RE)
     value = serializers.FloatField()
     labels = serializers.DictField(
         child=serializers.CharField(max_length=100), required=False, default=dict
@@ -405,6 +409,41 @@ class MetricsSerializer(serializers.Serializer):
     metrics = MetricInSerializer(many=True, allow_empty=False, max_length=5000)
     attempt = attempt_field()
     key = key_field()
+
+
+class MetricsEnvelopeSerializer(serializers.Serializer):
+    """A metrics delivery without its metrics (read by :func:`lean_metrics`)."""
+
+    attempt = attempt_field()
+    key = key_field()
+
+
+METRIC_NAME = re.compile(METRIC_NAME_RE)
+
+
+def lean_metrics(items) -> list[dict] | None:
+    """The metrics of a delivery when every one is plainly valid (a name, a finite number,
+    short printable labels), read in plain Python; else None, and :class:`MetricsSerializer`
+    reads them and answers anything wrong with its usual 400. DRF's field machinery took
+    0.3 s of the 0.5 s an ADC+FFT job's 2,218 metrics cost the server (issue 12)."""
+    if type(items) is not list or not 1 <= len(items) <= 5000:
+        return None
+    out = []
+    try:
+        for m in items:
+            name, value, labels = m["name"], m["value"], m.get("labels", {})
+            if type(name) is not str or not METRIC_NAME.match(name):
+                return None
+            if type(value) not in (int, float) or not math.isfinite(value):
+                return None
+            if type(labels) is not dict or not all(
+                type(v) is str and 0 < len(v) <= 100 and v.strip() == v for v in labels.values()
+            ):
+                return None
+            out.append({"name": name, "value": float(value), "labels": limits.check_labels(labels)})
+    except (KeyError, TypeError, AttributeError, serializers.ValidationError):
+        return None
+    return out
 
 
 class ReportSerializer(serializers.Serializer):

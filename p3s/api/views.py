@@ -323,9 +323,10 @@ class JobViewSet(
     def metrics(self, request, pk=None):
         job, pilot = self._my_job(request, pk)
         data = request.data if isinstance(request.data, dict) else {"metrics": request.data}
-        ser = s.MetricsSerializer(data=data)
+        lean = s.lean_metrics(data.get("metrics"))
+        ser = s.MetricsEnvelopeSerializer(data=data) if lean else s.MetricsSerializer(data=data)
         ser.is_valid(raise_exception=True)
-        d = ser.validated_data
+        d = {**ser.validated_data, "metrics": lean} if lean else ser.validated_data
         attempt = d["attempt"]
         actions.check_current_attempt(job, pilot.pk, attempt)
         key = self._client_key(request, d)
