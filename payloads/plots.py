@@ -61,16 +61,16 @@ def _null_locator():
     return NullLocator()
 
 
-def _log_counts(axis) -> None:
-    """A log axis of counts labelled at the decades in plain text ("1", "10", "100"), with no
+def _log_counts(ax) -> None:
+    """A log y axis of counts labelled at the decades in plain text ("1", "10", "100"), with no
     minor ticks: the default minor ticks and mathtext labels (10^n) were most of a
     histogram's drawing time (several hundred tick artists and a TeX-like parse per label)."""
     from matplotlib.ticker import FuncFormatter, LogLocator
 
-    axis.axes.set_yscale("log") if axis.axis_name == "y" else axis.axes.set_xscale("log")
-    axis.set_major_locator(LogLocator(base=10, numticks=6))
-    axis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
-    axis.set_minor_locator(_null_locator())
+    ax.set_yscale("log")
+    ax.yaxis.set_major_locator(LogLocator(base=10, numticks=6))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
+    ax.yaxis.set_minor_locator(_null_locator())
 
 
 #: Margins around the axes, in inches: room for tick labels and axis labels on the left and
@@ -156,7 +156,7 @@ def plot_histograms_with_bands(
             np.clip(vals, x0, x1), bins=np.linspace(x0, x1, n + 1), histtype="stepfilled", alpha=0.8
         )
         ax.set_xlim(x0, x1)
-        _log_counts(ax.yaxis)
+        _log_counts(ax)
         ax.set_xlabel(xlabel)
         ax.set_title(f"plane {name.upper()}")
         out = np.count_nonzero((vals < lo) | (vals > hi)) if np.isfinite(lo) else 0

@@ -249,16 +249,10 @@ class FakeServer:
     def upload_products(
         self, job_id: int, items: list[dict[str, Any]], attempt: int | None = None
     ) -> None:
+        from pilot import send
+
         for item in items:  # recorded as single uploads: the tests read calls.products
-            self.upload_product(
-                job_id,
-                Path(item["path"]),
-                item["kind"],
-                item["title"],
-                item["labels"],
-                item.get("key", ""),
-                attempt,
-            )
+            send.send_upload(self, job_id, {**item, "op": "product", "attempt": attempt})
 
     def post_metrics(
         self,

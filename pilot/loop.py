@@ -444,8 +444,8 @@ class Pilot:
                         entry.job,
                         action["body"]["state"],
                         ", ".join(
-                            f"{op} {n}x {a:.3f} s + spool {b:.3f} s"
-                            for op, (n, a, b) in spent.items()
+                            f"{op} {count}x {sending:.3f} s + spool {saving:.3f} s"
+                            for op, (count, sending, saving) in spent.items()
                         ),
                     )
             self.spool.remove(entry)

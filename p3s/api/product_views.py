@@ -10,7 +10,6 @@ a batch sent again stores nothing twice. The body limit of a batch is that of on
 
 from __future__ import annotations
 
-from django.conf import settings
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.decorators import action
@@ -29,19 +28,6 @@ from p3s.jobs import actions
 MAX_BATCH = 64
 
 
-class ProductItemSerializer(serializers.Serializer):
-    kind = serializers.ChoiceField(["png", "bokeh", "json"])
-    title = serializers.CharField(max_length=200)
-    labels = serializers.JSONField(required=False, default=dict)
-    key = s.key_field()
-
-    def validate_title(self, value):
-        return limits.check_text(value, "title")
-
-    def validate_labels(self, value):
-        return limits.check_labels(value)
-
-
 class ProductBatchSerializer(serializers.Serializer):
     items = serializers.JSONField(
         help_text=f"a JSON list of 1 to {MAX_BATCH} {{kind, title, labels, key}}; "
@@ -55,7 +41,7 @@ class ProductBatchSerializer(serializers.Serializer):
             raise serializers.ValidationError(f"must be a list of 1 to {MAX_BATCH} items")
         out, errors = [], {}
         for i, item in enumerate(value):
-            ser = ProductItemSerializer(data=item if isinstance(item, dict) else {})
+            ser = s.ProductItemSerializer(data=item)
             if not isinstance(item, dict):
                 errors[str(i)] = ["must be an object with kind, title, labels, key"]
             elif not ser.is_valid():
@@ -72,20 +58,18 @@ class ProductBatchSerializer(serializers.Serializer):
 
 def _files(request, n: int) -> list:
     """The files ``file0`` ... ``file{n-1}``: each present, none beyond, each within the limit."""
-    limit = settings.P3S["MAX_UPLOAD_BYTES"]
-    names = {f"file{i}" for i in range(n)}
     errors = {}
-    extra = sorted(set(request.FILES) - names)
+    extra = sorted(set(request.FILES) - {f"file{i}" for i in range(n)})
     if extra:
         errors["files"] = [f"files without an item: {', '.join(extra[:5])}"]
-    files = []
-    for i in range(n):
-        f = request.FILES.get(f"file{i}")
-        if f is None:
-            errors[f"file{i}"] = ["is missing"]
-        elif f.size > limit:
-            errors[f"file{i}"] = [f"is {f.size} bytes; the limit is {limit}"]
-        files.append(f)
+    files = [request.FILES.get(f"file{i}") for i in range(n)]
+    for i, f in enumerate(files):
+        try:
+            if f is None:
+                raise ValidationError("is missing")
+            s.check_upload_size(f)
+        except ValidationError as exc:
+            errors[f"file{i}"] = exc.detail
     if errors:
         raise ValidationError(errors)
     return files

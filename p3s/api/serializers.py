@@ -482,26 +482,34 @@ class ReportSerializer(serializers.Serializer):
         return attrs
 
 
-class ProductUploadSerializer(serializers.Serializer):
-    file = serializers.FileField()
+class ProductItemSerializer(serializers.Serializer):
+    """What describes one product (an item of a batch, or the fields of a single upload)."""
+
     kind = serializers.ChoiceField(["png", "bokeh", "json"])
     title = serializers.CharField(max_length=200)
     labels = serializers.JSONField(required=False, default=dict)
+    key = key_field()
 
     def validate_title(self, value):
         return limits.check_text(value, "title")
 
-    attempt = attempt_field()
-    key = key_field()
-
     def validate_labels(self, value):
         return limits.check_labels(limits.form_json(value, "labels"))
 
+
+class ProductUploadSerializer(ProductItemSerializer):
+    file = serializers.FileField()
+    attempt = attempt_field()
+
     def validate_file(self, value):
-        limit = settings.P3S["MAX_UPLOAD_BYTES"]
-        if value.size > limit:
-            raise serializers.ValidationError(f"is {value.size} bytes; the limit is {limit}")
+        check_upload_size(value)
         return value
+
+
+def check_upload_size(upload) -> None:
+    limit = settings.P3S["MAX_UPLOAD_BYTES"]
+    if upload.size > limit:
+        raise serializers.ValidationError(f"is {upload.size} bytes; the limit is {limit}")
 
 
 class ResumeSerializer(serializers.Serializer):

@@ -143,9 +143,12 @@ def test_a_batch_whose_answer_is_lost_is_stored_once(live_p3s, claimed, tmp_path
     with pytest.raises(Unreachable):  # the server stored the batch; its answer was lost
         lossy.upload_products(jid, items, attempt)
     proxy.close()
+    first = _stored(live_p3s, jid)
+    assert len(first) == 5  # stored by the request whose answer was lost
     send.send_products(direct, jid, items)  # the spool sends it again
     stored = _stored(live_p3s, jid)
     assert sorted(p["title"] for p in stored) == [p.stem for p in paths]
+    assert {p["id"] for p in stored} == {p["id"] for p in first}
     files = [p for p in (live_p3s.workdir / "data" / "products").rglob(f"job{jid}/*/*")]
     assert len(files) == 5
 
