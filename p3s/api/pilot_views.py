@@ -39,6 +39,7 @@ PILOT_HOT_ACTIONS = (
     "claim",
     "exit",
     "report",
+    "outputs",
     "products",
     "products_batch",
     "metrics",
@@ -128,3 +129,32 @@ class ReportMixin:
         if wanted is not None:
             answer["next"] = next_job_spec(pilot, job.pk, time_left, request)
         return Response(answer)
+
+    @extend_schema(
+        request=s.ReleaseSerializer,
+        responses={200: s.ReleaseAnswerSerializer},
+        parameters=[sd.PILOT_KEY],
+    )
+    @action(detail=True, methods=["post"])
+    def outputs(self, request, pk=None):
+        """Early outputs: the running job's data outputs are written and final; its children
+        whose parents are all ready become claimable now, while it makes its products
+        (:func:`p3s.jobs.actions.release_outputs`)."""
+        from p3s.api.views import _job_id, _pilot_key, _token
+
+        pilot = pilots.by_key(_token(request), _pilot_key(request))
+        ser = s.ReleaseSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        d = ser.validated_data
+        job, children = actions.release_outputs(
+            _job_id(pk), pilot.pk, d["outputs"], d["attempt"], f"pilot:{pilot.pk}"
+        )
+        return Response(
+            {
+                "id": job.pk,
+                "state": job.state,
+                "attempt": job.attempt,
+                "released_at": job.released_at,
+                "children": [c.pk for c in children],
+            }
+        )

@@ -209,6 +209,7 @@ class JobSerializer(serializers.ModelSerializer):
             "event_fraction",
             "inputs",
             "outputs",
+            "released_at",
             "exit_code",
             "message",
             "drop_reason",
@@ -480,6 +481,31 @@ class ReportSerializer(serializers.Serializer):
         if attrs["state"] == "failed" and attrs.get("exit_code") is None:
             raise serializers.ValidationError("a failed report needs its exit_code")
         return attrs
+
+
+class ReleaseSerializer(serializers.Serializer):
+    """``POST jobs/{id}/outputs/``: a running job's data outputs, final, for its children."""
+
+    outputs = serializers.ListField(
+        child=serializers.RegexField(
+            r"^[A-Za-z][A-Za-z0-9+.-]*://\S+$",
+            max_length=1000,
+            error_messages={"invalid": "is not a URL (scheme://...)"},
+        ),
+        min_length=1,
+        max_length=1000,
+    )
+    attempt = attempt_field()
+
+
+class ReleaseAnswerSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    state = serializers.CharField()
+    attempt = serializers.IntegerField()
+    released_at = serializers.DateTimeField(allow_null=True)
+    children = serializers.ListField(
+        child=serializers.IntegerField(), help_text="the jobs this release made"
+    )
 
 
 class ProductItemSerializer(serializers.Serializer):

@@ -292,6 +292,7 @@ class JobViewSet(
     def get_permissions(self):
         if self.action in (
             "report",
+            "outputs",
             "products",
             "products_batch",
             "metrics",

@@ -22,7 +22,7 @@ from p3s.dags.models import DagRun, DagRunState, DagTemplate, DagVersion, DataFi
 from p3s.dags.spec import DagSpec
 from p3s.jobs import transitions
 from p3s.jobs.models import Job
-from p3s.jobs.states import LIVE, JobState
+from p3s.jobs.states import LIVE, ON_PILOT, JobState
 
 PRESCALED = "prescaled"
 
@@ -173,11 +173,14 @@ def _create_job(
 
 
 def on_job_finished(job: Job, actor: str) -> list[Job]:
-    """Create the children whose parents have all finished; settle the run. Returns them.
+    """Create the children whose parents are all ready; settle the run. Returns them.
 
-    This runs once per finished job, on the pilots' hot path: the run row is locked, the
-    graph and the job states are read as plain values, and settings and file are loaded
-    only when a child is created.
+    A parent is ready when it has finished, or when its current attempt released its
+    outputs early (:func:`p3s.jobs.actions.release_outputs`: the payload wrote its data
+    outputs and goes on making its plots). So this runs for both, on the pilots' hot path:
+    the run row is locked, the graph and the job states are read as plain values, and
+    settings and file are loaded only when a child is created. A child is made once: a
+    parent that finishes after releasing finds its children there already.
     """
     # The run's row lock and its version's graph in one query (versions never change).
     run = (
@@ -189,10 +192,10 @@ def on_job_finished(job: Job, actor: str) -> list[Job]:
     graph = run.version.graph
     jobs = list(
         Job.objects.filter(dagrun_id=run.pk).values_list(
-            "stage", "part", "state", "outputs", "drop_reason"
+            "stage", "part", "state", "outputs", "drop_reason", "released_at"
         )
     )
-    rows = split.join_rows(jobs)  # per stage: finished only when all its parts are
+    rows = split.join_rows([_as_joined(*j) for j in jobs])  # a stage: when all its parts are
     ready = [
         child
         for child in graph["order"]
@@ -211,9 +214,17 @@ def on_job_finished(job: Job, actor: str) -> list[Job]:
             outputs = {p: list(rows[p][1]) for p in node["parents"]}
             for made in _create_job(run, child, node, settings[child], outputs, actor):
                 created.append(made)
-                jobs.append((child, made.part, made.state, [], made.drop_reason))
-    settle_dagrun(run, [(state, reason) for _, _, state, _, reason in jobs])
+                jobs.append((child, made.part, made.state, [], made.drop_reason, None))
+    settle_dagrun(run, [(state, reason) for _, _, state, _, reason, _ in jobs])
     return created
+
+
+def _as_joined(stage, part, state, outputs, reason, released_at):
+    """A job's row as the join sees it: a job still on its pilot whose outputs were
+    released counts as finished for its children."""
+    if released_at is not None and state in ON_PILOT:
+        state = JobState.FINISHED
+    return stage, part, state, outputs, reason
 
 
 def settle_dagrun(run: DagRun, states: list[tuple[str, str]] | None = None) -> str:

@@ -106,11 +106,14 @@ def report(
             raise Conflict(f"job {job_id} is already {job.state}")
         _free_pilot(job, done=rep.state in ("finished", "failed", "timeout"))
         if rep.state == "finished":
+            outputs = list(rep.outputs)
+            if job.released_at is not None:  # released outputs stay; any new ones follow
+                outputs = [*job.outputs, *(o for o in outputs if o not in job.outputs)]
             move(
                 job,
                 JobState.FINISHED,
                 actor=actor,
-                outputs=list(rep.outputs),
+                outputs=outputs,
                 log_tail=_tail(rep.log_tail),
                 exit_code=0,
                 message="",
@@ -154,6 +157,36 @@ def report(
         breaker.check_stage(job)
         flow.settle_dagrun_of(job)
         return job
+
+
+def release_outputs(
+    job_id: int, pilot_id: int, outputs: list[str], attempt: int | None, actor: str
+) -> tuple[Job, list[Job]]:
+    """A running job hands its data outputs to its children before it finishes (its
+    payload goes on making products): the children whose parents are now all ready are
+    created at once. Returns the job and the children made.
+
+    The outputs are final: the job's later products, metrics and end change nothing its
+    children read. A repeat with the same outputs is harmless, other outputs are a Conflict,
+    and so is a release by a pilot whose attempt is over. A job that ended already (the
+    release's answer was lost and the job finished since) is returned as it is: its end
+    made its children. A new attempt (a retry, a lost pilot) releases its own outputs.
+    """
+    with transaction.atomic():
+        job = _locked(job_id)
+        check_current_attempt(job, pilot_id, attempt)
+        if job.state not in ON_PILOT:
+            return job, []
+        if job.released_at is not None:
+            if list(job.outputs) != list(outputs):
+                raise Conflict(
+                    f"job {job_id}: attempt {job.attempt} released other outputs already; "
+                    "released outputs are final"
+                )
+            return job, []
+        job.outputs, job.released_at = list(outputs), timezone.now()
+        Job.objects.filter(pk=job.pk).update(outputs=job.outputs, released_at=job.released_at)
+        return job, flow.on_job_finished(job, actor)
 
 
 def _same_end(recorded: str, rep: Report) -> bool:

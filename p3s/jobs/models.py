@@ -40,6 +40,11 @@ class Job(models.Model):
     inputs = models.JSONField(default=list)
     parents = models.JSONField(default=dict)
     outputs = models.JSONField(default=list, blank=True)
+    released_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="when this attempt handed its outputs to its children before it finished",
+    )
     exit_code = models.IntegerField(null=True, blank=True)
     message = models.TextField(blank=True)
     log_tail = models.TextField(blank=True)

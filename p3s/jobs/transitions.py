@@ -43,7 +43,10 @@ def move(job: Job, to: str, *, actor: str, reason: str = "", **fields: Any) -> J
         job.dispatched_at = None
         job.started_at = None
         job.ended_at = None
-        changed.update(("pilot", "deadline", "dispatched_at", "started_at", "ended_at"))
+        job.released_at = None  # a new attempt releases its own outputs
+        changed.update(
+            ("pilot", "deadline", "dispatched_at", "started_at", "ended_at", "released_at")
+        )
         wakeup.notify_claimable()
     job.updated = now
     event = (src, to, actor, reason[:2000])
