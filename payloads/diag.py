@@ -9,6 +9,8 @@ Used to validate pilots and to load-test the broker::
 ``time.time()``), so a chaos run can prove that no job ran twice at once (overlapping
 intervals of two attempts) even when a payload is killed without a ``stop`` line.
 ``--product`` adds a small JSON product, so deliveries of products are exercised too.
+``--release`` writes the output before the sleep and releases it at once
+(:func:`payloads.jobio.release_outputs`), as a stage that makes its plots after its data.
 ``--log-lines N`` prints N numbered lines (about 100 bytes each) to stdout, so a job's full
 log (pilot/joblog.py) has something bigger than its tail to carry.
 """
@@ -22,7 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-from payloads.jobio import Result, load_job, write_result
+from payloads.jobio import Result, load_job, release_outputs, write_result
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -40,6 +42,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--record", metavar="DIR", help="append start/tick/stop records there")
     parser.add_argument("--product", action="store_true", help="add a small JSON product")
     parser.add_argument("--log-lines", type=int, default=0, help="print this many log lines")
+    parser.add_argument(
+        "--release", action="store_true", help="write and release the output before the sleep"
+    )
     return parser.parse_args(argv)
 
 
@@ -64,6 +69,19 @@ class Recorder:
             self.write("tick")
 
 
+def write_output(job, size: int, result: Result) -> None:
+    out_dir = Path(job.output_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    out = out_dir / f"diag-{job.stage or 'out'}-{job.id}.bin"
+    with open(out, "wb") as fh:
+        remaining = size
+        block = b"\0" * min(remaining, 1 << 20)
+        while remaining > 0:
+            fh.write(block[:remaining])
+            remaining -= len(block)
+    result.add_output(out)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     job = load_job()
@@ -76,24 +94,18 @@ def main(argv: list[str] | None = None) -> int:
     for i in range(args.log_lines):
         print(f"diag: log line {i:07d} of job {job.id} " + "." * 64)
     sys.stdout.flush()
+    result = Result()
+    if args.release and args.bytes > 0:
+        write_output(job, args.bytes, result)
+        release_outputs(result)
     if args.seconds > 0:
         rec.sleep(args.seconds)
     if job.attempt <= args.fail_attempts:
         print(f"diag: failing on purpose (attempt {job.attempt})", file=sys.stderr)
         rec.write("stop", "3")
         return 3
-    result = Result()
-    if args.bytes > 0:
-        out_dir = Path(job.output_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        out = out_dir / f"diag-{job.stage or 'out'}-{job.id}.bin"
-        with open(out, "wb") as fh:
-            remaining = args.bytes
-            block = b"\0" * min(remaining, 1 << 20)
-            while remaining > 0:
-                fh.write(block[:remaining])
-                remaining -= len(block)
-        result.add_output(out)
+    if args.bytes > 0 and not result.outputs:
+        write_output(job, args.bytes, result)
     result.add_metric("diag_seconds", args.seconds, stage=job.stage or "diag")
     if args.metric is not None:
         result.add_metric("diag_value", args.metric, stage=job.stage or "diag")

@@ -7,6 +7,9 @@ directory, with two environment variables:
     path of a JSON file describing the job (see :class:`JobSpec`).
 ``P3S_RESULT``
     path where the payload writes its result JSON (see :class:`Result`).
+``P3S_OUTPUTS``
+    path where the payload may say, before it ends, that its data outputs are written and
+    final (:func:`release_outputs`): the children start while it makes its plots.
 
 Exit code 0 means success; any other code fails the job, and the last lines of stderr go
 to the server as the job's message. A payload runs fine by hand too: without ``P3S_JOB`` it
@@ -130,6 +133,24 @@ def write_result(result: Result) -> Path:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(asdict(result), indent=1), encoding="utf-8")
     tmp.replace(path)
+    return path
+
+
+def release_outputs(result: Result) -> Path | None:
+    """Hand the outputs added so far to the next stages now, before the payload ends.
+
+    Call it once the data outputs are closed and complete: the pilot publishes them and the
+    server starts the children while this payload goes on with its products and metrics
+    (``pilot.release``). They must not change afterwards, and the result still lists them.
+    Without ``P3S_OUTPUTS`` (run by hand, an older pilot) it does nothing.
+    """
+    target = os.environ.get("P3S_OUTPUTS")
+    if not target or not result.outputs:
+        return None
+    path = Path(target)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"outputs": list(result.outputs)}), encoding="utf-8")
+    tmp.replace(path)  # the pilot never sees half a file
     return path
 
 

@@ -12,6 +12,7 @@ colour (the colour bar shows the extension). docs/payloads.md lists them with th
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -295,8 +296,28 @@ def plot_spectrogram(coarse: np.ndarray, max_khz: float, title: str, path: Path)
     return _save(fig, path, right=0.4)
 
 
+@dataclass(frozen=True)
+class Pooled:
+    """A channel x tick image already down-sampled for an event display panel
+    (:func:`pool_panels`), with the shape of the image it came from (the axes' extent)."""
+
+    data: np.ndarray
+    shape: tuple[int, int]
+
+
+def pool_panels(panels: dict[str, np.ndarray], max_ticks: int | None = None) -> dict[str, Pooled]:
+    """The panels of :func:`plot_event_display`, down-sampled now: a stage that draws later
+    (after it released its outputs) keeps a few MB per display, not the full images."""
+    return {
+        name: Pooled(
+            _pool_for_display(img[:, :max_ticks] if max_ticks else img, len(panels)), img.shape
+        )
+        for name, img in panels.items()
+    }
+
+
 def plot_event_display(
-    panels: dict[str, np.ndarray],
+    panels: dict[str, np.ndarray | Pooled],
     title: str,
     path: Path,
     hits: np.ndarray | None = None,
@@ -304,11 +325,16 @@ def plot_event_display(
     scales: dict[str, str] | None = None,
 ) -> Path:
     """Channel x tick images, one panel per entry (e.g. raw, filtered, deconvolved), each on the
-    fixed scale of its unit (:func:`scale_for_panel`, or ``scales[name]``), with a colour bar."""
+    fixed scale of its unit (:func:`scale_for_panel`, or ``scales[name]``), with a colour bar.
+    A panel may come pooled already (:func:`pool_panels`)."""
     plt = _plt()
-    fig, axes = plt.subplots(len(panels), 1, figsize=(9.5, 3 * len(panels)), squeeze=False)
+    fig, axes = plt.subplots(len(panels), 1, figsize=_display_size(len(panels)), squeeze=False)
     for ax, (name, img) in zip(axes[:, 0], panels.items(), strict=True):
-        data = _pool_for_display(img[:, :max_ticks] if max_ticks else img, fig, len(panels))
+        if isinstance(img, Pooled):
+            data, shape = img.data, img.shape
+        else:
+            data = _pool_for_display(img[:, :max_ticks] if max_ticks else img, len(panels))
+            shape = img.shape
         lo, hi, cmap = SCALES[(scales or {}).get(name) or scale_for_panel(name)]
         im = ax.imshow(
             data.T,
@@ -318,7 +344,7 @@ def plot_event_display(
             vmin=lo,
             vmax=hi,
             interpolation="nearest",
-            extent=(0, img.shape[0], 0, img.shape[1]),
+            extent=(0, shape[0], 0, shape[1]),
         )
         ax.set_ylabel("tick")
         ax.set_title(name, fontsize=9)
@@ -330,11 +356,16 @@ def plot_event_display(
     return _save(fig, path)
 
 
-def _pool_for_display(img: np.ndarray, fig, rows: int) -> np.ndarray:
+def _display_size(rows: int) -> tuple[float, float]:
+    """Inches of an event display of ``rows`` panels."""
+    return 9.5, 3.0 * rows
+
+
+def _pool_for_display(img: np.ndarray, rows: int) -> np.ndarray:
     """Down-sample a channel x tick image to about twice the pixels its panel has, keeping in
     each block the sample of largest magnitude, so that a one-channel or one-tick feature still
     shows (the renderer would otherwise pick one sample in a dozen, and resample millions)."""
-    w, h = fig.get_size_inches()
+    w, h = _display_size(rows)
     px_c = 2 * w * DPI
     px_t = 2 * h * DPI / rows
     fc = max(1, int(np.ceil(img.shape[0] / px_c)))

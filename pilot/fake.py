@@ -43,6 +43,7 @@ class Calls:
     heartbeats: list[dict[str, Any]] = field(default_factory=list)
     claims: list[dict[str, Any]] = field(default_factory=list)
     reports: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    releases: list[tuple[int, list[str]]] = field(default_factory=list)
     products: list[dict[str, Any]] = field(default_factory=list)
     metrics: list[tuple[int, list[dict[str, Any]]]] = field(default_factory=list)
     logs: list[dict[str, Any]] = field(default_factory=list)  # content: the gzip bytes
@@ -216,6 +217,19 @@ class FakeServer:
             claim = body["claim"]  # report-and-claim: the next job without a wait
             answer["next"] = self.claim(job.pilot, 0.0, claim.get("time_left"))
         return answer
+
+    def release_outputs(
+        self, job_id: int, outputs: list[str], attempt: int | None = None
+    ) -> dict[str, Any]:
+        what = f"release of the outputs of job {job_id}"
+        self._check_up(what)
+        with self._cond:
+            job = self._owned(job_id, what)
+            if job.state not in ("dispatched", "running"):
+                return {"id": job_id, "state": job.state, "children": []}
+            self.calls.releases.append((job_id, list(outputs)))
+            self.calls.sequence.append(f"release {job_id}")
+        return {"id": job_id, "state": job.state, "children": []}
 
     def upload_product(
         self,

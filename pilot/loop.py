@@ -32,6 +32,7 @@ from pilot.errors import (
 from pilot.heartbeat import Heartbeat
 from pilot.outcome import UNKNOWN_PAYLOAD_CODE
 from pilot.registry import GROUP, find_payload, registered_payloads
+from pilot.release import Release
 from pilot.runner import LOG_NAME, Outcome, run_payload
 from pilot.spool import Entry, Spool
 from pilot.transport import Transport
@@ -329,6 +330,7 @@ class Pilot:
         with self._lock:
             self._current = current
         timeout = float(spec.get("timeout") or 0) or self.config.default_timeout
+        early = Release(self.transport, spec, jobdir)  # outputs handed over before the end
         try:
             ran = run_payload(
                 spec,
@@ -337,6 +339,7 @@ class Pilot:
                 self.config.kill_grace,
                 lambda: self._interrupt(current),
                 warm=self.warm,
+                watch=early.check,
             )
         except OSError as exc:
             message = f"the pilot could not start the payload: {exc}"
@@ -344,6 +347,7 @@ class Pilot:
             self._owe(outcome.failed(job_id, str(jobdir), -1, message), spec)
             return "failed"
         finally:
+            early.join()  # its published outputs are read with the result
             with self._lock:
                 self._current = None
         return self._spool_outcome(spec, jobdir, ran, timeout)

@@ -26,6 +26,7 @@ from urllib.parse import urlparse
 
 from pilot import launch
 from pilot.registry import payload_command
+from pilot.release import OUTPUTS_NAME, already_published
 
 if TYPE_CHECKING:
     from pilot.warm import WarmProcess, WarmWorker
@@ -144,6 +145,7 @@ def payload_env(jobdir: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in SECRET_ENV}
     env["P3S_JOB"] = str(jobdir / JOB_NAME)
     env["P3S_RESULT"] = str(jobdir / RESULT_NAME)
+    env["P3S_OUTPUTS"] = str(jobdir / OUTPUTS_NAME)  # early outputs (pilot.release)
     env["PYTHONUNBUFFERED"] = "1"
     env[launch.PILOT_PID_ENV] = str(os.getpid())  # the payload's guard re-checks its parent
     return env
@@ -195,6 +197,7 @@ def run_payload(
     on_start: Callable[[int], None] | None = None,
     poll: float = 0.1,
     warm: WarmWorker | None = None,
+    watch: Callable[[], None] | None = None,
 ) -> Outcome:
     """Run the job's payload in ``jobdir`` until it exits, times out or is interrupted.
 
@@ -210,6 +213,9 @@ def run_payload(
     warm : WarmWorker, optional
         Fork the payload from this pre-imported worker when it covers the payload
         (:mod:`pilot.warm`); otherwise, or without one, start a fresh interpreter.
+    watch : callable, optional
+        Called every ``poll`` seconds while the payload runs (the early release of its
+        outputs, :class:`pilot.release.Release`); it must not block.
     """
     jobdir.mkdir(parents=True, exist_ok=True)
     (jobdir / JOB_NAME).write_text(json.dumps(spec, indent=1), encoding="utf-8")
@@ -266,6 +272,8 @@ def run_payload(
                 log.warning("job %s: past its time limit of %.0f s: killing", spec["id"], timeout)
                 kill_group(proc, kill_grace)
                 break
+            if watch is not None:
+                watch()
             why = interrupt()
             if why:
                 ended, reason = "interrupted", why
@@ -320,7 +328,7 @@ def failure_message(outcome: Outcome) -> str:
     return message[-MESSAGE_CHARS:]
 
 
-def _as_url(value: str, jobdir: Path) -> str:
+def as_url(value: str, jobdir: Path) -> str:
     if urlparse(value).scheme and "://" in value:
         return value
     path = Path(value)
@@ -339,8 +347,11 @@ def _published(outputs: list[str], jobdir: Path) -> list[str]:
         spec = json.loads((jobdir / JOB_NAME).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return outputs  # no job file (a result read on its own): nothing to publish
+    done = already_published(jobdir)  # released early: published then, not again
+    todo = [o for o in outputs if o not in done]
     try:
-        return transfer.publish_outputs(spec, outputs, jobdir)
+        fresh = iter(transfer.publish_outputs(spec, todo, jobdir) if todo else [])
+        return [done[o] if o in done else next(fresh) for o in outputs]
     except StorageError as exc:
         raise ResultError(f"the outputs could not be published to a staging area: {exc}") from exc
 
@@ -369,7 +380,7 @@ def read_result(jobdir: Path) -> dict[str, Any]:
     for item in data.get("outputs", []):
         if not isinstance(item, str) or not item:
             raise ResultError(f"payload result: output {item!r} is not a URL or path")
-        outputs.append(_as_url(item, jobdir))
+        outputs.append(as_url(item, jobdir))
     outputs = _published(outputs, jobdir)
     metrics = []
     for item in data.get("metrics", []):

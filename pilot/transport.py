@@ -58,6 +58,13 @@ class Transport(Protocol):
         """``POST jobs/{id}/report/``: returns the job."""
         ...
 
+    def release_outputs(
+        self, job_id: int, outputs: list[str], attempt: int | None = None
+    ) -> dict[str, Any]:
+        """``POST jobs/{id}/outputs/``: the running job's final data outputs, so that its
+        children start before it ends (early outputs); returns ``{"children": [...]}``."""
+        ...
+
     def upload_product(
         self,
         job_id: int,
@@ -109,6 +116,8 @@ RETRYABLE_4XX = {408, 425, 429}
 TRANSIENT_5XX = {502, 503, 504}
 # The same other 5xx this many times in a row is a deterministic fault: stop retrying.
 SAME_FAULT_TRIES = 3
+#: Seconds an early release of outputs may be retried (Retrying.release_outputs).
+RELEASE_BUDGET = 10.0
 
 
 def _detail(response: requests.Response) -> str:
@@ -253,6 +262,13 @@ class HttpTransport:
         what = f"report {body.get('state')} for job {job_id}"
         response = self._post(f"jobs/{job_id}/report/", what, json=body)
         return self._json(response, what) if response.content else {}
+
+    def release_outputs(
+        self, job_id: int, outputs: list[str], attempt: int | None = None
+    ) -> dict[str, Any]:
+        what = f"release of {len(outputs)} output(s) of job {job_id}"
+        body = {"outputs": outputs, **_fencing("", attempt)}
+        return self._json(self._post(f"jobs/{job_id}/outputs/", what, json=body), what)
 
     def upload_product(
         self,
@@ -412,6 +428,17 @@ class Retrying:
 
     def report(self, job_id: int, body: dict[str, Any]) -> dict[str, Any]:
         return self._retry(f"report of job {job_id}", lambda: self.inner.report(job_id, body))
+
+    def release_outputs(
+        self, job_id: int, outputs: list[str], attempt: int | None = None
+    ) -> dict[str, Any]:
+        # A short budget: an early release is worth only its earliness; when it does not
+        # get through, the job's finished report makes the children as before.
+        return self._retry(
+            f"release of the outputs of job {job_id}",
+            lambda: self.inner.release_outputs(job_id, outputs, attempt),
+            budget=min(RELEASE_BUDGET, self.give_up),
+        )
 
     def upload_product(
         self,

@@ -34,7 +34,7 @@ from payloads.dqm import boards as boardm
 from payloads.dqm import fft as fftm
 from payloads.dqm import lines as linem
 from payloads.dqm import onepass
-from payloads.jobio import Result
+from payloads.jobio import Result, release_outputs
 from payloads.rawio import FORMAT_TPC, RawFile, select_events
 from payloads.stages import adcfft_products, common
 
@@ -368,6 +368,7 @@ def main(argv: list[str] | None = None) -> int:
         dest = out / common.output_name(job, "adcfft", path)
         write_output(dest, path, positions, events, analysis)
         result.add_output(dest)
+        release_outputs(result)  # SIG starts now; the tables and plots follow
         add_metrics(result, analysis, labels, det, known)
         result.add_metric("adcfft_events", len(positions), **labels)
         result.add_metric("adcfft_raw_bytes_read", n_bytes, **labels)

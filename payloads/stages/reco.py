@@ -17,6 +17,7 @@ from payloads import plots
 from payloads.detector import DEFAULT
 from payloads.dqm.reco import RecoConfig, reconstruct_collection
 from payloads.errors import InputError
+from payloads.jobio import release_outputs
 from payloads.stages import common
 from payloads.stages import sig as sigstage
 
@@ -49,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         stem = common.output_name(job, "reco", raw_path, "")
         per_apa: dict[int, list[tuple[int, int, float]]] = {}
         t0 = time.perf_counter()
-        first = True
+        first, shown = True, None
         with h5py.File(dest, "w") as oh:
             oh.attrs["kind"] = KIND
             oh.attrs["source"] = ";".join(str(src) for src, _, _ in shares)
@@ -63,42 +64,13 @@ def main(argv: list[str] | None = None) -> int:
                 og.attrs["n_tracks"] = rec["n_tracks"]
                 charge = float(np.median(rec["hits"]["integral"])) if rec["hits"].size else 0.0
                 per_apa.setdefault(int(apa), []).append((rec["hits"].size, rec["n_tracks"], charge))
-                if first and not args.no_plots:
+                if first and not args.no_plots:  # drawn once the output is released
                     first = False
-                    hits = rec["hits"]
-                    f = plots.plot_event_display(
-                        {
-                            "deconvolved collection [electrons/tick] with hits": g["deconvolved"][
-                                det.plane_slice(2)
-                            ]
-                        },
-                        f"event {int(ev)} APA {int(apa)}: {hits.size} hits, {rec['n_tracks']} tracks",
-                        out / f"{stem}-ev{int(ev)}-apa{int(apa)}-hits.png",
-                        hits=_local(hits, det),
-                    )
-                    result.add_product(
-                        f,
-                        "png",
-                        f"event {int(ev)} APA {int(apa)} hits and tracks",
-                        apa=int(apa),
-                        plane="x",
-                    )
-                    fig = plots.bokeh_scatter(
-                        hits["channel"],
-                        hits["peak_tick"],
-                        f"event {int(ev)} APA {int(apa)}: collection hits",
-                        "channel",
-                        "peak tick",
-                    )
-                    f = plots.save_bokeh(fig, out / f"{stem}-ev{int(ev)}-apa{int(apa)}-hits.json")
-                    result.add_product(
-                        f,
-                        "bokeh",
-                        f"event {int(ev)} APA {int(apa)} hits (interactive)",
-                        apa=int(apa),
-                        plane="x",
-                    )
+                    shown = (int(ev), int(apa), g["deconvolved"][det.plane_slice(2)], rec)
         result.add_output(dest)
+        release_outputs(result)  # Vis starts now
+        if shown is not None:
+            hit_products(result, out, stem, *shown, det)
         for apa, rows in per_apa.items():
             arr = np.array(rows, dtype=float)
             lab = dict(labels, apa=apa)
@@ -108,6 +80,27 @@ def main(argv: list[str] | None = None) -> int:
         result.add_metric("reco_seconds", time.perf_counter() - t0, **labels)
 
     return common.run_stage("dqm-reco", parser, argv, body)
+
+
+def hit_products(result, out, stem, ev: int, apa: int, image, rec: dict, det) -> None:
+    """The hit display of one APA-event: a PNG and an interactive scatter of the hits."""
+    hits = rec["hits"]
+    f = plots.plot_event_display(
+        {"deconvolved collection [electrons/tick] with hits": image},
+        f"event {ev} APA {apa}: {hits.size} hits, {rec['n_tracks']} tracks",
+        out / f"{stem}-ev{ev}-apa{apa}-hits.png",
+        hits=_local(hits, det),
+    )
+    result.add_product(f, "png", f"event {ev} APA {apa} hits and tracks", apa=apa, plane="x")
+    fig = plots.bokeh_scatter(
+        hits["channel"],
+        hits["peak_tick"],
+        f"event {ev} APA {apa}: collection hits",
+        "channel",
+        "peak tick",
+    )
+    f = plots.save_bokeh(fig, out / f"{stem}-ev{ev}-apa{apa}-hits.json")
+    result.add_product(f, "bokeh", f"event {ev} APA {apa} hits (interactive)", apa=apa, plane="x")
 
 
 def _groups(shares):

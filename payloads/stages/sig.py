@@ -25,7 +25,7 @@ from payloads.dqm import fft as fftm
 from payloads.dqm import lines as linem
 from payloads.dqm.sig import SigConfig, SigResult, process_apa
 from payloads.errors import InputError
-from payloads.jobio import Result
+from payloads.jobio import Result, release_outputs
 from payloads.rawio import FORMAT_TPC, RawFile, apa_dataset, event_group, select_events
 from payloads.stages import adcfft, common
 
@@ -193,25 +193,40 @@ def summarize(res: SigResult, det: Detector) -> list[dict]:
     return rows
 
 
-def display_products(
-    result: Result,
-    out: Path,
-    stem: str,
-    event: int,
-    apa: int,
-    adc: np.ndarray,
-    res: SigResult,
-    det: Detector,
-) -> None:
+def display_data(
+    event: int, apa: int, adc: np.ndarray, res: SigResult, det: Detector
+) -> tuple[int, int, dict[str, dict[str, plots.Pooled]], np.ndarray]:
+    """What the displays of one APA-event need, pooled for drawing later (a few MB, where
+    the full images are about 180 MB an APA): per plane its raw, filtered and deconvolved
+    panels, and the collection image of the interactive display."""
+    planes = {}
     for p, name in enumerate(PLANES):
         sl = det.plane_slice(p)
         raw = adc[sl].astype(np.float32)
         raw -= np.median(raw[:, ::4], axis=1, keepdims=True)
-        panels = {
-            f"raw (baseline subtracted) [ADC], plane {name.upper()}": raw,
-            "noise filtered [ADC]": res.filtered[sl],
-            "deconvolved, in ROIs [electrons/tick]": res.deconvolved[sl],
-        }
+        planes[name] = plots.pool_panels(
+            {
+                f"raw (baseline subtracted) [ADC], plane {name.upper()}": raw,
+                "noise filtered [ADC]": res.filtered[sl],
+                "deconvolved, in ROIs [electrons/tick]": res.deconvolved[sl],
+            }
+        )
+    img = res.deconvolved[det.plane_slice(2)]
+    small = img.reshape(img.shape[0] // 2, 2, img.shape[1] // 8, 8).max(axis=(1, 3))
+    return event, apa, planes, small
+
+
+def display_products(
+    result: Result,
+    out: Path,
+    stem: str,
+    data: tuple[int, int, dict[str, dict[str, plots.Pooled]], np.ndarray],
+    det: Detector,
+) -> None:
+    """The event displays of one APA-event (:func:`display_data`): a PNG per plane and the
+    interactive collection image."""
+    event, apa, planes, small = data
+    for name, panels in planes.items():
         f = plots.plot_event_display(
             panels,
             f"event {event} APA {apa} plane {name.upper()}",
@@ -224,16 +239,14 @@ def display_products(
             apa=apa,
             plane=name,
         )
-    sl = det.plane_slice(2)
-    img = res.deconvolved[sl]
-    small = img.reshape(img.shape[0] // 2, 2, img.shape[1] // 8, 8).max(axis=(1, 3))
+    shape = det.plane_slice(2)
     fig = plots.bokeh_image(
         small,
         f"event {event} APA {apa}: deconvolved collection",
         "collection channel",
         "tick",
-        dw=img.shape[0],
-        dh=img.shape[1],
+        dw=shape.stop - shape.start,
+        dh=small.shape[1] * 8,
     )
     f = plots.save_bokeh(fig, out / f"{stem}-ev{event}-apa{apa}-x.json")
     result.add_product(
@@ -261,6 +274,7 @@ def main(argv: list[str] | None = None) -> int:
         rows: dict[tuple[int, str], list[dict]] = {}
         mended: dict[int, int] = {}
         busy = 0.0  # seconds inside process_apa
+        displays = []  # drawn once the output is released
         with RawFile(path, expect=FORMAT_TPC) as raw, h5py.File(dest, "w") as h5:
             common.apply_split(raw, args)
             positions = select_events(raw.n_events, frac)
@@ -303,11 +317,14 @@ def main(argv: list[str] | None = None) -> int:
                     for row in summarize(res, det):
                         rows.setdefault((apa, row["plane"]), []).append(row)
                     if k == 0 and not args.no_plots:
-                        display_products(result, out, stem, int(events[k]), apa, adc, res, det)
+                        displays.append(display_data(int(events[k]), apa, adc, res, det))
             n_apa_events = len(positions) * len(raw.apas)
             n_bytes = raw.bytes_read
         seconds = time.perf_counter() - t0
         result.add_output(dest)
+        release_outputs(result)  # RECO and Vis start now; the displays follow
+        for data in displays:
+            display_products(result, out, stem, data, det)
         for (apa, plane), rs in rows.items():
             lab = dict(labels, apa=apa, plane=plane)
             for key in ("rms_raw", "rms_filtered", "coherent_rms", "roi_fraction"):
