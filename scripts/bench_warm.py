@@ -8,9 +8,11 @@ announced one after the other. Measured twice in the same run: pilots with warm 
 
 The latency of a file is its DAG run's end minus the file's arrival (both server clocks).
 The stages' own compute time is each payload's run time as the warm pilot measured it
-(fork to exit, ``pilot.runner``: no interpreter start, no imports); the critical path is
-the longest chain of the template by those times. Goal: median latency at most 1.5x the
-critical path's compute, and at most 3 s.
+(fork to exit, ``pilot.runner``: no interpreter start, no imports). A stage that releases
+its outputs early (``pilot.release``) hands over to its children at its release, so along a
+chain each stage counts until its release (fork to the pilot's "released" line), and the
+last one until it exits; the critical path is the longest chain of the template by those
+times. Goal: median latency at most 1.5x the critical path's compute, and at most 3 s.
 
     python scripts/bench_warm.py [--files 4] [--modes warm,cold]
 """
@@ -36,31 +38,62 @@ import bench  # noqa: E402 - the helpers of scripts/bench.py
 TEMPLATE = bench.ROOT / "p3s" / "dags" / "defaults" / "tpc-dqm.yaml"
 GOAL_RATIO, GOAL_SECONDS = 1.5, 3.0
 ELAPSED = re.compile(r"job (\d+): payload exited after ([0-9.]+) s \(exit code 0\)")
+STAMP = r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) .*"
+STARTED = re.compile(STAMP + r"job (\d+): started payload ")
+RELEASED = re.compile(STAMP + r"job (\d+): released \d+ output\(s\) early")
 
 
-def critical_path(durations: dict[str, float]) -> tuple[float, list[str]]:
-    """The longest chain of the tpc-dqm template with these stage durations."""
+def critical_path(
+    durations: dict[str, float], handoffs: dict[str, float] | None = None
+) -> tuple[float, list[str]]:
+    """The longest chain of the tpc-dqm template: each stage until it hands over to its
+    children (``handoffs``: its early release; else its whole run), the last one whole."""
     stages = yaml.safe_load(TEMPLATE.read_text())["stages"]
+    handoffs = handoffs or {}
     best: dict[str, tuple[float, list[str]]] = {}
 
-    def longest(name: str) -> tuple[float, list[str]]:
+    def before(name: str) -> tuple[float, list[str]]:  # until its children may start
         if name not in best:
             parents = stages[name].get("parents") or []
-            before = max((longest(p) for p in parents), default=(0.0, []))
-            best[name] = (before[0] + durations.get(name, 0.0), [*before[1], name])
+            up = max((before(p) for p in parents), default=(0.0, []))
+            own = handoffs.get(name, durations.get(name, 0.0))
+            best[name] = (up[0] + own, [*up[1], name])
         return best[name]
 
-    return max(longest(s) for s in stages)
+    def whole(name: str) -> tuple[float, list[str]]:
+        parents = stages[name].get("parents") or []
+        up = max((before(p) for p in parents), default=(0.0, []))
+        return up[0] + durations.get(name, 0.0), [*up[1], name]
+
+    return max(whole(s) for s in stages)
 
 
-def _stage_times(logs: list[Path], job_stage: dict[int, str]) -> dict[str, list[float]]:
+def _stamp(text: str) -> float:
+    from datetime import datetime
+
+    return datetime.strptime(text, "%Y-%m-%d %H:%M:%S,%f").timestamp()
+
+
+def _stage_times(
+    logs: list[Path], job_stage: dict[int, str]
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Per stage, the payloads' run times and their early releases (seconds from start)."""
     times: dict[str, list[float]] = {}
+    releases: dict[str, list[float]] = {}
     for path in logs:
+        started: dict[int, float] = {}
         for line in path.read_text(errors="replace").splitlines():
             m = ELAPSED.search(line)
             if m and int(m.group(1)) in job_stage:
                 times.setdefault(job_stage[int(m.group(1))], []).append(float(m.group(2)))
-    return times
+            if m := STARTED.search(line):
+                started[int(m.group(2))] = _stamp(m.group(1))
+            elif (m := RELEASED.search(line)) and int(m.group(2)) in started:
+                job = int(m.group(2))
+                if job in job_stage:
+                    gap = _stamp(m.group(1)) - started[job]
+                    releases.setdefault(job_stage[job], []).append(gap)
+    return times, releases
 
 
 #: The bench's modes: (APAs per file, pilots, split of adcfft/sig/reco/vis, warm payloads)
@@ -179,7 +212,7 @@ def one_mode(mode: str, files: int) -> dict:
         gunicorn.wait(20)
         conn.close()
         bench.drop_database(name)
-    times = _stage_times(logs, job_stage)
+    times, releases = _stage_times(logs, job_stage)
     shutil.rmtree(var, ignore_errors=True)
     return {
         "apas": n_apas,
@@ -189,6 +222,7 @@ def one_mode(mode: str, files: int) -> dict:
         "latencies_s": [round(x, 3) for x in latencies],
         "median_s": round(statistics.median(latencies), 3) if latencies else None,
         "stage_run_s": {s: round(statistics.median(v), 3) for s, v in sorted(times.items())},
+        "stage_release_s": {s: round(statistics.median(v), 3) for s, v in sorted(releases.items())},
     }
 
 
@@ -201,7 +235,7 @@ def run(files: int = 4, modes: tuple[str, ...] = ("warm", "cold"), files_6apa: i
         out[mode] = one_mode(mode, files_6apa if MODES[mode][0] > 1 else files)
         times = out[mode]["stage_run_s"]
         if times:
-            compute, path = critical_path(times)
+            compute, path = critical_path(times, out[mode].get("stage_release_s"))
             out[mode]["critical_path"] = path
             out[mode]["critical_path_compute_s"] = round(compute, 3)
     warm = out.get("warm")
@@ -254,8 +288,12 @@ def report_lines(w: dict) -> list[str]:
         m = w.get(mode)
         if m:
             runs = ", ".join(f"{s} {t}" for s, t in m["stage_run_s"].items())
+            rel = ", ".join(f"{s} {t}" for s, t in (m.get("stage_release_s") or {}).items())
             path = m.get("critical_path_compute_s")
-            lines.append(f"\n{mode} stage run times (median s): {runs}; critical path {path} s")
+            lines.append(
+                f"\n{mode} stage run times (median s): {runs}; released early after: "
+                f"{rel or 'none'}; critical path {path} s"
+            )
     lines.append("")
     return lines
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import h5py
@@ -317,14 +318,18 @@ def main(argv: list[str] | None = None) -> int:
                     for row in summarize(res, det):
                         rows.setdefault((apa, row["plane"]), []).append(row)
                     if k == 0 and not args.no_plots:
-                        displays.append(display_data(int(events[k]), apa, adc, res, det))
+                        if displays and callable(displays[-1]):  # the one before: pool it now
+                            displays[-1] = displays[-1]()
+                        # Pooled only when the next one comes, or after the release: the last
+                        # APA-event's arrays are held anyway until then.
+                        displays.append(partial(display_data, int(events[k]), apa, adc, res, det))
             n_apa_events = len(positions) * len(raw.apas)
             n_bytes = raw.bytes_read
         seconds = time.perf_counter() - t0
         result.add_output(dest)
         release_outputs(result)  # RECO and Vis start now; the displays follow
         for data in displays:
-            display_products(result, out, stem, data, det)
+            display_products(result, out, stem, data() if callable(data) else data, det)
         for (apa, plane), rs in rows.items():
             lab = dict(labels, apa=apa, plane=plane)
             for key in ("rms_raw", "rms_filtered", "coherent_rms", "roi_fraction"):
